@@ -1,0 +1,257 @@
+"""The training loop: update D, then update G, with the five techniques at named points.
+
+The trainer knows nothing of the UI: it reports through callbacks, can be stopped from
+outside through `should_stop`, and raises `TrainingDiverged` when a loss or a weight
+stops being finite. A run is fixed by its config and seed: every random stream (data
+order, noise, the fixed sample noise, VBN's reference noise) has its own seeded
+generator, so runs that differ only in techniques see the same data and noise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import GANConfig
+from .data import Dataset, load_dataset
+from .models import build_models
+from .techniques import HistoricalAverage, discriminator_loss, feature_matching_loss, generator_loss
+
+HISTORY_COLUMNS = ("step", "d_loss", "g_loss", "d_real", "d_fake", "seconds")
+FIXED_SAMPLES_2D = 1000  # points in the 2-D picture
+FIXED_SAMPLES_IMAGE = 64  # tiles in the image grid
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss or a weight became NaN or infinite; the message says which and when."""
+
+
+def choose_device(name: str = "auto") -> torch.device:
+    """CUDA when present (for 'auto'), else the CPU. Chosen once per trainer."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for, but no CUDA GPU is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+@dataclass
+class StepResult:
+    """The tensors of one step, kept on the device until a log step needs numbers."""
+
+    d_loss: torch.Tensor
+    g_loss: torch.Tensor
+    real_logits: torch.Tensor
+    fake_logits: torch.Tensor
+
+
+class Trainer:
+    """Owns the models, the optimizers and every piece of run state that a checkpoint keeps."""
+
+    def __init__(self, config: GANConfig, *, dataset: Dataset | None = None, device: torch.device | None = None):
+        config.validate()
+        self.config = config
+        self.device = device or choose_device(config.device)
+        dataset = dataset if dataset is not None else load_dataset(config.data, seed=config.seed)
+        self.dataset = dataset.to(self.device)
+        generator, discriminator = build_models(config, self.dataset.sample_shape)
+        self.generator, self.discriminator = generator.to(self.device), discriminator.to(self.device)
+        betas = (config.beta1, config.beta2)
+        self.generator_optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr_generator, betas=betas)
+        self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_discriminator,
+                                                        betas=betas)
+        self.generator_average = self.discriminator_average = None
+        if config.historical_averaging != "off":
+            kwargs = dict(mode=config.historical_averaging, weight=config.historical_averaging_weight,
+                          decay=config.historical_averaging_decay)
+            self.generator_average = HistoricalAverage(self.generator.parameters(), **kwargs).to(self.device)
+            self.discriminator_average = HistoricalAverage(self.discriminator.parameters(), **kwargs).to(self.device)
+        # Random streams live on the CPU, so a run gives the same data order on any device.
+        self.data_rng = torch.Generator().manual_seed(config.seed + 1)
+        self.noise_rng = torch.Generator().manual_seed(config.seed + 2)
+        n_fixed = FIXED_SAMPLES_IMAGE if self.dataset.is_image else FIXED_SAMPLES_2D
+        fixed_rng = torch.Generator().manual_seed(config.seed + 3)
+        self.fixed_noise = torch.randn(n_fixed, config.noise_dim, generator=fixed_rng).to(self.device)
+        self.real_target = 1.0 if config.label_smoothing is None else config.label_smoothing
+        self.saturating = config.generator_loss == "saturating"
+        self.step = 0
+        self.seconds = 0.0  # training time, summed over resumed sessions
+        self.history: list[dict[str, float]] = []  # one row per logged step (HISTORY_COLUMNS + metrics)
+
+    # ------------------------------------------------------------------------------------
+    def train_step(self) -> StepResult:
+        """One step: (1) update D on a real and a generated batch, (2) update G."""
+        config, device = self.config, self.device
+        x_real = self.dataset.sample(config.batch_size, self.data_rng).to(device, non_blocking=True)
+        z = torch.randn(config.batch_size, config.noise_dim, generator=self.noise_rng).to(device, non_blocking=True)
+
+        # (1) update D: real toward alpha (1 without label smoothing), fake toward exactly 0.
+        # D sees the real and the generated batch in separate calls, so minibatch
+        # features compare real with real and fake with fake (techniques.md, section 2).
+        x_fake = self.generator(z)
+        real_logits, _ = self.discriminator(x_real)
+        fake_logits, _ = self.discriminator(x_fake.detach())
+        d_loss = discriminator_loss(real_logits, fake_logits, self.real_target)
+        if self.discriminator_average is not None:
+            self.discriminator_average.update()
+            d_loss = d_loss + self.discriminator_average.penalty()
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.discriminator_optimizer.step()
+
+        # (2) update G, against the D just updated.
+        fake_logits_for_g, fake_features = self.discriminator(x_fake)
+        if config.feature_matching:
+            # The same real batch through the updated D; the official code draws a second
+            # batch, but reusing this one keeps the data order the same with FM on or off.
+            with torch.no_grad():
+                _, real_features = self.discriminator(x_real)
+            g_loss = feature_matching_loss(real_features, fake_features)
+        else:
+            g_loss = generator_loss(fake_logits_for_g, saturating=self.saturating)
+        if self.generator_average is not None:
+            self.generator_average.update()
+            g_loss = g_loss + self.generator_average.penalty()
+        self.generator_optimizer.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.generator_optimizer.step()
+        return StepResult(d_loss.detach(), g_loss.detach(), real_logits.detach(), fake_logits.detach())
+
+    # ------------------------------------------------------------------------------------
+    def train(self, *, on_log: Callable[[dict[str, float]], Any] | None = None,
+              on_samples: Callable[[int, np.ndarray], Any] | None = None,
+              on_metrics: Callable[[int, dict[str, Any]], Any] | None = None,
+              should_stop: Callable[[], bool] | None = None,
+              evaluate: Callable[["Trainer"], dict[str, Any]] | None = None) -> str:
+        """Train up to config.steps; returns 'finished' or 'stopped'.
+
+        on_log gets each history row; on_samples the step and the fixed-noise samples
+        (numpy, (n, 2) or (n, C, H, W)); evaluate, when given, is called every
+        metrics_every steps and its numbers join the history row and go to on_metrics.
+        Raises TrainingDiverged on NaN or infinity.
+        """
+        config = self.config
+        if self.step == 0 and on_samples is not None:
+            on_samples(0, self.fixed_samples())
+        started = time.perf_counter() - self.seconds
+        while self.step < config.steps:
+            if should_stop is not None and should_stop():
+                self.seconds = time.perf_counter() - started
+                return "stopped"
+            result = self.train_step()
+            self.step += 1
+            last = self.step == config.steps
+            if self.step % config.log_every == 0 or last:
+                self.seconds = time.perf_counter() - started
+                row = self._log_row(result)
+                if evaluate is not None and config.metrics_every and (self.step % config.metrics_every == 0 or last):
+                    measured = evaluate(self)
+                    row.update({k: v for k, v in measured.items() if isinstance(v, (int, float))})
+                    if on_metrics is not None:
+                        on_metrics(self.step, measured)
+                    started = time.perf_counter() - self.seconds  # evaluation is not training time
+                self.history.append(row)
+                if on_log is not None:
+                    on_log(row)
+            if on_samples is not None and (self.step % config.sample_every == 0 or last):
+                on_samples(self.step, self.fixed_samples())
+        self.seconds = time.perf_counter() - started
+        return "finished"
+
+    def _log_row(self, result: StepResult) -> dict[str, float]:
+        row = {
+            "step": self.step,
+            "d_loss": float(result.d_loss),
+            "g_loss": float(result.g_loss),
+            "d_real": float(torch.sigmoid(result.real_logits).mean()),
+            "d_fake": float(torch.sigmoid(result.fake_logits).mean()),
+            "seconds": round(self.seconds, 3),
+        }
+        for name in ("d_loss", "g_loss"):
+            if not math.isfinite(row[name]):
+                raise TrainingDiverged(
+                    f"training diverged at step {self.step}: {name} became {row[name]}. "
+                    "Try a smaller learning rate or different techniques.")
+        for network_name, network in (("generator", self.generator), ("discriminator", self.discriminator)):
+            for name, parameter in network.named_parameters():
+                if not torch.isfinite(parameter).all():
+                    raise TrainingDiverged(
+                        f"training diverged at step {self.step}: a weight of the {network_name} ({name}) "
+                        "is no longer finite. Try a smaller learning rate.")
+        return row
+
+    # ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, noise: torch.Tensor) -> np.ndarray:
+        """G(noise) as numpy, in eval mode (BN uses running statistics; VBN its reference
+        batch), so drawing samples changes no training state."""
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            out = self.generator(noise.to(self.device))
+        finally:
+            self.generator.train(was_training)
+        return out.float().cpu().numpy()
+
+    def fixed_samples(self) -> np.ndarray:
+        return self.generate(self.fixed_noise)
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        rng = torch.Generator().manual_seed(seed)
+        return self.generate(torch.randn(n, self.config.noise_dim, generator=rng))
+
+    # ------------------------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor of the run state, by name (models, optimizers, averages, RNGs)."""
+        tensors: dict[str, torch.Tensor] = {}
+        for prefix, module in (("generator", self.generator), ("discriminator", self.discriminator),
+                               ("generator_average", self.generator_average),
+                               ("discriminator_average", self.discriminator_average)):
+            if module is not None:
+                tensors.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
+        for prefix, optimizer in (("generator_optimizer", self.generator_optimizer),
+                                  ("discriminator_optimizer", self.discriminator_optimizer)):
+            for index, state in optimizer.state_dict()["state"].items():
+                for key, value in state.items():
+                    tensors[f"{prefix}.{index}.{key}"] = torch.as_tensor(value)
+        tensors["rng.data"] = self.data_rng.get_state()
+        tensors["rng.noise"] = self.noise_rng.get_state()
+        return tensors
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Inverse of state_tensors; raises ValueError naming what does not fit."""
+        for prefix, module in (("generator", self.generator), ("discriminator", self.discriminator),
+                               ("generator_average", self.generator_average),
+                               ("discriminator_average", self.discriminator_average)):
+            if module is None:
+                continue
+            own = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+            expected = module.state_dict()
+            missing = sorted(set(expected) - set(own))
+            unexpected = sorted(set(own) - set(expected))
+            wrong_shape = sorted(k for k in set(own) & set(expected) if own[k].shape != expected[k].shape)
+            if missing or unexpected or wrong_shape:
+                detail = "; ".join(part for part in (
+                    f"missing {', '.join(missing[:4])}" if missing else "",
+                    f"unexpected {', '.join(unexpected[:4])}" if unexpected else "",
+                    f"wrong shape for {', '.join(wrong_shape[:4])}" if wrong_shape else "") if part)
+                raise ValueError(f"the checkpoint's {prefix} does not match its config's architecture ({detail})")
+            module.load_state_dict({k: v.to(self.device) for k, v in own.items()})
+        for prefix, optimizer in (("generator_optimizer", self.generator_optimizer),
+                                  ("discriminator_optimizer", self.discriminator_optimizer)):
+            state_dict = optimizer.state_dict()
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            for key, value in tensors.items():
+                if key.startswith(prefix + "."):
+                    _, index, name = key.split(".", 2)
+                    state.setdefault(int(index), {})[name] = value.to(self.device) if name != "step" else value
+            state_dict["state"] = state
+            optimizer.load_state_dict(state_dict)
+        self.data_rng.set_state(tensors["rng.data"])
+        self.noise_rng.set_state(tensors["rng.noise"])
