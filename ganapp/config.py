@@ -61,7 +61,7 @@ class GANConfig:
         "feature matching (sec. 3.1): G matches the mean of D's features on real data instead of fooling D"))
     minibatch_discrimination: bool = field(default=False, metadata=_help(
         "minibatch discrimination (sec. 3.2): D sees how close each sample is to the others in its batch"))
-    minibatch_kernels: int = field(default=32, metadata=_help("minibatch discrimination: number of kernels B (paper: 100)"))
+    minibatch_kernels: int = field(default=16, metadata=_help("minibatch discrimination: number of kernels B (paper: 100)"))
     minibatch_kernel_dim: int = field(default=5, metadata=_help("minibatch discrimination: kernel dimension C (paper: 5)"))
     historical_averaging: str = field(default="off", metadata=_help(
         "historical averaging (sec. 3.3): off, uniform (the paper: average of all past weights) "

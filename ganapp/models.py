@@ -53,6 +53,15 @@ class Generator(nn.Module):
         return self.output(h[n_ref:])
 
 
+def image_channels(width: int) -> tuple[int, int]:
+    """Channels of the two conv layers of the image models for a model width.
+
+    Half and a quarter of the width: the transposed convolutions dominate a CPU step,
+    and 64/32 channels train 8x8 and 28x28 digits well at a quarter of the cost of 128/64.
+    """
+    return max(width // 2, 4), max(width // 4, 4)
+
+
 class Reshape(nn.Module):
     def __init__(self, *shape: int):
         super().__init__()
@@ -105,7 +114,7 @@ def build_models(config: GANConfig, sample_shape: tuple[int, ...]) -> tuple[Gene
         start = size // 4  # two stride-2 transposed convolutions: 2 -> 8, 7 -> 28
         if start * 4 != size:
             raise ValueError(f"image size must be a multiple of 4; got {size}")
-        wide, narrow = width, max(width // 2, 4)
+        wide, narrow = image_channels(width)
         layers = [nn.Sequential(nn.Linear(config.noise_dim, wide * start * start), Reshape(wide, start, start)),
                   nn.ConvTranspose2d(wide, narrow, 4, stride=2, padding=1, bias=False)]
         norm_features, conv_norms = [wide, narrow], [True, True]
@@ -123,7 +132,7 @@ def build_models(config: GANConfig, sample_shape: tuple[int, ...]) -> tuple[Gene
         body = nn.Sequential(nn.Linear(sample_shape[0], width), leaky, nn.Linear(width, width), leaky)
     else:
         channels, size = sample_shape[0], sample_shape[1]
-        wide, narrow = width, max(width // 2, 4)
+        wide, narrow = image_channels(width)
         body = nn.Sequential(
             nn.Conv2d(channels, narrow, 4, stride=2, padding=1), leaky,  # size/2
             nn.Conv2d(narrow, wide, 4, stride=2, padding=1), leaky,  # size/4
