@@ -1,0 +1,794 @@
+"""ganapp's web page: toggle the five techniques, train in the background, watch it live.
+
+    python app.py            # serves on http://127.0.0.1:7860 (GRADIO_SERVER_NAME/PORT apply)
+
+The page holds no training math: a ConfigForm turns the widgets into one GANConfig,
+ganapp.jobs runs each run in its own process, and a gr.Timer polls the run records and
+sends only what changed (thinned curves, small PNG pictures). Each browser keeps a
+random owner token in gr.BrowserState; every handler looks runs up among that owner's
+runs only. Each action is also a named API endpoint for gradio_client (see README).
+
+Each job process re-runs this file's top level (see the import guard below), so keep
+it free of side effects: everything that starts things happens in build_demo() and main().
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+# Job processes re-run this file as __mp_main__ (multiprocessing does so with the main
+# script, and CPython 3.11's forkserver cannot preload it: its ensure_running passes
+# 'main_path' while get_preparation_data names it 'init_main_from_path'). They need none
+# of the page, so they skip gradio's and pandas' imports (2-7 s per job, measured).
+if __name__ != "__mp_main__":
+    import gradio as gr
+    import pandas as pd
+
+from ganapp.config import DATASETS, GENERATOR_LOSSES, ConfigError, GANConfig, field_help
+from ganapp.jobs import ENDED_STATES, JobError, JobManager, Run, check_owner, new_owner_token
+from ganapp.presets import PRESETS, preset_config
+
+# What a history row always holds (ganapp.training.HISTORY_COLUMNS; not imported, to keep
+# torch out of the server). Any other numeric column is a metric from ganapp.metrics.
+BASE_COLUMNS = ("step", "d_loss", "g_loss", "d_real", "d_fake", "seconds")
+CURVE_POINTS = 250  # per curve: a poll costs ~10 ms at 500 points and ~100 ms at 5,000
+FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
+FAST_TICK_VISITORS = 10  # visitors polling at once, above which pages refresh once a second
+START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
+UPLOAD_WAIT_S = 15.0
+
+TECHNIQUE_NOTES = {
+    "feature_matching": "G stops trying to fool D and matches the mean of D's inner features "
+                        "on real data instead (§3.1).",
+    "minibatch_discrimination": "D also sees how close each sample is to the rest of its batch, "
+                                "so a collapsed G is easy to catch (§3.2).",
+    "historical_averaging": "Each player is pulled back toward the average of its own past weights, "
+                            "which damps orbits (§3.3).",
+    "label_smoothing": "D's target for real data is α instead of 1 (fakes stay 0), so D is less "
+                       "over-confident (§3.4).",
+    "virtual_batch_norm": "G normalises each example with a fixed reference batch instead of its "
+                          "own batch (§3.5).",
+}
+
+CSS = """
+.gradio-container { font-size: 17px; }
+#status .ganapp-status { padding: 10px 16px; border-radius: 10px; background: #f4f6fa; }
+#status .state { font-size: 2.1rem; font-weight: 700; }
+#status .counter { font-size: 2.5rem; font-weight: 700; font-variant-numeric: tabular-nums; }
+#status .counter small { font-size: 1.3rem; color: #555; font-weight: 500; }
+#status .speed { font-size: 1.35rem; font-variant-numeric: tabular-nums; }
+#status .what { font-size: 1.1rem; color: #333; }
+#status .reason { font-size: 1.15rem; color: #b00020; margin-top: 6px; }
+.state-running .state, .state-starting .state { color: #1565c0; }
+.state-finished .state { color: #2e7d32; }
+.state-stopped .state, .state-stopping .state { color: #8d6e00; }
+.state-failed .state { color: #b00020; }
+.state-queued .state { color: #6a1b9a; }
+.ganapp-picture { width: 100%; max-width: 520px; image-rendering: pixelated; border: 1px solid #ddd; }
+.ganapp-placeholder { color: #777; font-size: 1.1rem; padding: 40px 0; text-align: center; }
+.technique-note { font-size: 0.95rem; color: #444; margin: -6px 0 4px 0; }
+#start-button, #stop-button { font-size: 1.3rem; min-height: 3rem; }
+"""
+
+
+# ====================================================================================
+# The one conversion between widgets and GANConfig (STYLE habit 9)
+# ====================================================================================
+class ConfigForm:
+    """The widgets that edit a GANConfig, and the one conversion each way.
+
+    Most fields have a widget of their own. Two techniques are a switch plus a knob:
+    historical averaging (switch + mode) and label smoothing (switch + alpha). `device`
+    is not offered: the server decides where jobs run.
+    """
+
+    NOT_OFFERED = ("device",)
+
+    def __init__(self, defaults: GANConfig, max_steps: int):
+        d = defaults
+        self.fields: dict[str, gr.components.Component] = {}
+        f = self.fields
+
+        def number(name: str, label: str, integer: bool, **kw) -> gr.Number:
+            f[name] = gr.Number(value=getattr(d, name), label=label, precision=0 if integer else None,
+                                info=kw.pop("info", None), elem_id=f"field-{name}", **kw)
+            return f[name]
+
+        f["data"] = gr.Dropdown(list(DATASETS), value=d.data, label="Data set", elem_id="field-data",
+                                info="ring8, grid25, spiral: 2-D points · digits: 8×8 images · "
+                                     "mnist, fashion-mnist: 28×28 (downloaded on first use)")
+        gr.Markdown("### Techniques (Salimans et al. 2016)")
+        with gr.Group():
+            f["feature_matching"] = gr.Checkbox(d.feature_matching, label="Feature matching",
+                                                elem_id="field-feature_matching")
+            gr.Markdown(TECHNIQUE_NOTES["feature_matching"], elem_classes="technique-note")
+        with gr.Group():
+            with gr.Row(equal_height=True):
+                f["minibatch_discrimination"] = gr.Checkbox(d.minibatch_discrimination, scale=2,
+                                                            label="Minibatch discrimination",
+                                                            elem_id="field-minibatch_discrimination")
+                number("minibatch_kernels", "kernels B", True, scale=1, min_width=80)
+                number("minibatch_kernel_dim", "kernel dim C", True, scale=1, min_width=80)
+            gr.Markdown(TECHNIQUE_NOTES["minibatch_discrimination"], elem_classes="technique-note")
+        with gr.Group():
+            with gr.Row(equal_height=True):
+                self.ha_on = gr.Checkbox(d.historical_averaging != "off", label="Historical averaging",
+                                         scale=2, elem_id="field-historical_averaging-on")
+                self.ha_mode = gr.Radio(["uniform", "exponential"], label="mode", scale=2, min_width=150,
+                                        value=d.historical_averaging if d.historical_averaging != "off"
+                                        else "uniform", elem_id="field-historical_averaging")
+                number("historical_averaging_weight", "weight", False, scale=1, min_width=80)
+            gr.Markdown(TECHNIQUE_NOTES["historical_averaging"], elem_classes="technique-note")
+        with gr.Group():
+            with gr.Row(equal_height=True):
+                self.ls_on = gr.Checkbox(d.label_smoothing is not None, label="One-sided label smoothing",
+                                         scale=2, elem_id="field-label_smoothing-on")
+                self.ls_alpha = gr.Slider(0.55, 1.0, step=0.05, scale=2, min_width=150, label="real target α",
+                                          value=d.label_smoothing if d.label_smoothing is not None else 0.9,
+                                          elem_id="field-label_smoothing")
+            gr.Markdown(TECHNIQUE_NOTES["label_smoothing"], elem_classes="technique-note")
+        with gr.Group():
+            f["virtual_batch_norm"] = gr.Checkbox(d.virtual_batch_norm, label="Virtual batch normalization",
+                                                  elem_id="field-virtual_batch_norm")
+            gr.Markdown(TECHNIQUE_NOTES["virtual_batch_norm"], elem_classes="technique-note")
+        gr.Markdown("### Training")
+        with gr.Row():
+            number("steps", f"steps (at most {max_steps:,})", True, min_width=120)
+            number("batch_size", "batch size", True, min_width=120)
+            number("seed", "seed", True, min_width=100)
+        with gr.Row():
+            number("lr_generator", "learning rate G", False, min_width=120)
+            number("lr_discriminator", "learning rate D", False, min_width=120)
+        with gr.Accordion("Advanced settings", open=False):
+            with gr.Row():
+                number("noise_dim", "noise size (z)", True, min_width=110)
+                number("hidden_dim", "model width", True, min_width=110)
+                number("vbn_reference_size", "VBN reference batch", True, min_width=110)
+            with gr.Row():
+                number("beta1", "Adam β1", False, min_width=110)
+                number("beta2", "Adam β2", False, min_width=110)
+                number("historical_averaging_decay", "HA decay (exponential)", False, min_width=110)
+            f["generator_loss"] = gr.Radio(list(GENERATOR_LOSSES), value=d.generator_loss, label="generator loss",
+                                           info=field_help("generator_loss"), elem_id="field-generator_loss")
+            with gr.Row():
+                number("log_every", "log every (steps)", True, min_width=110)
+                number("sample_every", "picture every (steps)", True, min_width=110)
+                number("metrics_every", "metrics every (0: off)", True, min_width=110)
+
+    @property
+    def components(self) -> list[gr.components.Component]:
+        return [*self.fields.values(), self.ha_on, self.ha_mode, self.ls_on, self.ls_alpha]
+
+    def offered_fields(self) -> set[str]:
+        return set(self.fields) | {"historical_averaging", "label_smoothing"}
+
+    def to_config(self, values: dict[gr.components.Component, Any]) -> GANConfig:
+        """Widget values -> a validated GANConfig; ConfigError names the widget's setting."""
+        settings: dict[str, Any] = {}
+        for name, component in self.fields.items():
+            value = values[component]
+            if value is None or value == "":
+                raise ConfigError(f"{name} is empty: {field_help(name)}")
+            if isinstance(component, gr.Number):
+                value = _number(name, value, integer=component.precision == 0)
+            settings[name] = value
+        settings["historical_averaging"] = values[self.ha_mode] if values[self.ha_on] else "off"
+        settings["label_smoothing"] = float(values[self.ls_alpha]) if values[self.ls_on] else None
+        return GANConfig.from_dict(settings)
+
+    def from_config(self, config: GANConfig) -> dict[gr.components.Component, Any]:
+        """A GANConfig -> the value of every widget (for presets and 'copy its settings')."""
+        values: dict[gr.components.Component, Any] = {c: getattr(config, n) for n, c in self.fields.items()}
+        values[self.ha_on] = config.historical_averaging != "off"
+        if config.historical_averaging != "off":
+            values[self.ha_mode] = config.historical_averaging
+        values[self.ls_on] = config.label_smoothing is not None
+        if config.label_smoothing is not None:
+            values[self.ls_alpha] = config.label_smoothing
+        return values
+
+
+def _number(name: str, value: Any, *, integer: bool) -> int | float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number; got {value!r}") from None
+    if integer:
+        if not math.isfinite(number) or number != int(number):
+            raise ConfigError(f"{name} must be a whole number; got {value!r}")
+        return int(number)
+    return number
+
+
+# ====================================================================================
+# What the page shows: small pure helpers
+# ====================================================================================
+def thin(rows: list[dict], limit: int = CURVE_POINTS) -> list[dict]:
+    """At most about `limit` rows, evenly spaced, always keeping the newest."""
+    if len(rows) <= limit:
+        return rows
+    picked = rows[:: math.ceil(len(rows) / limit)]
+    return picked if picked[-1] is rows[-1] else [*picked, rows[-1]]
+
+
+def curve_frame(rows: list[dict], curves: dict[str, str], prefix: str = "") -> pd.DataFrame:
+    """Long-format frame (step, value, curve) of the given columns; non-finite values dropped."""
+    steps, values, names = [], [], []
+    for column, label in curves.items():
+        for row in rows:
+            value = row.get(column)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                steps.append(int(row["step"]))
+                values.append(float(value))
+                names.append(prefix + label)
+    return pd.DataFrame({"step": pd.Series(steps, dtype="int64"), "value": pd.Series(values, dtype="float64"),
+                         "curve": pd.Series(names, dtype="string")})
+
+
+def metric_columns(rows: list[dict]) -> list[str]:
+    """Numeric history columns beyond the losses: what ganapp.metrics measured."""
+    seen: dict[str, None] = {}
+    for row in rows[-50:] + rows[:1]:
+        for key, value in row.items():
+            if key not in BASE_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool):
+                seen[key] = None
+    return list(seen)
+
+
+def picture_html(png: bytes | None, alt: str, placeholder: str = "no picture yet") -> str:
+    if not png:
+        return f'<div class="ganapp-placeholder">{html.escape(placeholder)}</div>'
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img class="ganapp-picture" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def run_label(run: Run) -> str:
+    return f"{run.name} [{run.id}]"
+
+
+def state_text(run: Run, position: int | None, own_limit: bool) -> str:
+    if run.state == "queued":
+        if own_limit:
+            return f"queued (#{position}, after your other runs)" if position else "queued"
+        return f"queued (#{position} in line)" if position else "queued"
+    return run.state
+
+
+def format_metric(name: str, value: float) -> str:
+    return f"{name.replace('_', ' ')}: {value:.3g}"
+
+
+class GanApp:
+    """The page's handlers, over one JobManager. build_demo() lays them out and wires them."""
+
+    def __init__(self, manager: JobManager):
+        self.jobs = manager
+        self._frames: dict[tuple[str, str], tuple[tuple, dict[str, pd.DataFrame | None]]] = {}
+        self._pictures: dict[tuple[str, str, int], str] = {}
+
+    # ------------------------------------------------------------------ cached renderings
+    def frames(self, run: Run) -> dict[str, pd.DataFrame | None]:
+        """Thinned curves of a run, computed once per new history row, shared by its tabs."""
+        rows = run.history
+        key = (len(rows), rows[-1]["step"] if rows else -1, id(rows))
+        cached = self._frames.get((run.owner, run.id))
+        if cached and cached[0] == key:
+            return cached[1]
+        shown = thin(rows)
+        metrics = metric_columns(rows)
+        frames = {
+            "losses": curve_frame(shown, {"d_loss": "D loss", "g_loss": "G loss"}),
+            "outputs": curve_frame(shown, {"d_real": "mean D(x)", "d_fake": "mean D(G(z))"}),
+            "metrics": curve_frame(thin([r for r in rows if any(m in r for m in metrics)]),
+                                   {m: m.replace("_", " ") for m in metrics}) if metrics else None,
+        }
+        if len(self._frames) > 256:
+            self._frames.clear()
+        self._frames[(run.owner, run.id)] = (key, frames)
+        return frames
+
+    def picture(self, run: Run, which: str = "samples") -> str:
+        count = run.picture_count if which == "samples" else run.metrics_count
+        key = (run.owner, run.id + which, count)
+        cached = self._pictures.get(key)
+        if cached is None:
+            if which == "samples":
+                alt = f"samples of {run.name} at step {run.picture_step}"
+                cached = picture_html(run.picture, alt, "waiting for the first picture…")
+            else:
+                cached = picture_html(run.metrics_picture, f"metrics of {run.name}", "")
+            if len(self._pictures) > 256:
+                self._pictures.clear()
+            self._pictures[key] = cached
+        return cached
+
+    def status_html(self, run: Run | None) -> str:
+        if run is None:
+            return ('<div class="ganapp-status state-none"><div class="state">no run yet</div>'
+                    '<div class="what">Choose settings and press Start.</div></div>')
+        position = self.jobs.queue_position(run) if run.state == "queued" else None
+        state = state_text(run, position, self.jobs.waits_for_own_runs(run))
+        speed = run.steps_per_second()
+        total = f" <small>/ {run.total_steps:,}</small>" if run.total_steps else ""
+        what = ", ".join(run.techniques) or "no techniques (vanilla)"
+        data = run.config.data if run.config else "checkpoint"
+        seed = f" · seed {run.config.seed}" if run.config else ""
+        reason = f'<div class="reason">{html.escape(run.reason)}</div>' if run.reason else ""
+        warning = (f'<div class="reason">{html.escape(run.metrics_warning)}</div>'
+                   if run.metrics_warning else "")
+        return (f'<div class="ganapp-status state-{run.state}">'
+                f'<div class="state" id="state-text">{html.escape(state)}</div>'
+                f'<div class="counter">step <span id="step-count">{run.step:,}</span>{total}</div>'
+                f'<div class="speed">{f"{speed:,.0f} steps/s" if speed else "– steps/s"}'
+                f' · {run.seconds:.1f} s of training</div>'
+                f'<div class="what">{html.escape(run.name)} · {html.escape(data)} · {html.escape(what)}{seed}</div>'
+                f"{reason}{warning}</div>")
+
+    # ------------------------------------------------------------------ lookups (owner first)
+    def owned_run(self, owner: str, run_id: Any) -> Run | None:
+        """The owner's run with this id, or None: never another visitor's run."""
+        if not run_id:
+            return None
+        try:
+            return self.jobs.get(owner, run_id)
+        except JobError:
+            return None
+
+    def shown_run(self, owner: str, runs: list[Run], run_id: Any) -> Run | None:
+        return self.owned_run(owner, run_id) or (runs[-1] if runs else None)
+
+
+def _owner_or_error(owner: Any) -> str:
+    try:
+        return check_owner(owner)
+    except JobError as error:
+        raise gr.Error(str(error)) from None
+
+
+def _user_error(error: Exception) -> gr.Error:
+    return gr.Error(str(error), title="Not started" if isinstance(error, ConfigError) else "Refused")
+
+
+# ====================================================================================
+# The page
+# ====================================================================================
+def build_demo(manager: JobManager | None = None) -> gr.Blocks:
+    """The whole page over `manager` (a new JobManager from the environment if None)."""
+    # Gradio rebuilds an analytics summary after every event (1-6 ms); polls are many.
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "200")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+    jobs = manager or JobManager()
+    app = GanApp(jobs)
+    limits = jobs.limits
+
+    with gr.Blocks(title="ganapp: GAN techniques, live", analytics_enabled=False,
+                   delete_cache=(600, 3600)) as demo:
+        demo.ganapp = app  # for tests and scripts
+        owner = gr.BrowserState(None, storage_key="ganapp-owner-token")
+        seen = gr.State(None)  # what this tab already shows, so polls send only changes
+        timer = gr.Timer(FAST_TICK_S, active=False)
+
+        gr.Markdown("# Improved techniques for training GANs, live\n"
+                    "Switch techniques on, press **Start**, and watch the generator learn. "
+                    "Same seed with and without a technique? Start both and compare them below.")
+        with gr.Row():
+            with gr.Column(scale=4, min_width=380):
+                preset = gr.Dropdown(["(choose a preset)", *PRESETS], value="(choose a preset)", label="Preset",
+                                     elem_id="preset")
+                form = ConfigForm(GANConfig(), limits.max_steps)
+                run_name = gr.Textbox(label="run name (optional)", max_length=80, elem_id="run-name")
+                with gr.Row():
+                    start_button = gr.Button("Start", variant="primary", elem_id="start-button")
+                    stop_button = gr.Button("Stop", variant="stop", elem_id="stop-button")
+            with gr.Column(scale=7):
+                status = gr.HTML(app.status_html(None), elem_id="status")
+                with gr.Row():
+                    samples = gr.HTML(picture_html(None, "", "samples appear here"), elem_id="samples",
+                                      label="samples from fixed noise")
+                    with gr.Column():
+                        losses_plot = gr.LinePlot(None, x="step", y="value", color="curve", label="losses",
+                                                  show_label=True, height=230, elem_id="loss-plot",
+                                                  color_map={"D loss": "#1f77b4", "G loss": "#ff7f0e"})
+                        outputs_plot = gr.LinePlot(None, x="step", y="value", color="curve", y_lim=[0, 1],
+                                                   label="mean D(x) and D(G(z))", show_label=True, height=200,
+                                                   elem_id="output-plot",
+                                                   color_map={"mean D(x)": "#1f77b4", "mean D(G(z))": "#ff7f0e"})
+                with gr.Row(visible=False) as metrics_row:
+                    metrics_plot = gr.LinePlot(None, x="step", y="value", color="curve", label="quality metrics",
+                                               show_label=True, height=220, elem_id="metrics-plot")
+                    with gr.Column():
+                        metrics_picture = gr.HTML("", elem_id="metrics-picture")
+                        metrics_text = gr.Markdown("", elem_id="metrics-text")
+
+        gr.Markdown("## Your runs")
+        runs_table = gr.Dataframe(headers=["run", "name", "data", "techniques", "state", "step", "steps/s"],
+                                  value=None, interactive=False, wrap=True, elem_id="runs-table",
+                                  label="click a row to show that run")
+        with gr.Row():
+            shown = gr.Dropdown([], value=None, label="run shown above", allow_custom_value=True,
+                                elem_id="shown-run", scale=3)
+            copy_button = gr.Button("Copy its settings into the form", scale=1)
+            continue_steps = gr.Number(None, precision=0, label="continue to (steps)", scale=1, min_width=120)
+            continue_button = gr.Button("Continue training", scale=1)
+        files = gr.File(label="files of the run shown (when it has ended)", file_count="multiple",
+                        interactive=False, elem_id="run-files")
+
+        with gr.Accordion("Compare two runs", open=True):
+            with gr.Row():
+                compare_a = gr.Dropdown([], value=None, label="left", allow_custom_value=True, elem_id="compare-a")
+                compare_b = gr.Dropdown([], value=None, label="right", allow_custom_value=True, elem_id="compare-b")
+                overlay = gr.Radio(["losses", "D outputs", "metrics"], value="losses", label="curves to overlay")
+            with gr.Row():
+                compare_picture_a = gr.HTML("", elem_id="compare-picture-a")
+                compare_picture_b = gr.HTML("", elem_id="compare-picture-b")
+            compare_plot = gr.LinePlot(None, x="step", y="value", color="curve", height=260,
+                                       label="curves of both runs", show_label=True, elem_id="compare-plot")
+
+        with gr.Accordion("Scoreboard", open=True):
+            scoreboard = gr.Dataframe(value=None, interactive=False, wrap=True, elem_id="scoreboard",
+                                      label="every run of yours that ended")
+            scoreboard_download = gr.DownloadButton("Download the scoreboard (CSV)", value=None,
+                                                    elem_id="scoreboard-download")
+
+        with gr.Accordion("Load a checkpoint", open=False):
+            gr.Markdown(f"A `checkpoint.safetensors` written by ganapp (at most "
+                        f"{limits.max_upload_bytes // 2**20} MB). It is read as safetensors and JSON only; "
+                        "nothing is unpickled. It appears as a run you can look at and continue.")
+            upload = gr.File(label="checkpoint", file_types=[".safetensors"], type="filepath",
+                             elem_id="checkpoint-upload")
+
+        with gr.Accordion("Scripting: the API", open=False):
+            gr.Markdown("Every action is an API endpoint (`/new_token`, `/start_run`, `/poll_run`, "
+                        "`/stop_run`, `/list_runs`, `/run_files`); see *Use via API* at the foot of the page "
+                        "and the README. This browser's token lets a script see the runs listed here: "
+                        "keep it to yourself.")
+            token_box = gr.Textbox(label="your token", interactive=False, elem_id="owner-token",
+                                   buttons=["copy"])
+
+        # ---------------------------------------------------------------- handlers
+        view_outputs = [status, samples, losses_plot, outputs_plot, metrics_row, metrics_plot, metrics_picture,
+                        metrics_text, runs_table, shown, compare_a, compare_b, compare_picture_a,
+                        compare_picture_b, compare_plot, files, scoreboard, scoreboard_download, timer, seen]
+
+        def render(owner_token: str, shown_id: Any, a_id: Any, b_id: Any, overlay_name: str,
+                   last: dict | None, force: bool = False) -> dict:
+            """Updates for what changed since `last` (this tab's seen-state), and the new seen-state."""
+            last = {} if (force or not isinstance(last, dict)) else last
+            now = dict(last)
+            out: dict = {}
+            visitors = app.jobs.note_visitor(owner_token)
+            runs = app.jobs.runs(owner_token)
+            run = app.shown_run(owner_token, runs, shown_id)
+            run_id = run.id if run else None
+            switched = last.get("run", "-") != run_id
+            now["run"] = run_id
+
+            text = app.status_html(run)
+            if text != last.get("status"):
+                out[status] = now["status"] = text
+            if run is not None:
+                if switched or run.picture_count != last.get("pic"):
+                    out[samples] = app.picture(run)
+                    now["pic"] = run.picture_count
+                rows_key = (len(run.history), run.history[-1]["step"] if run.history else -1)
+                if switched or rows_key != last.get("rows"):
+                    frames = app.frames(run)
+                    now["rows"] = rows_key
+                    for plot, name in ((losses_plot, "losses"), (outputs_plot, "outputs")):
+                        frame = frames[name]
+                        if len(frame) or switched:
+                            out[plot] = frame if len(frame) else None
+                    has_metrics = frames["metrics"] is not None and len(frames["metrics"]) > 0
+                    if has_metrics:
+                        out[metrics_plot] = frames["metrics"]
+                    has_metrics = has_metrics or run.metrics_picture is not None
+                    if has_metrics != last.get("metrics_visible", False):
+                        out[metrics_row] = gr.Row(visible=has_metrics)
+                        now["metrics_visible"] = has_metrics
+                if switched or run.metrics_count != last.get("mpic"):
+                    now["mpic"] = run.metrics_count
+                    out[metrics_picture] = app.picture(run, "metrics")
+                    out[metrics_text] = " · ".join(format_metric(k, v) for k, v in sorted(run.metrics.items()))
+                files_key = (run_id, tuple(sorted(run.files.items())) if not run.active else ())
+                if files_key != last.get("files"):
+                    now["files"] = files_key
+                    out[files] = [run.files[k] for k in ("checkpoint", "samples", "metrics", "config")
+                                  if k in run.files and os.path.isfile(run.files[k])] or None
+            elif switched:
+                out[samples] = picture_html(None, "", "samples appear here")
+                out[losses_plot] = out[outputs_plot] = None
+
+            # The runs list, the run pickers and the scoreboard change with states, not steps.
+            list_key = tuple((r.id, r.name, r.state) for r in runs)
+            table_due = any(r.active for r in runs) and time.monotonic() - last.get("table_t", 0) > 2
+            if list_key != last.get("list") or table_due or switched:
+                now["list"], now["table_t"] = list_key, time.monotonic()
+                out[runs_table] = pd.DataFrame(
+                    [[r.id, r.name, r.config.data if r.config else "?", ", ".join(r.techniques) or "vanilla",
+                      r.state, f"{r.step:,}/{r.total_steps:,}",
+                      f"{r.steps_per_second():.0f}" if r.steps_per_second() else ""] for r in reversed(runs)],
+                    columns=["run", "name", "data", "techniques", "state", "step", "steps/s"])
+                choices = [(run_label(r), r.id) for r in reversed(runs)]
+                out[shown] = gr.Dropdown(choices=choices, value=run_id)
+                out[compare_a] = gr.Dropdown(choices=choices)
+                out[compare_b] = gr.Dropdown(choices=choices)
+            score_key = tuple((r.id, r.state) for r in runs if r.state in ENDED_STATES)
+            if score_key != last.get("score"):
+                now["score"] = score_key
+                out[scoreboard], out[scoreboard_download] = scoreboard_view(app, owner_token, runs)
+
+            # Compare: pictures side by side, curves overlaid.
+            run_a, run_b = app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id)
+            compare_key = (overlay_name, *((r.id, r.version) if r else None for r in (run_a, run_b)))
+            if compare_key != last.get("compare"):
+                now["compare"] = compare_key
+                out[compare_picture_a] = app.picture(run_a) if run_a else ""
+                out[compare_picture_b] = app.picture(run_b) if run_b else ""
+                frame = compare_frame(app, [r for r in (run_a, run_b) if r], overlay_name)
+                out[compare_plot] = frame if frame is not None and len(frame) else None
+
+            # Refresh while something runs (or just changed); twice a second for a small class.
+            interval = FAST_TICK_S if visitors <= FAST_TICK_VISITORS else SLOW_TICK_S
+            active = any(r.active for r in runs) or bool(out)
+            if (interval, active) != last.get("timer"):
+                now["timer"] = (interval, active)
+                out[timer] = gr.Timer(value=interval, active=active)
+            if not out:
+                return gr.skip()
+            out[seen] = now
+            return out
+
+        def tick(owner_token, shown_id, a_id, b_id, overlay_name, last):
+            try:
+                check_owner(owner_token)
+            except JobError:
+                return {timer: gr.Timer(active=False)}
+            return render(owner_token, shown_id, a_id, b_id, overlay_name, last)
+
+        def on_load(owner_token, shown_id, a_id, b_id, overlay_name):
+            try:
+                owner_token = check_owner(owner_token)
+            except JobError:
+                owner_token = new_owner_token()
+            out = render(owner_token, shown_id, a_id, b_id, overlay_name, None, force=True)
+            out[owner] = owner_token
+            out[token_box] = owner_token
+            return out
+
+        def start(values: dict) -> dict:
+            owner_token = _owner_or_error(values[owner])
+            try:
+                config = form.to_config(values)
+                run = app.jobs.submit(owner_token, config, name=values[run_name] or "")
+            except (ConfigError, JobError) as error:
+                raise _user_error(error) from None
+            # Show the first picture straight away when the job starts at once (it takes
+            # ~0.1-0.3 s), rather than on the next tick.
+            deadline = time.monotonic() + START_WAIT_S
+            while run.state in ("queued", "starting", "running") and run.picture_count == 0 \
+                    and run.state != "queued" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return render(owner_token, run.id, values[compare_a], values[compare_b], values[overlay], None,
+                          force=True)
+
+        def stop(owner_token, shown_id, a_id, b_id, overlay_name, last):
+            owner_token = _owner_or_error(owner_token)
+            run = app.owned_run(owner_token, shown_id) or next(
+                (r for r in reversed(app.jobs.runs(owner_token)) if r.active), None)
+            if run is None or not run.active:
+                gr.Info("Nothing to stop: the run shown has already ended.")
+            else:
+                app.jobs.stop(owner_token, run.id)
+            return render(owner_token, run.id if run else shown_id, a_id, b_id, overlay_name, last)
+
+        def show(owner_token, shown_id, a_id, b_id, overlay_name):
+            owner_token = _owner_or_error(owner_token)
+            return render(owner_token, shown_id, a_id, b_id, overlay_name, None, force=True)
+
+        def pick_row(owner_token, a_id, b_id, overlay_name, event: gr.SelectData):
+            owner_token = _owner_or_error(owner_token)
+            row = event.row_value or []
+            return render(owner_token, row[0] if row else None, a_id, b_id, overlay_name, None, force=True)
+
+        def compare_changed(owner_token, shown_id, a_id, b_id, overlay_name, last):
+            owner_token = _owner_or_error(owner_token)
+            return render(owner_token, shown_id, a_id, b_id, overlay_name, last)
+
+        def continue_training(owner_token, shown_id, steps, a_id, b_id, overlay_name):
+            owner_token = _owner_or_error(owner_token)
+            run = app.owned_run(owner_token, shown_id)
+            if run is None:
+                raise gr.Error("Choose one of your runs to continue first.")
+            try:
+                new = app.jobs.continue_run(owner_token, run.id, _number("steps", steps, integer=True))
+            except (ConfigError, JobError) as error:
+                raise _user_error(error) from None
+            return render(owner_token, new.id, a_id, b_id, overlay_name, None, force=True)
+
+        def load_checkpoint(owner_token, path, a_id, b_id, overlay_name):
+            owner_token = _owner_or_error(owner_token)
+            if not path:
+                return gr.skip()
+            try:
+                run = app.jobs.load_checkpoint(owner_token, path, os.path.basename(path))
+            except (OSError, JobError) as error:
+                raise _user_error(error) from None
+            app.jobs.wait(owner_token, run.id, timeout_s=UPLOAD_WAIT_S)
+            if run.state == "failed":
+                app.jobs.remove(owner_token, run.id)  # a file that is no checkpoint leaves no run behind
+                raise gr.Error(run.reason or "that file is not a ganapp checkpoint", title="Not loaded")
+            out = render(owner_token, run.id, a_id, b_id, overlay_name, None, force=True)
+            out[upload] = None
+            return out
+
+        def copy_settings(owner_token, shown_id):
+            owner_token = _owner_or_error(owner_token)
+            run = app.owned_run(owner_token, shown_id)
+            if run is None or run.config is None:
+                raise gr.Error("Choose one of your runs first (a checkpoint's settings appear once it is read).")
+            return form.from_config(run.config)
+
+        def apply_preset(name):
+            if name not in PRESETS:
+                return gr.skip()
+            return form.from_config(preset_config(name))
+
+        # ---------------------------------------------------------------- wiring
+        views_in = [compare_a, compare_b, overlay]
+        quick = dict(show_progress="hidden", api_visibility="private", concurrency_limit=None)
+        demo.load(on_load, [owner, shown, *views_in], [owner, token_box, *view_outputs], **quick)
+        timer.tick(tick, [owner, shown, *views_in, seen], view_outputs, **quick)
+        start_button.click(start, {owner, run_name, *form.components, *views_in}, view_outputs,
+                           api_visibility="private", concurrency_limit=None)
+        stop_button.click(stop, [owner, shown, *views_in, seen], view_outputs, **quick)
+        shown.input(show, [owner, shown, *views_in], view_outputs, **quick)
+        runs_table.select(pick_row, [owner, *views_in], view_outputs, **quick)
+        for trigger in (compare_a.input, compare_b.input, overlay.input):
+            trigger(compare_changed, [owner, shown, *views_in, seen], view_outputs, **quick)
+        continue_button.click(continue_training, [owner, shown, continue_steps, *views_in], view_outputs,
+                              api_visibility="private")
+        upload.upload(load_checkpoint, [owner, upload, *views_in], [*view_outputs, upload],
+                      api_visibility="private")
+        copy_button.click(copy_settings, [owner, shown], form.components, api_visibility="private")
+        preset.input(apply_preset, preset, form.components, api_visibility="private")
+        wire_api(app, demo)
+    return demo
+
+
+def scoreboard_view(app: GanApp, owner_token: str, runs: list[Run]) -> tuple[Any, Any]:
+    """The scoreboard table (one row per ended run) and its CSV file for the download button."""
+    ended = [r for r in runs if r.state in ENDED_STATES and r.config is not None]
+    if not ended:
+        return None, gr.DownloadButton(value=None)
+    metric_names = sorted({k for r in ended for k in r.metrics})
+    header = ["run", "name", "data", "techniques", "state", "steps", "final D loss", "final G loss",
+              *metric_names, "seconds"]
+    rows = []
+    for r in ended:
+        last = r.history[-1] if r.history else {}
+        rows.append([r.id, r.name, r.config.data, "+".join(r.techniques) or "vanilla", r.state, r.step,
+                     _round(last.get("d_loss")), _round(last.get("g_loss")),
+                     *(_round(r.metrics.get(m)) for m in metric_names), round(r.seconds, 1)])
+    path = app.jobs.owner_folder(owner_token) / "scoreboard.csv"
+    with open(path, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return pd.DataFrame(rows, columns=header), gr.DownloadButton(value=str(path))
+
+
+def _round(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) and math.isfinite(value) else value
+
+
+def compare_frame(app: GanApp, runs: list[Run], overlay_name: str) -> pd.DataFrame | None:
+    frames = []
+    for index, run in enumerate(runs):
+        label = f"{'AB'[index]} {run.name}: "
+        rows = thin(run.history, CURVE_POINTS // 2)
+        if overlay_name == "losses":
+            frames.append(curve_frame(rows, {"d_loss": "D loss", "g_loss": "G loss"}, label))
+        elif overlay_name == "D outputs":
+            frames.append(curve_frame(rows, {"d_real": "D(x)", "d_fake": "D(G(z))"}, label))
+        else:
+            names = metric_columns(run.history)
+            metric_rows = thin([r for r in run.history if any(m in r for m in names)], CURVE_POINTS // 2)
+            frames.append(curve_frame(metric_rows, {m: m for m in names}, label))
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+# ====================================================================================
+# Named API endpoints for gradio_client
+# ====================================================================================
+def wire_api(app: GanApp, demo: gr.Blocks) -> None:
+    """Each action as an endpoint. The caller's token plays the browser's part: runs are
+    looked up among that token's runs only."""
+
+    def new_token() -> str:
+        """A fresh visitor token (192 random bits). Keep it: it is how the server knows your runs."""
+        return new_owner_token()
+
+    def start_run(token: str, config: dict, name: str = "") -> dict:
+        """Start a run from a config dict (any GANConfig fields; the rest default). Returns the run's summary."""
+        token = _owner_or_error(token)
+        try:
+            if not isinstance(config, dict):
+                raise ConfigError(f"config must be a dictionary of settings; got {type(config).__name__}")
+            run = app.jobs.submit(token, GANConfig.from_dict(dict(config)), name=name or "")
+        except (ConfigError, JobError, TypeError) as error:
+            raise _user_error(error) from None
+        return run.describe(app.jobs.queue_position(run))
+
+    def poll_run(token: str, run_id: str, with_samples: bool = False, max_rows: int = 200) -> dict:
+        """A run's state, step, speed, metrics and thinned history; with_samples adds the latest
+        sample picture as base64 PNG."""
+        token = _owner_or_error(token)
+        run = app.owned_run(token, run_id)
+        if run is None:
+            raise gr.Error(f"you have no run {run_id!r}")
+        summary = run.describe(app.jobs.queue_position(run))
+        summary["history"] = thin(run.history, max(2, min(int(max_rows), 2000)))
+        if with_samples and run.picture:
+            summary["samples_png_base64"] = base64.b64encode(run.picture).decode("ascii")
+        return summary
+
+    def stop_run(token: str, run_id: str) -> dict:
+        """Stop one of your runs (a waiting run at once, a running one within a training step)."""
+        token = _owner_or_error(token)
+        try:
+            run = app.jobs.stop(token, run_id)
+        except JobError as error:
+            raise gr.Error(str(error)) from None
+        return run.describe()
+
+    def list_runs(token: str) -> list:
+        """Your runs, oldest first, as summaries without their config."""
+        token = _owner_or_error(token)
+        runs = app.jobs.runs(token)
+        return [{k: v for k, v in r.describe(app.jobs.queue_position(r)).items() if k != "config"} for r in runs]
+
+    def run_files(token: str, run_id: str) -> list[str] | None:
+        token = _owner_or_error(token)
+        run = app.owned_run(token, run_id)
+        if run is None:
+            raise gr.Error(f"you have no run {run_id!r}")
+        if run.active or not run.files:
+            raise gr.Error(f"run {run.name!r} is {run.state}; its files are written when it ends")
+        return [run.files[k] for k in ("checkpoint", "samples", "metrics", "config") if k in run.files]
+
+    for fn in (new_token, start_run, poll_run, stop_run, list_runs):
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
+    # Files need a File component to travel, so this one is an event of hidden components.
+    with gr.Row(visible=False):
+        token_in, run_in = gr.Textbox(label="token"), gr.Textbox(label="run_id")
+        files_out = gr.File(label="files", file_count="multiple")
+        files_button = gr.Button("files")
+    files_button.click(run_files, [token_in, run_in], files_out, api_name="run_files", concurrency_limit=None)
+
+
+# ====================================================================================
+def main() -> None:
+    manager = JobManager()
+    demo = build_demo(manager)
+
+    def on_sigterm(*_):  # atexit (and so manager.shutdown) runs on sys.exit, not on a bare SIGTERM
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    demo.queue(default_concurrency_limit=8)
+    demo.launch(css=CSS, allowed_paths=[str(manager.runs_dir)], max_file_size=manager.limits.max_upload_bytes,
+                footer_links=["api", "settings"], run_history=False)
+
+
+if __name__ == "__main__":
+    main()
