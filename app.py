@@ -661,6 +661,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         copy_button.click(copy_settings, [owner, shown], form.components, api_visibility="private")
         preset.input(apply_preset, preset, form.components, api_visibility="private")
         wire_api(app, demo)
+    app.render = render  # the poll's work, for tests and benchmarks
     return demo
 
 
@@ -777,6 +778,12 @@ def wire_api(app: GanApp, demo: gr.Blocks) -> None:
 
 
 # ====================================================================================
+def launch_options(manager: JobManager) -> dict[str, Any]:
+    """demo.launch() settings the page needs, for main() and for the tests' server."""
+    return dict(css=CSS, allowed_paths=[str(manager.runs_dir)], max_file_size=manager.limits.max_upload_bytes,
+                footer_links=["api", "settings"], run_history=False)
+
+
 def main() -> None:
     manager = JobManager()
     demo = build_demo(manager)
@@ -786,8 +793,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_sigterm)
     demo.queue(default_concurrency_limit=8)
-    demo.launch(css=CSS, allowed_paths=[str(manager.runs_dir)], max_file_size=manager.limits.max_upload_bytes,
-                footer_links=["api", "settings"], run_history=False)
+    demo.launch(**launch_options(manager))  # GRADIO_SERVER_NAME, GRADIO_SERVER_PORT etc. apply
 
 
 if __name__ == "__main__":

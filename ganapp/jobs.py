@@ -286,9 +286,9 @@ class JobManager:
         if size > self.limits.max_upload_bytes:
             raise LimitError(f"the file is {size / 1e6:.1f} MB; this server accepts checkpoints up to "
                              f"{self.limits.max_upload_bytes / 1e6:.0f} MB")
-        run = self._add(owner, "view", None, f"upload: {display_name or source.name}"[:80],
-                        {"kind": "view"}, before_queue=lambda run: self._copy_upload(source, run))
-        return run
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", display_name or source.name)[-60:] or "upload.safetensors"
+        return self._add(owner, "view", None, f"upload: {name}", {"kind": "view"},
+                         before_queue=lambda run: self._copy_upload(source, run, name))
 
     def stop(self, owner: str, run_id: str) -> Run:
         """Stop one of the owner's runs: a waiting run ends at once, a running one within a step."""
@@ -432,8 +432,10 @@ class JobManager:
             self._evict_beyond_total()
         return run
 
-    def _copy_upload(self, source: Path, run: Run) -> None:
-        target = run.folder / "uploaded.safetensors"
+    def _copy_upload(self, source: Path, run: Run, name: str) -> None:
+        # Under the upload's own (sanitised) name, so the engine's messages name the user's file.
+        target = run.folder / "upload" / name
+        target.parent.mkdir()
         shutil.copyfile(source, target)
         run.spec["checkpoint"] = str(target)
 

@@ -144,12 +144,19 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
         warning = measured.get("warning")
         send(("metrics", step, numbers, warning if isinstance(warning, str) else None, _metrics_png(measured)))
 
-    if trainer.step > 0 or spec["kind"] == "view":
-        send_picture(trainer.step)  # train() draws step 0 itself, but not a resumed start
+    # The first picture goes out at once, before the metrics evaluator is built (it may
+    # prepare a classifier first), so the page shows something within a fraction of a second.
+    first_step = trainer.step
+    send_picture(first_step)
     if spec["kind"] == "view":
         return "finished"
+
+    def on_samples(step: int, samples) -> None:
+        if step != first_step:  # train() draws the starting step too; it was just sent
+            send_picture(step, samples)
+
     evaluate = _safe_evaluator(trainer, send) if trainer.config.metrics_every else None
-    return trainer.train(on_log=on_log, on_samples=send_picture, on_metrics=on_metrics,
+    return trainer.train(on_log=on_log, on_samples=on_samples, on_metrics=on_metrics,
                          should_stop=should_stop, evaluate=evaluate)
 
 

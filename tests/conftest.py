@@ -1,0 +1,86 @@
+"""Shared fixtures: one job manager, one real Gradio server on loopback, one real chromium.
+
+Everything heavy is imported inside the fixtures, so test files that use none of them
+(the engine's tests) pay nothing. The fixtures are session-scoped: the forkserver's
+imports (torch, the engine) and the server start are paid once per test run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.02):
+    """Return condition()'s first truthy value; fail with `what` when the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests leave screenshots for people to look at (CI keeps it)."""
+    folder = Path(os.environ.get("GANAPP_ARTIFACTS_DIR", REPO / "artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def manager(tmp_path_factory):
+    """A JobManager with small limits, shared by the job, API and browser tests."""
+    from ganapp.jobs import JobManager, Limits
+
+    limits = Limits(max_running=2, max_running_per_owner=2, max_waiting=8, max_waiting_per_owner=3,
+                    max_steps=20_000, max_runs_per_owner=8, max_upload_bytes=5 * 1024 * 1024)
+    jobs = JobManager(limits=limits, runs_dir=tmp_path_factory.mktemp("runs"))
+    yield jobs
+    jobs.shutdown()
+
+
+@pytest.fixture(scope="session")
+def server(manager):
+    """The real app (app.build_demo) served by Gradio on loopback: .url, .demo, .app (its handlers)."""
+    import app
+
+    demo = app.build_demo(manager)
+    demo.queue(default_concurrency_limit=8)
+    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                            quiet=True, **app.launch_options(manager))
+    yield SimpleNamespace(url=url, demo=demo, app=demo.ganapp)
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (no browser download)."""
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()

@@ -1,0 +1,273 @@
+"""The job runner: real child processes, their messages, limits, owners, failures, files.
+
+Runs are tiny (small models, tens of steps) and every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, wait_until
+from ganapp.config import ConfigError, GANConfig
+from ganapp.jobs import JobError, LimitError, RunNotFound, check_owner, new_owner_token
+
+TINY = dict(data="ring8", batch_size=32, hidden_dim=32, log_every=5, sample_every=20, metrics_every=0)
+FIRST_START_S = 90  # the first job waits for the forkserver to import torch (slow on a busy CI box)
+
+
+def tiny(**changes) -> GANConfig:
+    return GANConfig(**{**TINY, **changes})
+
+
+def ended(manager, owner, run, timeout_s=60):
+    run = manager.wait(owner, run.id, timeout_s=timeout_s)
+    assert run.state in ("finished", "stopped", "failed"), f"run still {run.state} after {timeout_s} s"
+    return run
+
+
+def stop_all(manager, owner):
+    for run in manager.runs(owner):
+        if run.active:
+            manager.stop(owner, run.id)
+    for run in manager.runs(owner):
+        ended(manager, owner, run, 30)
+
+
+def test_a_run_trains_in_its_own_process_and_leaves_its_files(manager):
+    owner = new_owner_token()
+    run = manager.submit(owner, tiny(steps=60, metrics_every=30))
+    assert run.state == "queued" and manager.runs(owner) == [run]
+    run = ended(manager, owner, run, FIRST_START_S)
+    assert run.state == "finished", run.reason
+    assert run.step == 60 and run.history[-1]["step"] == 60 and len(run.history) == 12
+    assert run.process.pid != os.getpid()
+    assert run.picture.startswith(b"\x89PNG") and run.picture_count >= 3  # step 0, 20, 40, 60
+    assert run.picture_step == 60
+    assert set(run.files) == {"config", "metrics", "samples", "checkpoint"}
+    assert all(Path(path).is_file() and Path(path).parent == run.folder for path in run.files.values())
+    assert 0 < run.seconds < 60 and run.steps_per_second() > 0
+    summary = run.describe()
+    assert summary["state"] == "finished" and summary["techniques"] == [] and summary["steps"] == 60
+
+
+def test_owners_are_isolated(manager):
+    alice, mallory = new_owner_token(), new_owner_token()
+    run = manager.submit(alice, tiny(steps=20_000))
+    with pytest.raises(RunNotFound):
+        manager.get(mallory, run.id)
+    with pytest.raises(RunNotFound):
+        manager.stop(mallory, run.id)
+    with pytest.raises(RunNotFound):
+        manager.continue_run(mallory, run.id, 30_000)
+    assert manager.runs(mallory) == []
+    for bad in (None, "", "short", "x" * 23, "not a token with spaces in it!!", 12345):
+        with pytest.raises(JobError, match="token"):
+            check_owner(bad)
+        with pytest.raises(JobError):
+            manager.submit(bad, tiny(steps=10))
+    manager.stop(alice, run.id)
+    assert ended(manager, alice, run).state == "stopped"
+
+
+def test_server_limits(manager, monkeypatch):
+    owner = new_owner_token()
+    with pytest.raises(LimitError, match="at most 20,000 steps"):
+        manager.submit(owner, tiny(steps=20_001))
+    with pytest.raises(LimitError, match="batch sizes up to"):
+        manager.submit(owner, tiny(batch_size=4096))
+    with pytest.raises(ConfigError, match="learning rate"):
+        manager.submit(owner, _invalid_config())
+    assert manager.runs(owner) == []
+
+    # One job at a time: the next waits with its place in line; waiting runs are capped.
+    monkeypatch.setattr(manager.limits, "max_running", 1)
+    first = manager.submit(owner, tiny(steps=20_000))
+    wait_until(lambda: first.step > 0, FIRST_START_S, "the first run to train")
+    other = new_owner_token()
+    waiting = [manager.submit(other, tiny(steps=10)) for _ in range(manager.limits.max_waiting_per_owner)]
+    assert [manager.queue_position(r) for r in waiting] == [1, 2, 3]
+    assert all(r.state == "queued" for r in waiting)
+    with pytest.raises(LimitError, match="waiting"):
+        manager.submit(other, tiny(steps=10))
+    # Stopping a waiting run ends it at once and moves the others up.
+    assert manager.stop(other, waiting[0].id).state == "stopped"
+    assert [manager.queue_position(r) for r in waiting[1:]] == [1, 2]
+
+    # A stop takes effect within a second (a few on a loaded machine).
+    asked = time.monotonic()
+    manager.stop(owner, first.id)
+    assert first.state == "stopping"
+    wait_until(lambda: first.state == "stopped", 5, "the stop")
+    print(f"stop took {time.monotonic() - asked:.2f} s")
+    assert 0 < first.step < 20_000 and Path(first.files["checkpoint"]).is_file()
+    for run in waiting[1:]:
+        assert ended(manager, other, run).state == "finished"
+
+
+def _invalid_config():
+    config = GANConfig()
+    config.lr_generator = -1.0  # as a client could send it; submit validates again
+    return config
+
+
+def test_per_visitor_limit_keeps_a_run_waiting(manager, monkeypatch):
+    monkeypatch.setattr(manager.limits, "max_running_per_owner", 1)
+    owner = new_owner_token()
+    first = manager.submit(owner, tiny(steps=20_000))
+    second = manager.submit(owner, tiny(steps=10))
+    wait_until(lambda: first.state == "running", FIRST_START_S, "the first run to start")
+    time.sleep(0.2)  # give the pump a few rounds in which it could wrongly start the second
+    assert second.state == "queued" and manager.waits_for_own_runs(second)
+    manager.stop(owner, first.id)
+    assert ended(manager, owner, second).state == "finished"
+
+
+def test_a_crashed_job_shows_why_and_the_others_carry_on(manager):
+    owner = new_owner_token()
+    victim = manager.submit(owner, tiny(steps=20_000))
+    bystander = manager.submit(owner, tiny(steps=300))
+    wait_until(lambda: victim.state == "running" and victim.step > 0, FIRST_START_S, "the victim to train")
+    os.kill(victim.process.pid, signal.SIGKILL)
+    victim = ended(manager, owner, victim)
+    assert victim.state == "failed"
+    assert "ended unexpectedly" in victim.reason and "signal 9" in victim.reason
+    assert ended(manager, owner, bystander).state == "finished"
+    # The server is fine: new runs still start.
+    again = manager.submit(owner, tiny(steps=10))
+    assert ended(manager, owner, again).state == "finished"
+
+
+def test_worker_reports_divergence_and_data_errors_as_reasons(monkeypatch, tmp_path):
+    import torch
+
+    from ganapp import training, worker
+
+    real_step = training.Trainer.train_step
+
+    def diverging_step(self):
+        result = real_step(self)
+        if self.step >= 7:
+            result.d_loss = torch.tensor(float("nan"))
+        return result
+
+    monkeypatch.setattr(training.Trainer, "train_step", diverging_step)
+    messages: list[tuple] = []
+    spec = {"kind": "train", "config": tiny(steps=50).to_dict(), "out_dir": str(tmp_path / "nan")}
+    assert worker.run(spec, messages.append, lambda: False) == "failed"
+    kind, state, reason, files, _ = messages[-1]
+    assert (kind, state) == ("done", "failed")
+    assert "diverged at step 10" in reason and "smaller learning rate" in reason
+    assert Path(files["metrics"]).is_file()  # what was logged is kept
+
+    # MNIST without its files and offline: a clear failed state, no download, no traceback.
+    monkeypatch.setenv("GANAPP_OFFLINE", "1")
+    monkeypatch.setenv("GANAPP_DATA_DIR", str(tmp_path / "no-data"))
+    messages.clear()
+    spec = {"kind": "train", "config": tiny(data="mnist", steps=5).to_dict(), "out_dir": str(tmp_path / "m")}
+    assert worker.run(spec, messages.append, lambda: False) == "failed"
+    reason = messages[-1][2]
+    assert "mnist" in reason and "GANAPP_OFFLINE" in reason and "Traceback" not in reason
+
+
+def test_continue_a_run_and_load_checkpoints_safely(manager, tmp_path, monkeypatch):
+    owner = new_owner_token()
+    base = ended(manager, owner, manager.submit(owner, tiny(steps=40, seed=3)), FIRST_START_S)
+    assert base.state == "finished", base.reason
+    with pytest.raises(ConfigError, match="above the run's 40"):
+        manager.continue_run(owner, base.id, 40)
+    more = ended(manager, owner, manager.continue_run(owner, base.id, 80))
+    assert more.state == "finished", more.reason
+    assert more.step == 80 and more.history[0]["step"] == 5 and more.history[-1]["step"] == 80
+    assert more.config.seed == 3
+
+    viewed = ended(manager, owner, manager.load_checkpoint(owner, base.files["checkpoint"], "mine.safetensors"))
+    assert viewed.state == "finished", viewed.reason
+    assert viewed.name == "upload: mine.safetensors" and viewed.step == 40 and viewed.config.seed == 3
+    assert viewed.picture.startswith(b"\x89PNG") and len(viewed.history) == 8
+
+    # Hostile or wrong files fail with the engine's message; nothing is unpickled.
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps(_Exploit(str(marker))))
+    not_a_checkpoint = tmp_path / "picture.safetensors"
+    not_a_checkpoint.write_bytes(base.picture)
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(Path(base.files["checkpoint"]).read_bytes()[:-100])
+    for path, expected in ((evil, "pickle"), (not_a_checkpoint, "not a safetensors file"), (truncated, "truncated")):
+        run = ended(manager, owner, manager.load_checkpoint(owner, path))
+        assert run.state == "failed" and expected in run.reason, run.reason
+    assert not marker.exists()
+
+    monkeypatch.setattr(manager.limits, "max_upload_bytes", 1000)
+    with pytest.raises(LimitError, match="accepts checkpoints up to"):
+        manager.load_checkpoint(owner, base.files["checkpoint"])
+
+
+class _Exploit:
+    """A pickle that would create a file if anything ever unpickled it."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_old_runs_make_room_and_expire(manager, monkeypatch):
+    monkeypatch.setattr(manager.limits, "max_runs_per_owner", 2)
+    owner = new_owner_token()
+    first = ended(manager, owner, manager.submit(owner, tiny(steps=5)), FIRST_START_S)
+    second = ended(manager, owner, manager.submit(owner, tiny(steps=5)))
+    third = manager.submit(owner, tiny(steps=5))
+    assert [r.id for r in manager.runs(owner)] == [second.id, third.id]
+    assert not first.folder.exists()
+    ended(manager, owner, third)
+    monkeypatch.setattr(manager.limits, "run_ttl_s", -1.0)
+    manager._cleanup()
+    assert manager.runs(owner) == [] and not second.folder.exists() and not third.folder.exists()
+
+
+def test_jobs_end_when_the_server_is_killed(tmp_path):
+    """A SIGKILLed server runs no cleanup; its jobs must notice and exit by themselves."""
+    script = tmp_path / "server.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        if __name__ == "__main__":
+            from ganapp.config import GANConfig
+            from ganapp.jobs import JobManager, Limits, new_owner_token
+            manager = JobManager(limits=Limits(max_running=1), runs_dir={str(tmp_path / "runs")!r})
+            owner = new_owner_token()
+            run = manager.submit(owner, GANConfig(data="ring8", steps=20000, hidden_dim=32, metrics_every=0))
+            while run.state != "running":
+                time.sleep(0.02)
+            print(run.process.pid, flush=True)
+            time.sleep(120)
+    """))
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()  # blocks until the job runs (or the server dies)
+        assert line.strip().isdigit(), f"the server printed {line!r}"
+        job_pid = int(line)
+        assert _alive(job_pid)
+    finally:
+        server.kill()
+        server.wait(10)
+    wait_until(lambda: not _alive(job_pid), 10, f"job {job_pid} to exit after its server was killed", 0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie has exited; only its parent has not reaped it
