@@ -536,9 +536,10 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 frame = compare_frame(app, [r for r in (run_a, run_b) if r], overlay_name)
                 out[compare_plot] = frame if frame is not None and len(frame) else None
 
-            # Refresh while something runs (or just changed); twice a second for a small class.
+            # Refresh while something runs; twice a second for a small class. The tick that
+            # sees the last run end sends its final state and switches the timer off.
             interval = FAST_TICK_S if visitors <= FAST_TICK_VISITORS else SLOW_TICK_S
-            active = any(r.active for r in runs) or bool(out)
+            active = any(r.active for r in runs)
             if (interval, active) != last.get("timer"):
                 now["timer"] = (interval, active)
                 out[timer] = gr.Timer(value=interval, active=active)

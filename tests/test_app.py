@@ -1,0 +1,218 @@
+"""The app through its real server on loopback: the API with gradio_client, the poll's
+economy, and the one mapping between widgets and GANConfig (STYLE habit 9)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from gradio_client import Client
+
+import app
+from conftest import wait_until
+from ganapp.config import GANConfig
+from ganapp.jobs import new_owner_token
+from ganapp.presets import PRESETS, preset_config
+
+TINY = {"data": "ring8", "batch_size": 32, "hidden_dim": 32, "log_every": 5, "sample_every": 20,
+        "metrics_every": 0}
+
+
+# ------------------------------------------------------------------ widgets <-> config
+def _form_values(form: app.ConfigForm, config: GANConfig) -> dict:
+    values = {component: component.value for component in form.components}  # widget defaults
+    values.update(form.from_config(config))
+    return values
+
+
+def test_every_offered_config_field_maps_to_a_widget_and_back():
+    with gr.Blocks():
+        form = app.ConfigForm(GANConfig(), max_steps=20_000)
+    every_field = {f.name for f in dataclasses.fields(GANConfig)}
+    assert form.offered_fields() == every_field - set(app.ConfigForm.NOT_OFFERED)
+    everything_on = GANConfig(data="digits", steps=1234, batch_size=48, seed=7, noise_dim=9, hidden_dim=40,
+                              lr_generator=2e-4, lr_discriminator=3e-4, beta1=0.3, beta2=0.95,
+                              generator_loss="saturating", feature_matching=True, minibatch_discrimination=True,
+                              minibatch_kernels=12, minibatch_kernel_dim=4, historical_averaging="exponential",
+                              historical_averaging_weight=0.5, historical_averaging_decay=0.9,
+                              label_smoothing=0.8, virtual_batch_norm=True, vbn_reference_size=32, log_every=3,
+                              sample_every=30, metrics_every=0)
+    configs = [GANConfig(), everything_on, everything_on.replace(historical_averaging="uniform"),
+               *(preset_config(name) for name in PRESETS)]
+    for config in configs:
+        assert form.to_config(_form_values(form, config)) == config
+    # Each field, changed alone from the defaults, survives the round trip.
+    for name, value in {"data": "spiral", "steps": 77, "seed": 5, "lr_generator": 0.01, "label_smoothing": 0.7,
+                        "historical_averaging": "uniform", "virtual_batch_norm": True}.items():
+        config = GANConfig().replace(**{name: value})
+        assert getattr(form.to_config(_form_values(form, config)), name) == value
+
+
+def test_form_errors_name_the_setting():
+    with gr.Blocks():
+        form = app.ConfigForm(GANConfig(), max_steps=20_000)
+    values = _form_values(form, GANConfig())
+    for name, value, message in (("steps", None, "steps is empty"), ("steps", 2.5, "whole number"),
+                                 ("batch_size", 1, "batch_size must be between"),
+                                 ("lr_generator", 0, "lr_generator (learning rate) must be > 0")):
+        broken = dict(values)
+        broken[form.fields[name]] = value
+        with pytest.raises(app.ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            form.to_config(broken)
+
+
+def test_presets_are_valid_and_comparable():
+    for name in PRESETS:
+        preset_config(name)
+    vanilla, mbd = preset_config("ring8: vanilla"), preset_config("ring8: minibatch discrimination")
+    assert mbd.replace(minibatch_discrimination=False) == vanilla
+
+
+# ------------------------------------------------------------------ the API, over HTTP
+@pytest.fixture(scope="module")
+def client(server):
+    return Client(server.url, verbose=False)
+
+
+def test_api_start_poll_stop(client):
+    token = client.predict(api_name="/new_token")
+    started = client.predict(token, {**TINY, "steps": 20_000, "minibatch_discrimination": True}, "api run",
+                             api_name="/start_run")
+    run_id = started["run_id"]
+    assert started["state"] in ("queued", "starting") and started["techniques"] == ["MBD"]
+
+    def poll():
+        return client.predict(token, run_id, api_name="/poll_run")
+
+    first = wait_until(lambda: (p := poll())["step"] > 0 and p["samples_count"] > 0 and p, 90, "training to start")
+    later = wait_until(lambda: (p := poll())["step"] > first["step"] and p["samples_count"] > first["samples_count"]
+                       and p, 30, "the step count and the samples to change")
+    assert later["state"] == "running" and later["history"][-1]["step"] <= later["step"]
+    assert later["steps_per_second"] > 0
+    with_picture = client.predict(token, run_id, True, 50, api_name="/poll_run")
+    assert with_picture["samples_png_base64"].startswith("iVBORw0KGgo")  # PNG signature
+    assert len(with_picture["history"]) <= 51
+
+    stopped = client.predict(token, run_id, api_name="/stop_run")
+    assert stopped["state"] in ("stopping", "stopped")
+    final = wait_until(lambda: (p := poll())["state"] == "stopped" and p, 10, "the run to stop")
+    assert 0 < final["step"] < 20_000 and "checkpoint" in final["files"]
+    listed = client.predict(token, api_name="/list_runs")
+    assert [r["run_id"] for r in listed] == [run_id] and listed[0]["state"] == "stopped"
+    files = client.predict(token, run_id, api_name="/run_files")
+    assert sorted(Path(f).name for f in files) == ["checkpoint.safetensors", "config.json", "metrics.csv",
+                                                     "samples.png"]
+    assert Path(files[2]).read_text().startswith("step,d_loss,g_loss")
+
+
+def test_a_second_client_cannot_see_or_stop_the_first_ones_run(client, server):
+    owner = client.predict(api_name="/new_token")
+    run = client.predict(owner, {**TINY, "steps": 20_000}, "", api_name="/start_run")
+    stranger = Client(server.url, verbose=False)
+    other = stranger.predict(api_name="/new_token")
+    assert other != owner
+    assert stranger.predict(other, api_name="/list_runs") == []
+    for api_name, args in (("/poll_run", (other, run["run_id"])), ("/stop_run", (other, run["run_id"])),
+                           ("/run_files", (other, run["run_id"]))):
+        with pytest.raises(Exception, match="you have no run"):
+            stranger.predict(*args, api_name=api_name)
+    assert client.predict(owner, run["run_id"], api_name="/poll_run")["state"] != "stopped"
+    client.predict(owner, run["run_id"], api_name="/stop_run")
+    wait_until(lambda: client.predict(owner, run["run_id"], api_name="/poll_run")["state"] == "stopped", 30,
+               "the owner's stop")
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"steps": -5}, "steps must be between 1 and"),
+    ({"steps": 10**9}, "steps must be between"),
+    ({"steps": 20_001}, "this server trains at most 20,000 steps"),
+    ({"lr_generator": "fast"}, "lr_generator must be a number"),
+    ({"label_smoothing": 0.2}, "label_smoothing is the real target alpha"),
+    ({"colour": "blue"}, "unknown setting"),
+    ({"data": "cifar10"}, "data must be one of"),
+])
+def test_bad_settings_come_back_as_clear_errors(client, config, message):
+    token = client.predict(api_name="/new_token")
+    with pytest.raises(Exception, match=message) as error:
+        client.predict(token, config, "", api_name="/start_run")
+    assert "Traceback" not in str(error.value)
+    assert client.predict(token, api_name="/list_runs") == []  # nothing half-made
+
+
+def test_a_malformed_token_is_refused(client):
+    for token in ("", "abc", "x" * 200):
+        with pytest.raises(Exception, match="token"):
+            client.predict(token, {"steps": 10}, "", api_name="/start_run")
+
+
+# ------------------------------------------------------------------ what a poll sends
+def _by_name(updates) -> dict:
+    named = {}
+    for component, value in updates.items():
+        key = component.elem_id or type(component).__name__
+        named[key] = value
+    return named
+
+
+def test_a_poll_sends_only_what_changed(server, manager):
+    render = server.app.render
+    owner = new_owner_token()
+    run = manager.submit(owner, GANConfig(**{**TINY, "steps": 300}))
+    manager.wait(owner, run.id, timeout_s=60)
+    assert run.state == "finished", run.reason
+
+    first = render(owner, None, None, None, "losses", None, force=True)
+    named = _by_name(first)
+    assert "ganapp-picture" in named["samples"] and "finished" in named["status"]
+    assert len(named["loss-plot"]) == 2 * len(run.history)  # D and G, 60 rows each: under the thinning limit
+    assert "run-files" in named and len(named["run-files"]) == 4
+    board = named["scoreboard"]  # every ended run of the visitor adds a row, downloadable as CSV
+    assert list(board["run"]) == [run.id] and list(board["state"]) == ["finished"]
+    assert {"techniques", "final D loss", "final G loss", "seconds"} <= set(board.columns)
+    csv_text = Path(named["scoreboard-download"].value["path"]).read_text()
+    assert csv_text.startswith("run,name,data,techniques,state,steps") and run.id in csv_text
+    seen = named["State"]
+    assert render(owner, None, None, None, "losses", seen) == gr.skip()  # nothing changed: nothing sent
+
+    # Comparing with itself sends the two pictures and the overlaid curves once, then nothing.
+    compared = _by_name(render(owner, None, run.id, run.id, "losses", seen))
+    assert set(compared) >= {"compare-picture-a", "compare-picture-b", "compare-plot", "State"}
+    assert render(owner, None, run.id, run.id, "losses", compared["State"]) == gr.skip()
+
+    # Someone else's run id finds nothing: it is looked up among the caller's own runs.
+    stranger = new_owner_token()
+    theirs = _by_name(render(stranger, run.id, run.id, None, "losses", None, force=True))
+    assert "no run yet" in theirs["status"] and theirs["compare-picture-a"] == ""
+
+
+def test_curves_are_thinned_however_long_the_run():
+    rows = [{"step": i, "d_loss": 1.0, "g_loss": 2.0, "d_real": 0.5, "d_fake": 0.5, "seconds": i / 100}
+            for i in range(1, 20_001)]
+    shown = app.thin(rows)
+    assert len(shown) <= app.CURVE_POINTS + 1 and shown[-1] is rows[-1] and shown[0] is rows[0]
+    frame = app.curve_frame(shown, {"d_loss": "D loss", "g_loss": "G loss"})
+    assert len(frame) == 2 * len(shown) and str(frame["value"].dtype) == "float64"
+    rows[5]["d_loss"] = float("nan")
+    assert len(app.curve_frame(rows[:10], {"d_loss": "D"})) == 9  # NaN would break the plot's JSON
+
+
+def test_the_refresh_rate_backs_off_for_a_big_class(server, manager):
+    render = server.app.render
+    owner = new_owner_token()
+    run = manager.submit(owner, GANConfig(**{**TINY, "steps": 20_000}))
+    try:
+        timer = next(v for k, v in render(owner, None, None, None, "losses", None, force=True).items()
+                     if isinstance(k, gr.Timer))
+        assert timer.value == app.FAST_TICK_S and timer.active
+        for _ in range(app.FAST_TICK_VISITORS + 1):
+            manager.note_visitor(new_owner_token())
+        timer = next(v for k, v in render(owner, None, None, None, "losses", None, force=True).items()
+                     if isinstance(k, gr.Timer))
+        assert timer.value == app.SLOW_TICK_S
+    finally:
+        manager.stop(owner, run.id)
+        manager.wait(owner, run.id, timeout_s=30)
+        time.sleep(0)
