@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(train)
     train.add_argument("--out", required=True, help="folder for the run's files")
     train.add_argument("--resume", help="continue from this checkpoint (flags given override its config)")
-    train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    train.add_argument("--threads", type=int, default=1,
+                       help="torch CPU threads (default 1: the fastest for these small models on a shared machine)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(run=cmd_train)
 

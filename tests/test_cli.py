@@ -73,7 +73,7 @@ class _Evil:
     (["--steps", "ten"], "--steps must be a whole number"),
     (["--lr-generator", "-1"], "lr_generator (learning rate) must be > 0"),
     (["--historical-averaging", "sometimes"], "invalid choice"),
-    (["--data", "cifar10"], "invalid choice"),
+    (["--data", "cifar10"], "data must be one of ring8"),
     (["--label-smoothing", "0.2"], "label_smoothing is the real target alpha"),
 ])
 def test_a_bad_flag_exits_non_zero_with_a_one_line_reason(tmp_path, flags, words):
