@@ -45,6 +45,9 @@ FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the cla
 FAST_TICK_VISITORS = 10  # visitors polling at once, above which pages refresh once a second
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
 UPLOAD_WAIT_S = 15.0
+METRIC_PLOTS = 4  # one small plot per metric (each its own scale), up to this many
+AXES = dict(x_axis_format="d", y_axis_format="~g", x_title="step", y_title=" ")  # whole steps, short numbers
+OVERLAYS = {"G loss": "g_loss", "D loss": "d_loss", "mean D(x)": "d_real", "mean D(G(z))": "d_fake"}
 
 TECHNIQUE_NOTES = {
     "feature_matching": "G stops trying to fool D and matches the mean of D's inner features "
@@ -220,18 +223,35 @@ def thin(rows: list[dict], limit: int = CURVE_POINTS) -> list[dict]:
     return picked if picked[-1] is rows[-1] else [*picked, rows[-1]]
 
 
-def curve_frame(rows: list[dict], curves: dict[str, str], prefix: str = "") -> pd.DataFrame:
-    """Long-format frame (step, value, curve) of the given columns; non-finite values dropped."""
+def curve_frame(rows: list[dict], curves: dict[str, str]) -> pd.DataFrame:
+    """Long-format frame (step, value, curve) of the given columns; non-finite values dropped.
+
+    Every label in `curves` appears, with one empty (NaN) point if it has no data yet:
+    Gradio 6.31's LinePlot fixes its colour legend when it first draws, so a curve that
+    joins later would get no legend entry and no colour of its own.
+    """
     steps, values, names = [], [], []
     for column, label in curves.items():
+        before = len(steps)
         for row in rows:
             value = row.get(column)
             if isinstance(value, (int, float)) and math.isfinite(value):
                 steps.append(int(row["step"]))
                 values.append(float(value))
-                names.append(prefix + label)
+                names.append(label)
+        if len(steps) == before:
+            steps.append(0)
+            values.append(math.nan)
+            names.append(label)
     return pd.DataFrame({"step": pd.Series(steps, dtype="int64"), "value": pd.Series(values, dtype="float64"),
                          "curve": pd.Series(names, dtype="string")})
+
+
+def metric_frame(rows: list[dict], column: str) -> pd.DataFrame:
+    """One metric over the steps where it was measured (a single line, so no legend)."""
+    measured = thin([r for r in rows if isinstance(r.get(column), (int, float)) and math.isfinite(r[column])])
+    return pd.DataFrame({"step": pd.Series([int(r["step"]) for r in measured], dtype="int64"),
+                         "value": pd.Series([float(r[column]) for r in measured], dtype="float64")})
 
 
 def metric_columns(rows: list[dict]) -> list[str]:
@@ -272,11 +292,11 @@ class GanApp:
 
     def __init__(self, manager: JobManager):
         self.jobs = manager
-        self._frames: dict[tuple[str, str], tuple[tuple, dict[str, pd.DataFrame | None]]] = {}
+        self._frames: dict[tuple[str, str], tuple[tuple, dict[str, Any]]] = {}
         self._pictures: dict[tuple[str, str, int], str] = {}
 
     # ------------------------------------------------------------------ cached renderings
-    def frames(self, run: Run) -> dict[str, pd.DataFrame | None]:
+    def frames(self, run: Run) -> dict[str, Any]:
         """Thinned curves of a run, computed once per new history row, shared by its tabs."""
         rows = run.history
         key = (len(rows), rows[-1]["step"] if rows else -1, id(rows))
@@ -284,12 +304,10 @@ class GanApp:
         if cached and cached[0] == key:
             return cached[1]
         shown = thin(rows)
-        metrics = metric_columns(rows)
         frames = {
-            "losses": curve_frame(shown, {"d_loss": "D loss", "g_loss": "G loss"}),
-            "outputs": curve_frame(shown, {"d_real": "mean D(x)", "d_fake": "mean D(G(z))"}),
-            "metrics": curve_frame(thin([r for r in rows if any(m in r for m in metrics)]),
-                                   {m: m.replace("_", " ") for m in metrics}) if metrics else None,
+            "losses": curve_frame(shown, {"d_loss": "D loss", "g_loss": "G loss"}) if rows else None,
+            "outputs": curve_frame(shown, {"d_real": "mean D(x)", "d_fake": "mean D(G(z))"}) if rows else None,
+            "metrics": {name: metric_frame(rows, name) for name in metric_columns(rows)[:METRIC_PLOTS]},
         }
         if len(self._frames) > 256:
             self._frames.clear()
@@ -313,8 +331,8 @@ class GanApp:
 
     def status_html(self, run: Run | None) -> str:
         if run is None:
-            return ('<div class="ganapp-status state-none"><div class="state">no run yet</div>'
-                    '<div class="what">Choose settings and press Start.</div></div>')
+            return ('<div class="ganapp-status state-none"><div class="state" id="state-text">no run yet</div>'
+                    '<div class="what">Choose settings (or a preset) and press Start.</div></div>')
         position = self.jobs.queue_position(run) if run.state == "queued" else None
         state = state_text(run, position, self.jobs.waits_for_own_runs(run))
         speed = run.steps_per_second()
@@ -395,17 +413,20 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                     samples = gr.HTML(picture_html(None, "", "samples appear here"), elem_id="samples",
                                       label="samples from fixed noise")
                     with gr.Column():
-                        losses_plot = gr.LinePlot(None, x="step", y="value", color="curve", label="losses",
-                                                  show_label=True, height=230, elem_id="loss-plot",
+                        losses_plot = gr.LinePlot(None, x="step", y="value", color="curve", label="losses (blue: D, orange: G)", **AXES,
+                                                  show_label=True, elem_id="loss-plot",
                                                   color_map={"D loss": "#1f77b4", "G loss": "#ff7f0e"})
-                        outputs_plot = gr.LinePlot(None, x="step", y="value", color="curve", y_lim=[0, 1],
-                                                   label="mean D(x) and D(G(z))", show_label=True, height=200,
+                        outputs_plot = gr.LinePlot(None, x="step", y="value", color="curve", y_lim=[0, 1], **AXES,
+                                                   label="mean D(x) (blue) and D(G(z)) (orange)", show_label=True,
                                                    elem_id="output-plot",
                                                    color_map={"mean D(x)": "#1f77b4", "mean D(G(z))": "#ff7f0e"})
                 with gr.Row(visible=False) as metrics_row:
-                    metrics_plot = gr.LinePlot(None, x="step", y="value", color="curve", label="quality metrics",
-                                               show_label=True, height=220, elem_id="metrics-plot")
-                    with gr.Column():
+                    with gr.Column(scale=3):
+                        with gr.Row():
+                            metric_plots = [gr.LinePlot(None, x="step", y="value", show_label=True, height=170, **AXES,
+                                                        visible=False, min_width=200, elem_id=f"metric-plot-{i}")
+                                            for i in range(METRIC_PLOTS)]
+                    with gr.Column(scale=2):
                         metrics_picture = gr.HTML("", elem_id="metrics-picture")
                         metrics_text = gr.Markdown("", elem_id="metrics-text")
 
@@ -426,12 +447,15 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             with gr.Row():
                 compare_a = gr.Dropdown([], value=None, label="left", allow_custom_value=True, elem_id="compare-a")
                 compare_b = gr.Dropdown([], value=None, label="right", allow_custom_value=True, elem_id="compare-b")
-                overlay = gr.Radio(["losses", "D outputs", "metrics"], value="losses", label="curves to overlay")
+                overlay = gr.Dropdown(list(OVERLAYS), value="G loss", label="curve to overlay",
+                                      allow_custom_value=True, elem_id="compare-curve")
+                compare_button = gr.Button("Show side by side", elem_id="compare-button", scale=0, min_width=160)
             with gr.Row():
                 compare_picture_a = gr.HTML("", elem_id="compare-picture-a")
                 compare_picture_b = gr.HTML("", elem_id="compare-picture-b")
-            compare_plot = gr.LinePlot(None, x="step", y="value", color="curve", height=260,
-                                       label="curves of both runs", show_label=True, elem_id="compare-plot")
+            compare_plot = gr.LinePlot(None, x="step", y="value", color="curve", **AXES,
+                                       color_map={"left": "#1f77b4", "right": "#ff7f0e"},
+                                       label="both runs", show_label=True, elem_id="compare-plot")
 
         with gr.Accordion("Scoreboard", open=True):
             scoreboard = gr.Dataframe(value=None, interactive=False, wrap=True, elem_id="scoreboard",
@@ -455,8 +479,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                                    buttons=["copy"])
 
         # ---------------------------------------------------------------- handlers
-        view_outputs = [status, samples, losses_plot, outputs_plot, metrics_row, metrics_plot, metrics_picture,
-                        metrics_text, runs_table, shown, compare_a, compare_b, compare_picture_a,
+        view_outputs = [status, samples, losses_plot, outputs_plot, metrics_row, *metric_plots, metrics_picture,
+                        metrics_text, runs_table, shown, compare_a, compare_b, overlay, compare_picture_a,
                         compare_picture_b, compare_plot, files, scoreboard, scoreboard_download, timer, seen]
 
         def render(owner_token: str, shown_id: Any, a_id: Any, b_id: Any, overlay_name: str,
@@ -484,13 +508,17 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                     frames = app.frames(run)
                     now["rows"] = rows_key
                     for plot, name in ((losses_plot, "losses"), (outputs_plot, "outputs")):
-                        frame = frames[name]
-                        if len(frame) or switched:
-                            out[plot] = frame if len(frame) else None
-                    has_metrics = frames["metrics"] is not None and len(frames["metrics"]) > 0
-                    if has_metrics:
-                        out[metrics_plot] = frames["metrics"]
-                    has_metrics = has_metrics or run.metrics_picture is not None
+                        if frames[name] is not None or switched:
+                            out[plot] = frames[name]
+                    names = list(frames["metrics"])
+                    for index, plot in enumerate(metric_plots):
+                        if index < len(names):
+                            out[plot] = gr.LinePlot(frames["metrics"][names[index]], visible=True,
+                                                    label=names[index].replace("_", " "))
+                        elif index < len(last.get("metric_names", ())):
+                            out[plot] = gr.LinePlot(None, visible=False)
+                    now["metric_names"] = names
+                    has_metrics = bool(names) or run.metrics_picture is not None
                     if has_metrics != last.get("metrics_visible", False):
                         out[metrics_row] = gr.Row(visible=has_metrics)
                         now["metrics_visible"] = has_metrics
@@ -506,6 +534,9 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             elif switched:
                 out[samples] = picture_html(None, "", "samples appear here")
                 out[losses_plot] = out[outputs_plot] = None
+                if last.get("metrics_visible"):
+                    out[metrics_row] = gr.Row(visible=False)
+                    now["metrics_visible"] = False
 
             # The runs list, the run pickers and the scoreboard change with states, not steps.
             list_key = tuple((r.id, r.name, r.state) for r in runs)
@@ -526,15 +557,22 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 now["score"] = score_key
                 out[scoreboard], out[scoreboard_download] = scoreboard_view(app, owner_token, runs)
 
-            # Compare: pictures side by side, curves overlaid.
+            # Compare: pictures side by side, one curve of both runs overlaid.
             run_a, run_b = app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id)
             compare_key = (overlay_name, *((r.id, r.version) if r else None for r in (run_a, run_b)))
             if compare_key != last.get("compare"):
                 now["compare"] = compare_key
                 out[compare_picture_a] = app.picture(run_a) if run_a else ""
                 out[compare_picture_b] = app.picture(run_b) if run_b else ""
-                frame = compare_frame(app, [r for r in (run_a, run_b) if r], overlay_name)
-                out[compare_plot] = frame if frame is not None and len(frame) else None
+                column = OVERLAYS.get(overlay_name, overlay_name)
+                sides = {"left": run_a, "right": run_b}
+                title = " · ".join(f"{side}: {run_label(r)}" for side, r in sides.items() if r)
+                out[compare_plot] = gr.LinePlot(compare_frame(sides, column) if run_a or run_b else None,
+                                                label=f"{overlay_name} — {title}" if title else "both runs")
+                choices = [*OVERLAYS, *sorted({m for r in (run_a, run_b) if r for m in metric_columns(r.history)})]
+                if choices != last.get("overlays", list(OVERLAYS)):
+                    now["overlays"] = choices
+                    out[overlay] = gr.Dropdown(choices=choices)
 
             # Refresh while something runs; twice a second for a small class. The tick that
             # sees the last run end sends its final state and switches the timer off.
@@ -600,8 +638,11 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             row = event.row_value or []
             return render(owner_token, row[0] if row else None, a_id, b_id, overlay_name, None, force=True)
 
-        def compare_changed(owner_token, shown_id, a_id, b_id, overlay_name, last):
+        def compare(owner_token, shown_id, a_id, b_id, overlay_name, last):
             owner_token = _owner_or_error(owner_token)
+            if not (app.owned_run(owner_token, a_id) or app.owned_run(owner_token, b_id)):
+                gr.Info("Choose two of your runs (left and right) first.")
+            last = {k: v for k, v in (last or {}).items() if k != "compare"}  # always redraw the comparison
             return render(owner_token, shown_id, a_id, b_id, overlay_name, last)
 
         def continue_training(owner_token, shown_id, steps, a_id, b_id, overlay_name):
@@ -653,8 +694,9 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         stop_button.click(stop, [owner, shown, *views_in, seen], view_outputs, **quick)
         shown.input(show, [owner, shown, *views_in], view_outputs, **quick)
         runs_table.select(pick_row, [owner, *views_in], view_outputs, **quick)
-        for trigger in (compare_a.input, compare_b.input, overlay.input):
-            trigger(compare_changed, [owner, shown, *views_in, seen], view_outputs, **quick)
+        # One event with both choices: two dropdown events could answer out of order.
+        for trigger in (compare_button.click, overlay.input):
+            trigger(compare, [owner, shown, *views_in, seen], view_outputs, **quick)
         continue_button.click(continue_training, [owner, shown, continue_steps, *views_in], view_outputs,
                               api_visibility="private")
         upload.upload(load_checkpoint, [owner, upload, *views_in], [*view_outputs, upload],
@@ -692,21 +734,14 @@ def _round(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) and math.isfinite(value) else value
 
 
-def compare_frame(app: GanApp, runs: list[Run], overlay_name: str) -> pd.DataFrame | None:
+def compare_frame(sides: dict[str, Run | None], column: str) -> pd.DataFrame:
+    """One history column of both runs, as curves named 'left' and 'right' (a fixed legend)."""
     frames = []
-    for index, run in enumerate(runs):
-        label = f"{'AB'[index]} {run.name}: "
-        rows = thin(run.history, CURVE_POINTS // 2)
-        if overlay_name == "losses":
-            frames.append(curve_frame(rows, {"d_loss": "D loss", "g_loss": "G loss"}, label))
-        elif overlay_name == "D outputs":
-            frames.append(curve_frame(rows, {"d_real": "D(x)", "d_fake": "D(G(z))"}, label))
-        else:
-            names = metric_columns(run.history)
-            metric_rows = thin([r for r in run.history if any(m in r for m in names)], CURVE_POINTS // 2)
-            frames.append(curve_frame(metric_rows, {m: m for m in names}, label))
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else None
+    for side, run in sides.items():
+        rows = [r for r in run.history if column in r] if run else []
+        frame = curve_frame(thin(rows, CURVE_POINTS // 2), {column: side})
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 # ====================================================================================

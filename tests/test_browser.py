@@ -1,0 +1,129 @@
+"""The page in a real browser: Debian's chromium, driven by Playwright, against the real server.
+
+Every wait is an `expect` (or wait_for_function) with a deadline; screenshots land in
+artifacts/ (GANAPP_ARTIFACTS_DIR) for people to look at.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+import pytest
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+FIRST_PICTURE_S = 90  # the session's first job may wait for the forkserver's imports
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def _token(page) -> str:
+    """This browser's owner token, from the (folded) API section of the page."""
+    box = page.locator("#owner-token textarea")
+    if not box.is_visible():
+        page.get_by_text("Scripting: the API").click()
+    expect(box).to_have_value(re.compile(r"^[\w-]{32}$"), timeout=10_000)
+    return box.input_value()
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#state-text")).to_be_visible(timeout=30_000)
+
+
+def _svg(page, selector: str) -> str:
+    return page.eval_on_selector(selector, "node => (node.querySelector('svg') || {}).innerHTML || ''")
+
+
+def test_start_watch_and_stop_a_run(server, browser, page, artifacts_dir):
+    _open(page, server.url)
+    expect(page.locator("#state-text")).to_have_text("no run yet")
+    page.locator("#field-minibatch_discrimination input").check()
+    page.locator("#field-steps input").fill("20000")
+    page.locator("#start-button").click()
+
+    # The sample picture appears, then changes; the loss plot draws, then changes.
+    samples = page.locator("#samples img")
+    expect(samples).to_have_attribute("alt", re.compile(r"at step \d+"), timeout=FIRST_PICTURE_S * 1000)
+    first_picture = samples.get_attribute("src")
+    expect(samples).not_to_have_attribute("src", first_picture, timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#loss-plot svg path[aria-roledescription=\"line mark\"]')"
+                           " || document.querySelectorAll('#loss-plot svg path').length > 3", timeout=30_000)
+    first_plot = _svg(page, "#loss-plot")
+    page.wait_for_function("([sel, old]) => { const s = document.querySelector(sel + ' svg');"
+                           " return s && s.innerHTML !== old; }", arg=["#loss-plot", first_plot], timeout=30_000)
+    expect(page.locator("#state-text")).to_have_text("running")
+    expect(page.locator("#step-count")).not_to_have_text("0")
+    expect(page.locator("#runs-table")).to_contain_text("MBD")
+    page.screenshot(path=str(artifacts_dir / "browser-running.png"), full_page=True)
+
+    page.locator("#stop-button").click()
+    expect(page.locator("#state-text")).to_have_text("stopped", timeout=10_000)
+    page.screenshot(path=str(artifacts_dir / "browser-stopped.png"), full_page=True)
+    owner = _token(page)
+    (run,) = server.app.jobs.runs(owner)
+    assert run.state == "stopped" and 0 < run.step < 20_000 and run.techniques == ["MBD"]
+    expect(page.locator("#run-files")).to_contain_text(re.compile(r"checkpoint\s*\.safetensors"))
+
+    # A reloaded page finds the run again; another browser session sees none of it.
+    page.reload()
+    expect(page.locator("#state-text")).to_have_text("stopped", timeout=30_000)
+    expect(page.locator("#runs-table")).to_contain_text(run.id)
+    assert _token(page) == owner
+    stranger = browser.new_context().new_page()
+    try:
+        _open(stranger, server.url)
+        expect(stranger.locator("#state-text")).to_have_text("no run yet")
+        expect(stranger.locator("#runs-table")).not_to_contain_text(run.id)
+        assert _token(stranger) != owner
+    finally:
+        stranger.context.close()
+
+
+def test_compare_two_runs_and_refuse_bad_input(server, page, tmp_path, artifacts_dir):
+    _open(page, server.url)
+    page.locator("#field-steps input").fill("200")
+    page.locator("#run-name input, #run-name textarea").first.fill("vanilla")
+    page.locator("#start-button").click()
+    expect(page.locator("#state-text")).to_have_text(re.compile("running|finished"), timeout=FIRST_PICTURE_S * 1000)
+    page.locator("#field-minibatch_discrimination input").check()
+    page.locator("#run-name input, #run-name textarea").first.fill("with MBD")
+    page.locator("#start-button").click()
+    expect(page.locator("#state-text")).to_have_text("finished", timeout=60_000)
+    owner = _token(page)
+    vanilla, mbd = server.app.jobs.runs(owner)
+    server.app.jobs.wait(owner, vanilla.id, timeout_s=30)
+    assert (vanilla.config.seed, vanilla.techniques, mbd.techniques) == (0, [], ["MBD"])
+
+    for selector, run in (("#compare-a", vanilla), ("#compare-b", mbd)):
+        page.locator(f"{selector} input").click()
+        page.locator(selector).get_by_role("option", name=f"{run.name} [{run.id}]").click()
+    page.locator("#compare-button").click()
+    expect(page.locator("#compare-picture-a img")).to_have_attribute("alt", re.compile("vanilla"), timeout=10_000)
+    expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("with MBD"))
+    page.wait_for_function("() => document.querySelectorAll('#compare-plot svg path').length > 3", timeout=10_000)
+    expect(page.locator("#compare-plot")).to_contain_text("with MBD")
+    expect(page.locator("#scoreboard")).to_contain_text("with MBD")
+    page.screenshot(path=str(artifacts_dir / "browser-compare.png"), full_page=True)
+
+    # Wrong settings: a clear message, and the form keeps what was typed.
+    page.locator("#field-lr_generator input").fill("-1")
+    page.locator("#start-button").click()
+    expect(page.get_by_text(re.compile(r"lr_generator \(learning rate\) must be > 0"))).to_be_visible(timeout=10_000)
+    expect(page.locator("#field-lr_generator input")).to_have_value("-1")
+    assert len(server.app.jobs.runs(owner)) == 2
+
+    # A pickle dressed up as a checkpoint: refused with the engine's reason, no run left behind.
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps({"not": "a checkpoint"}))
+    page.get_by_text("Load a checkpoint").click()
+    page.locator("#checkpoint-upload input[type=file]").set_input_files(str(evil))
+    expect(page.get_by_text(re.compile("never unpickles"))).to_be_visible(timeout=30_000)
+    assert len(server.app.jobs.runs(owner)) == 2
