@@ -34,13 +34,10 @@ if __name__ != "__mp_main__":
     import pandas as pd
 
 from ganapp.config import DATASETS, GENERATOR_LOSSES, ConfigError, GANConfig, field_help
-from ganapp.jobs import ENDED_STATES, JobError, JobManager, Run, check_owner, new_owner_token
+from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner, new_owner_token
 from ganapp.presets import PRESETS, preset_config
 
-# What a history row always holds (ganapp.training.HISTORY_COLUMNS; not imported, to keep
-# torch out of the server). Any other numeric column is a metric from ganapp.metrics.
-BASE_COLUMNS = ("step", "d_loss", "g_loss", "d_real", "d_fake", "seconds")
-CURVE_POINTS = 250  # per curve: a poll costs ~10 ms at 500 points and ~100 ms at 5,000
+CURVE_POINTS = 150  # per curve: a poll costs ~10 ms at 500 points and ~100 ms at 5,000
 FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
 FAST_TICK_VISITORS = 10  # visitors polling at once, above which pages refresh once a second
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
@@ -259,7 +256,7 @@ def metric_columns(rows: list[dict]) -> list[str]:
     seen: dict[str, None] = {}
     for row in rows[-50:] + rows[:1]:
         for key, value in row.items():
-            if key not in BASE_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if key not in LOSS_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool):
                 seen[key] = None
     return list(seen)
 
@@ -392,7 +389,10 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                    delete_cache=(600, 3600)) as demo:
         demo.ganapp = app  # for tests and scripts
         owner = gr.BrowserState(None, storage_key="ganapp-owner-token")
-        seen = gr.State(None)  # what this tab already shows, so polls send only changes
+        # What this tab already shows, per group of views, so that polls send only changes,
+        # and the stamps whose changes trigger the rarer views' redraws (see the handlers).
+        live_seen, metrics_seen, compare_seen, rare_seen = (gr.State(None) for _ in range(4))
+        metrics_stamp, compare_stamp, rare_stamp = (gr.State(None) for _ in range(3))
         timer = gr.Timer(FAST_TICK_S, active=False)
 
         gr.Markdown("# Improved techniques for training GANs, live\n"
@@ -431,7 +431,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                         metrics_text = gr.Markdown("", elem_id="metrics-text")
 
         gr.Markdown("## Your runs")
-        runs_table = gr.Dataframe(headers=["run", "name", "data", "techniques", "state", "step", "steps/s"],
+        runs_table = gr.Dataframe(headers=list(RUNS_COLUMNS),
                                   value=None, interactive=False, wrap=True, elem_id="runs-table",
                                   label="click a row to show that run")
         with gr.Row():
@@ -458,7 +458,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                                        label="both runs", show_label=True, elem_id="compare-plot")
 
         with gr.Accordion("Scoreboard", open=True):
-            scoreboard = gr.Dataframe(value=None, interactive=False, wrap=True, elem_id="scoreboard",
+            scoreboard = gr.Dataframe(headers=["run", "name", "data", "techniques", "state", "steps", "seconds"],
+                                      value=None, interactive=False, wrap=True, elem_id="scoreboard",
                                       label="every run of yours that ended")
             scoreboard_download = gr.DownloadButton("Download the scoreboard (CSV)", value=None,
                                                     elem_id="scoreboard-download")
@@ -479,27 +480,32 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                                    buttons=["copy"])
 
         # ---------------------------------------------------------------- handlers
-        view_outputs = [status, samples, losses_plot, outputs_plot, metrics_row, *metric_plots, metrics_picture,
-                        metrics_text, runs_table, shown, compare_a, compare_b, overlay, compare_picture_a,
-                        compare_picture_b, compare_plot, files, scoreboard, scoreboard_download, timer, seen]
+        # A poll (the timer's tick) updates the live view of the run shown, plus three
+        # stamps; the rarer views (metrics, the comparison, the runs list) redraw in events
+        # of their own, only when their stamp changes. Gradio rebuilds a component for each
+        # output that an event skips (about 0.5 ms each), so the frequent event has few outputs.
+        live_outputs = [status, samples, losses_plot, outputs_plot, live_seen]
+        metrics_outputs = [metrics_row, *metric_plots, metrics_picture, metrics_text, metrics_seen]
+        compare_outputs = [compare_picture_a, compare_picture_b, compare_plot, overlay, compare_seen]
+        rare_outputs = [runs_table, shown, compare_a, compare_b, files, scoreboard, scoreboard_download, timer,
+                        rare_seen]
+        stamps = [metrics_stamp, compare_stamp, rare_stamp]
+        view_outputs = [*live_outputs, *metrics_outputs, *compare_outputs, *rare_outputs, *stamps]
 
-        def render(owner_token: str, shown_id: Any, a_id: Any, b_id: Any, overlay_name: str,
-                   last: dict | None, force: bool = False) -> dict:
-            """Updates for what changed since `last` (this tab's seen-state), and the new seen-state."""
-            last = {} if (force or not isinstance(last, dict)) else last
+        def live_view(run: Run | None, last: dict, out: dict) -> None:
+            """Status, sample picture and loss curves of the run shown: what changes every step."""
             now = dict(last)
-            out: dict = {}
-            visitors = app.jobs.note_visitor(owner_token)
-            runs = app.jobs.runs(owner_token)
-            run = app.shown_run(owner_token, runs, shown_id)
             run_id = run.id if run else None
             switched = last.get("run", "-") != run_id
             now["run"] = run_id
-
             text = app.status_html(run)
             if text != last.get("status"):
                 out[status] = now["status"] = text
-            if run is not None:
+            if run is None:
+                if switched:
+                    out[samples] = picture_html(None, "", "samples appear here")
+                    out[losses_plot] = out[outputs_plot] = None
+            else:
                 if switched or run.picture_count != last.get("pic"):
                     out[samples] = app.picture(run)
                     now["pic"] = run.picture_count
@@ -510,58 +516,44 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                     for plot, name in ((losses_plot, "losses"), (outputs_plot, "outputs")):
                         if frames[name] is not None or switched:
                             out[plot] = frames[name]
-                    names = list(frames["metrics"])
-                    for index, plot in enumerate(metric_plots):
-                        if index < len(names):
-                            out[plot] = gr.LinePlot(frames["metrics"][names[index]], visible=True,
-                                                    label=names[index].replace("_", " "))
-                        elif index < len(last.get("metric_names", ())):
-                            out[plot] = gr.LinePlot(None, visible=False)
-                    now["metric_names"] = names
-                    has_metrics = bool(names) or run.metrics_picture is not None
-                    if has_metrics != last.get("metrics_visible", False):
-                        out[metrics_row] = gr.Row(visible=has_metrics)
-                        now["metrics_visible"] = has_metrics
-                if switched or run.metrics_count != last.get("mpic"):
-                    now["mpic"] = run.metrics_count
-                    out[metrics_picture] = app.picture(run, "metrics")
-                    out[metrics_text] = " · ".join(format_metric(k, v) for k, v in sorted(run.metrics.items()))
-                files_key = (run_id, tuple(sorted(run.files.items())) if not run.active else ())
-                if files_key != last.get("files"):
-                    now["files"] = files_key
-                    out[files] = [run.files[k] for k in ("checkpoint", "samples", "metrics", "config")
-                                  if k in run.files and os.path.isfile(run.files[k])] or None
-            elif switched:
-                out[samples] = picture_html(None, "", "samples appear here")
-                out[losses_plot] = out[outputs_plot] = None
-                if last.get("metrics_visible"):
-                    out[metrics_row] = gr.Row(visible=False)
-                    now["metrics_visible"] = False
+            if now != last:
+                out[live_seen] = now
 
-            # The runs list, the run pickers and the scoreboard change with states, not steps.
-            list_key = tuple((r.id, r.name, r.state) for r in runs)
-            table_due = any(r.active for r in runs) and time.monotonic() - last.get("table_t", 0) > 2
-            if list_key != last.get("list") or table_due or switched:
-                now["list"], now["table_t"] = list_key, time.monotonic()
-                out[runs_table] = pd.DataFrame(
-                    [[r.id, r.name, r.config.data if r.config else "?", ", ".join(r.techniques) or "vanilla",
-                      r.state, f"{r.step:,}/{r.total_steps:,}",
-                      f"{r.steps_per_second():.0f}" if r.steps_per_second() else ""] for r in reversed(runs)],
-                    columns=["run", "name", "data", "techniques", "state", "step", "steps/s"])
-                choices = [(run_label(r), r.id) for r in reversed(runs)]
-                out[shown] = gr.Dropdown(choices=choices, value=run_id)
-                out[compare_a] = gr.Dropdown(choices=choices)
-                out[compare_b] = gr.Dropdown(choices=choices)
-            score_key = tuple((r.id, r.state) for r in runs if r.state in ENDED_STATES)
-            if score_key != last.get("score"):
-                now["score"] = score_key
-                out[scoreboard], out[scoreboard_download] = scoreboard_view(app, owner_token, runs)
+        def metrics_view(run: Run | None, last: dict, out: dict) -> None:
+            """One small plot per metric, ganapp.metrics' bar chart and the latest numbers."""
+            now = dict(last)
+            run_id = run.id if run else None
+            switched = last.get("run", "-") != run_id
+            now["run"] = run_id
+            frames = app.frames(run)["metrics"] if run else {}
+            names = list(frames)
+            if switched or names != last.get("names") or (run and run.metric_rows != last.get("rows")):
+                for index, plot in enumerate(metric_plots):
+                    if index < len(names):
+                        out[plot] = gr.LinePlot(frames[names[index]], visible=True,
+                                                label=names[index].replace("_", " "))
+                    elif index < len(last.get("names", ())) or switched:
+                        out[plot] = gr.LinePlot(None, visible=False)
+                now["names"], now["rows"] = names, run.metric_rows if run else 0
+            if run is not None and (switched or run.metrics_count != last.get("count")):
+                now["count"] = run.metrics_count
+                out[metrics_picture] = app.picture(run, "metrics")
+                out[metrics_text] = " · ".join(format_metric(k, v) for k, v in sorted(run.metrics.items()))
+            visible = bool(names) or (run is not None and run.metrics_picture is not None)
+            if visible != last.get("visible", False) or switched:
+                out[metrics_row] = gr.Row(visible=visible)
+                now["visible"] = visible
+            if now != last:
+                out[metrics_seen] = now
 
-            # Compare: pictures side by side, one curve of both runs overlaid.
+        def compare_view(owner_token: str, a_id: Any, b_id: Any, overlay_name: str, last: dict,
+                         out: dict) -> None:
+            """Two runs' pictures side by side and one of their curves overlaid."""
+            now = dict(last)
             run_a, run_b = app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id)
-            compare_key = (overlay_name, *((r.id, r.version) if r else None for r in (run_a, run_b)))
-            if compare_key != last.get("compare"):
-                now["compare"] = compare_key
+            key = compare_key(run_a, run_b, overlay_name)
+            if key != last.get("key"):
+                now["key"] = key
                 out[compare_picture_a] = app.picture(run_a) if run_a else ""
                 out[compare_picture_b] = app.picture(run_b) if run_b else ""
                 column = OVERLAYS.get(overlay_name, overlay_name)
@@ -573,32 +565,104 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 if choices != last.get("overlays", list(OVERLAYS)):
                     now["overlays"] = choices
                     out[overlay] = gr.Dropdown(choices=choices)
+            if now != last:
+                out[compare_seen] = now
 
+        def rare_view(owner_token: str, runs: list[Run], run: Run | None, last: dict, out: dict) -> None:
+            """The runs list and pickers, the shown run's files, the scoreboard and the timer."""
+            now = dict(last)
+            run_id = run.id if run else None
+            list_key = runs_key(runs)
+            if list_key != last.get("list") or run_id != last.get("run"):
+                now["list"], now["run"] = list_key, run_id
+                out[runs_table] = runs_frame(app, runs)
+                choices = [(run_label(r), r.id) for r in reversed(runs)]
+                out[shown] = gr.Dropdown(choices=choices, value=run_id)
+                out[compare_a] = gr.Dropdown(choices=choices)
+                out[compare_b] = gr.Dropdown(choices=choices)
+            files_key = (run_id, tuple(sorted(run.files.items())) if run and not run.active else ())
+            if files_key != last.get("files"):
+                now["files"] = files_key
+                out[files] = [run.files[k] for k in ("checkpoint", "samples", "metrics", "config")
+                              if run and k in run.files and os.path.isfile(run.files[k])] or None
+            score_key = tuple((r.id, r.state) for r in runs if r.state in ENDED_STATES)
+            if score_key != last.get("score"):
+                now["score"] = score_key
+                out[scoreboard], out[scoreboard_download] = scoreboard_view(app, owner_token, runs)
             # Refresh while something runs; twice a second for a small class. The tick that
-            # sees the last run end sends its final state and switches the timer off.
-            interval = FAST_TICK_S if visitors <= FAST_TICK_VISITORS else SLOW_TICK_S
-            active = any(r.active for r in runs)
-            if (interval, active) != last.get("timer"):
-                now["timer"] = (interval, active)
-                out[timer] = gr.Timer(value=interval, active=active)
-            if not out:
-                return gr.skip()
-            out[seen] = now
+            # sees the last run end sends its final state, and this switches the timer off.
+            timer_key = (refresh_interval(app), any(r.active for r in runs))
+            if timer_key != last.get("timer"):
+                now["timer"] = timer_key
+                out[timer] = gr.Timer(value=timer_key[0], active=timer_key[1])
+            if now != last:
+                out[rare_seen] = now
+
+        def current_stamps(owner_token, runs, run, a_id, b_id, overlay_name) -> dict:
+            return {
+                metrics_stamp: (run.id, run.metrics_count, run.metric_rows) if run else None,
+                compare_stamp: compare_key(app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id),
+                                           overlay_name),
+                rare_stamp: (runs_key(runs), run.id if run else None, refresh_interval(app),
+                             tuple(sorted(run.files)) if run and not run.active else ()),
+            }
+
+        def render(owner_token: str, shown_id: Any, a_id: Any, b_id: Any, overlay_name: str) -> dict:
+            """Every view of the page, drawn afresh (page load, Start, choosing a run...)."""
+            app.jobs.note_visitor(owner_token)
+            runs = app.jobs.runs(owner_token)
+            run = app.shown_run(owner_token, runs, shown_id)
+            out: dict = {}
+            live_view(run, {}, out)
+            metrics_view(run, {}, out)
+            compare_view(owner_token, a_id, b_id, overlay_name, {}, out)
+            rare_view(owner_token, runs, run, {}, out)
+            out.update(current_stamps(owner_token, runs, run, a_id, b_id, overlay_name))
             return out
 
-        def tick(owner_token, shown_id, a_id, b_id, overlay_name, last):
+        def tick(owner_token, shown_id, a_id, b_id, overlay_name, last, *last_stamps):
+            """The poll: the live view's changes and new stamps, or nothing at all."""
             try:
                 check_owner(owner_token)
             except JobError:
                 return {timer: gr.Timer(active=False)}
-            return render(owner_token, shown_id, a_id, b_id, overlay_name, last)
+            app.jobs.note_visitor(owner_token)
+            runs = app.jobs.runs(owner_token)
+            run = app.shown_run(owner_token, runs, shown_id)
+            out: dict = {}
+            live_view(run, last if isinstance(last, dict) else {}, out)
+            for stamp, value in current_stamps(owner_token, runs, run, a_id, b_id, overlay_name).items():
+                if value != last_stamps[stamps.index(stamp)]:
+                    out[stamp] = value
+            return out or gr.skip()
+
+        def on_metrics_stamp(owner_token, shown_id, last):
+            owner_token = _owner_or_error(owner_token)
+            out: dict = {}
+            metrics_view(app.shown_run(owner_token, app.jobs.runs(owner_token), shown_id),
+                         last if isinstance(last, dict) else {}, out)
+            return out or gr.skip()
+
+        def on_compare_stamp(owner_token, a_id, b_id, overlay_name, last):
+            owner_token = _owner_or_error(owner_token)
+            out: dict = {}
+            compare_view(owner_token, a_id, b_id, overlay_name, last if isinstance(last, dict) else {}, out)
+            return out or gr.skip()
+
+        def on_rare_stamp(owner_token, shown_id, last):
+            owner_token = _owner_or_error(owner_token)
+            runs = app.jobs.runs(owner_token)
+            out: dict = {}
+            rare_view(owner_token, runs, app.shown_run(owner_token, runs, shown_id),
+                      last if isinstance(last, dict) else {}, out)
+            return out or gr.skip()
 
         def on_load(owner_token, shown_id, a_id, b_id, overlay_name):
             try:
                 owner_token = check_owner(owner_token)
             except JobError:
                 owner_token = new_owner_token()
-            out = render(owner_token, shown_id, a_id, b_id, overlay_name, None, force=True)
+            out = render(owner_token, shown_id, a_id, b_id, overlay_name)
             out[owner] = owner_token
             out[token_box] = owner_token
             return out
@@ -613,13 +677,16 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             # Show the first picture straight away when the job starts at once (it takes
             # ~0.1-0.3 s), rather than on the next tick.
             deadline = time.monotonic() + START_WAIT_S
-            while run.state in ("queued", "starting", "running") and run.picture_count == 0 \
-                    and run.state != "queued" and time.monotonic() < deadline:
-                time.sleep(0.02)
-            return render(owner_token, run.id, values[compare_a], values[compare_b], values[overlay], None,
-                          force=True)
+            while run.state in ("starting", "running") and run.picture_count == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if run.state == "queued" and not app.jobs.waits_for_own_runs(run):
+                time.sleep(0.1)  # the pump starts a job within 0.05 s when a slot is free
+                while run.state in ("starting", "running") and run.picture_count == 0 \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return render(owner_token, run.id, values[compare_a], values[compare_b], values[overlay])
 
-        def stop(owner_token, shown_id, a_id, b_id, overlay_name, last):
+        def stop(owner_token, shown_id, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
             run = app.owned_run(owner_token, shown_id) or next(
                 (r for r in reversed(app.jobs.runs(owner_token)) if r.active), None)
@@ -627,23 +694,22 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 gr.Info("Nothing to stop: the run shown has already ended.")
             else:
                 app.jobs.stop(owner_token, run.id)
-            return render(owner_token, run.id if run else shown_id, a_id, b_id, overlay_name, last)
+            return render(owner_token, run.id if run else shown_id, a_id, b_id, overlay_name)
 
         def show(owner_token, shown_id, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
-            return render(owner_token, shown_id, a_id, b_id, overlay_name, None, force=True)
+            return render(owner_token, shown_id, a_id, b_id, overlay_name)
 
         def pick_row(owner_token, a_id, b_id, overlay_name, event: gr.SelectData):
             owner_token = _owner_or_error(owner_token)
             row = event.row_value or []
-            return render(owner_token, row[0] if row else None, a_id, b_id, overlay_name, None, force=True)
+            return render(owner_token, row[0] if row else None, a_id, b_id, overlay_name)
 
-        def compare(owner_token, shown_id, a_id, b_id, overlay_name, last):
+        def compare(owner_token, shown_id, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
             if not (app.owned_run(owner_token, a_id) or app.owned_run(owner_token, b_id)):
                 gr.Info("Choose two of your runs (left and right) first.")
-            last = {k: v for k, v in (last or {}).items() if k != "compare"}  # always redraw the comparison
-            return render(owner_token, shown_id, a_id, b_id, overlay_name, last)
+            return render(owner_token, shown_id, a_id, b_id, overlay_name)
 
         def continue_training(owner_token, shown_id, steps, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
@@ -654,7 +720,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 new = app.jobs.continue_run(owner_token, run.id, _number("steps", steps, integer=True))
             except (ConfigError, JobError) as error:
                 raise _user_error(error) from None
-            return render(owner_token, new.id, a_id, b_id, overlay_name, None, force=True)
+            return render(owner_token, new.id, a_id, b_id, overlay_name)
 
         def load_checkpoint(owner_token, path, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
@@ -668,7 +734,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             if run.state == "failed":
                 app.jobs.remove(owner_token, run.id)  # a file that is no checkpoint leaves no run behind
                 raise gr.Error(run.reason or "that file is not a ganapp checkpoint", title="Not loaded")
-            out = render(owner_token, run.id, a_id, b_id, overlay_name, None, force=True)
+            out = render(owner_token, run.id, a_id, b_id, overlay_name)
             out[upload] = None
             return out
 
@@ -688,15 +754,18 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         views_in = [compare_a, compare_b, overlay]
         quick = dict(show_progress="hidden", api_visibility="private", concurrency_limit=None)
         demo.load(on_load, [owner, shown, *views_in], [owner, token_box, *view_outputs], **quick)
-        timer.tick(tick, [owner, shown, *views_in, seen], view_outputs, **quick)
+        timer.tick(tick, [owner, shown, *views_in, live_seen, *stamps], [*live_outputs, *stamps], **quick)
+        metrics_stamp.change(on_metrics_stamp, [owner, shown, metrics_seen], metrics_outputs, **quick)
+        compare_stamp.change(on_compare_stamp, [owner, *views_in, compare_seen], compare_outputs, **quick)
+        rare_stamp.change(on_rare_stamp, [owner, shown, rare_seen], rare_outputs, **quick)
         start_button.click(start, {owner, run_name, *form.components, *views_in}, view_outputs,
                            api_visibility="private", concurrency_limit=None)
-        stop_button.click(stop, [owner, shown, *views_in, seen], view_outputs, **quick)
+        stop_button.click(stop, [owner, shown, *views_in], view_outputs, **quick)
         shown.input(show, [owner, shown, *views_in], view_outputs, **quick)
         runs_table.select(pick_row, [owner, *views_in], view_outputs, **quick)
         # One event with both choices: two dropdown events could answer out of order.
         for trigger in (compare_button.click, overlay.input):
-            trigger(compare, [owner, shown, *views_in, seen], view_outputs, **quick)
+            trigger(compare, [owner, shown, *views_in], view_outputs, **quick)
         continue_button.click(continue_training, [owner, shown, continue_steps, *views_in], view_outputs,
                               api_visibility="private")
         upload.upload(load_checkpoint, [owner, upload, *views_in], [*view_outputs, upload],
@@ -704,8 +773,38 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         copy_button.click(copy_settings, [owner, shown], form.components, api_visibility="private")
         preset.input(apply_preset, preset, form.components, api_visibility="private")
         wire_api(app, demo)
-    app.render = render  # the poll's work, for tests and benchmarks
+    # The handlers, for tests and benchmarks.
+    app.render, app.tick, app.stamps = render, tick, stamps
+    app.seen = {"live": live_seen, "metrics": metrics_seen, "compare": compare_seen, "rare": rare_seen}
+    app.on_metrics_stamp, app.on_compare_stamp, app.on_rare_stamp = on_metrics_stamp, on_compare_stamp, on_rare_stamp
     return demo
+
+
+RUNS_COLUMNS = ("run", "name", "data", "techniques", "state", "steps")
+
+
+def runs_key(runs: list[Run]) -> tuple:
+    """What the runs list shows: it changes with states, not with every step."""
+    return tuple((r.id, r.name, r.state, r.total_steps, r.step if not r.active else None) for r in runs)
+
+
+def runs_frame(app: GanApp, runs: list[Run]) -> pd.DataFrame:
+    rows = []
+    for r in reversed(runs):
+        position = app.jobs.queue_position(r) if r.state == "queued" else None
+        steps = f"{r.total_steps:,}" if r.active else f"{r.step:,} of {r.total_steps:,}"
+        rows.append([r.id, r.name, r.config.data if r.config else "?", ", ".join(r.techniques) or "vanilla",
+                     f"queued #{position}" if position else r.state, steps])
+    return pd.DataFrame(rows, columns=list(RUNS_COLUMNS))
+
+
+def compare_key(run_a: Run | None, run_b: Run | None, overlay_name: str) -> tuple:
+    return (overlay_name, *((r.id, r.version) if r else None for r in (run_a, run_b)))
+
+
+def refresh_interval(app: GanApp) -> float:
+    """Twice a second while the class is small, once a second above FAST_TICK_VISITORS."""
+    return FAST_TICK_S if app.jobs.visitors() <= FAST_TICK_VISITORS else SLOW_TICK_S
 
 
 def scoreboard_view(app: GanApp, owner_token: str, runs: list[Run]) -> tuple[Any, Any]:

@@ -39,6 +39,7 @@ from .config import ConfigError, GANConfig
 ACTIVE_STATES = ("queued", "starting", "running", "stopping")
 ENDED_STATES = ("finished", "stopped", "failed")
 OWNER_PATTERN = re.compile(r"[A-Za-z0-9_-]{24,128}")  # token_urlsafe(18) or longer: >= 144 bits
+LOSS_COLUMNS = ("step", "d_loss", "g_loss", "d_real", "d_fake", "seconds")  # training.HISTORY_COLUMNS
 DISPLAY_ROWS_CAP = 4000  # history rows kept per run for the page (the CSV file keeps them all)
 STOP_GRACE_S = 2.0  # after a stop request, a job still alive this long is terminated
 VIEW_JOBS_AT_ONCE = 2  # checkpoint-reading jobs, on top of the training limit
@@ -161,6 +162,7 @@ class Run:
     metrics_warning: str | None = None
     metrics_picture: bytes | None = None  # PNG bar chart from ganapp.metrics, when it draws one
     metrics_count: int = 0
+    metric_rows: int = 0  # history rows that carry metrics (they come every metrics_every steps)
     files: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0  # training time, from the child
     started: float | None = None
@@ -350,6 +352,12 @@ class JobManager:
             self._visitors[owner_key(owner)] = now
             if len(self._visitors) > 200:
                 self._visitors = {k: t for k, t in self._visitors.items() if now - t < 60}
+            return sum(1 for t in self._visitors.values() if now - t < 5.0)
+
+    def visitors(self) -> int:
+        """Visitors who polled in the last 5 seconds."""
+        now = time.monotonic()
+        with self._lock:
             return sum(1 for t in self._visitors.values() if now - t < 5.0)
 
     def counts(self) -> dict[str, int]:
@@ -571,6 +579,8 @@ class JobManager:
             row = message[1]
             run.history.append(row)
             run.step = int(row["step"])
+            if len(row) > len(LOSS_COLUMNS):
+                run.metric_rows += 1
             run.seconds = float(row.get("seconds", run.seconds))
             if len(run.history) > DISPLAY_ROWS_CAP:
                 run.history = run.history[:-1:2] + run.history[-1:]  # halve, keep the newest row
@@ -591,6 +601,7 @@ class JobManager:
             run.step = int(info["step"])
             if info["history"]:
                 run.history = list(info["history"])[-DISPLAY_ROWS_CAP:]
+                run.metric_rows = sum(1 for row in run.history if len(row) > len(LOSS_COLUMNS))
                 run.seconds = float(run.history[-1].get("seconds", 0.0))
             if run.state == "starting":
                 run.state = "running"

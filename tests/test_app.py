@@ -158,34 +158,58 @@ def _by_name(updates) -> dict:
 
 
 def test_a_poll_sends_only_what_changed(server, manager):
-    render = server.app.render
+    app_ = server.app
     owner = new_owner_token()
     run = manager.submit(owner, GANConfig(**{**TINY, "steps": 300}))
     manager.wait(owner, run.id, timeout_s=60)
     assert run.state == "finished", run.reason
 
-    first = render(owner, None, None, None, "losses", None, force=True)
-    named = _by_name(first)
+    page = app_.render(owner, None, None, None, "G loss")  # what a page load draws
+    named = _by_name(page)
     assert "ganapp-picture" in named["samples"] and "finished" in named["status"]
     assert len(named["loss-plot"]) == 2 * len(run.history)  # D and G, 60 rows each: under the thinning limit
-    assert "run-files" in named and len(named["run-files"]) == 4
+    assert len(named["run-files"]) == 4
     board = named["scoreboard"]  # every ended run of the visitor adds a row, downloadable as CSV
     assert list(board["run"]) == [run.id] and list(board["state"]) == ["finished"]
     assert {"techniques", "final D loss", "final G loss", "seconds"} <= set(board.columns)
     csv_text = Path(named["scoreboard-download"].value["path"]).read_text()
     assert csv_text.startswith("run,name,data,techniques,state,steps") and run.id in csv_text
-    seen = named["State"]
-    assert render(owner, None, None, None, "losses", seen) == gr.skip()  # nothing changed: nothing sent
 
-    # Comparing with itself sends the two pictures and the overlaid curves once, then nothing.
-    compared = _by_name(render(owner, None, run.id, run.id, "losses", seen))
-    assert set(compared) >= {"compare-picture-a", "compare-picture-b", "compare-plot", "State"}
-    assert render(owner, None, run.id, run.id, "losses", compared["State"]) == gr.skip()
+    def poll(a=None, b=None):
+        return app_.tick(owner, None, a, b, "G loss", page[app_.seen["live"]], *(page[s] for s in app_.stamps))
+
+    assert poll() == gr.skip()  # nothing changed: nothing is sent
+
+    # Choosing two runs to compare changes one stamp; its own event then draws the comparison once.
+    compare_stamp = app_.stamps[1]
+    changed = poll(run.id, run.id)
+    assert set(changed) == {compare_stamp}
+    drawn = app_.on_compare_stamp(owner, run.id, run.id, "G loss", page[app_.seen["compare"]])
+    assert set(_by_name(drawn)) >= {"compare-picture-a", "compare-picture-b", "compare-plot"}
+    assert app_.on_compare_stamp(owner, run.id, run.id, "G loss", drawn[app_.seen["compare"]]) == gr.skip()
 
     # Someone else's run id finds nothing: it is looked up among the caller's own runs.
     stranger = new_owner_token()
-    theirs = _by_name(render(stranger, run.id, run.id, None, "losses", None, force=True))
+    theirs = _by_name(app_.render(stranger, run.id, run.id, None, "G loss"))
     assert "no run yet" in theirs["status"] and theirs["compare-picture-a"] == ""
+
+
+def test_a_poll_while_training_sends_the_live_view_only(server, manager):
+    app_ = server.app
+    owner = new_owner_token()
+    run = manager.submit(owner, GANConfig(**{**TINY, "steps": 20_000}))
+    try:
+        wait_until(lambda: run.picture_count > 0 and run.history, 60, "the run to train")
+        page = app_.render(owner, None, None, None, "G loss")
+        seen, stamps = page[app_.seen["live"]], [page[s] for s in app_.stamps]
+        wait_until(lambda: run.picture_count > seen["pic"] and len(run.history) > seen["rows"][0], 30,
+                   "a new picture and new rows")
+        changed = _by_name(app_.tick(owner, None, None, None, "G loss", seen, *stamps))
+        assert {"status", "samples", "loss-plot", "output-plot"} <= set(changed)
+        assert "metrics-plot-0" not in changed and "runs-table" not in changed  # those have events of their own
+    finally:
+        manager.stop(owner, run.id)
+        manager.wait(owner, run.id, timeout_s=30)
 
 
 def test_curves_are_thinned_however_long_the_run():
@@ -200,19 +224,18 @@ def test_curves_are_thinned_however_long_the_run():
 
 
 def test_the_refresh_rate_backs_off_for_a_big_class(server, manager):
-    render = server.app.render
     owner = new_owner_token()
     run = manager.submit(owner, GANConfig(**{**TINY, "steps": 20_000}))
+
+    def timer():
+        return next(v for k, v in server.app.render(owner, None, None, None, "G loss").items()
+                    if isinstance(k, gr.Timer))
+
     try:
-        timer = next(v for k, v in render(owner, None, None, None, "losses", None, force=True).items()
-                     if isinstance(k, gr.Timer))
-        assert timer.value == app.FAST_TICK_S and timer.active
+        assert timer().value == app.FAST_TICK_S and timer().active
         for _ in range(app.FAST_TICK_VISITORS + 1):
             manager.note_visitor(new_owner_token())
-        timer = next(v for k, v in render(owner, None, None, None, "losses", None, force=True).items()
-                     if isinstance(k, gr.Timer))
-        assert timer.value == app.SLOW_TICK_S
+        assert timer().value == app.SLOW_TICK_S
     finally:
         manager.stop(owner, run.id)
         manager.wait(owner, run.id, timeout_s=30)
-        time.sleep(0)

@@ -1,0 +1,246 @@
+"""What a class of polling browsers costs the training jobs, on loopback (a benchmark, not a test).
+
+Starts `python app.py` on a free loopback port, starts two long ring8 jobs through the API,
+then measures in fixed windows:
+
+  alone        the two jobs, nobody polling (baseline throughput and server CPU)
+  1 visitor    one simulated page polling twice a second: poll latency p50/p95
+  N visitors   N simulated pages (default 30) polling as the page's timer tells them
+               (the server slows them to once a second above 10 visitors)
+  N @ 2 Hz     the same N forced to twice a second (what the back-off saves)
+  alone        the baseline again (the mean of both baselines is used)
+  no change    the jobs stopped, N pages polling twice a second: every poll finds
+               nothing new (server CPU of an empty poll)
+
+A simulated visitor speaks the browser's own protocol: the page's load event, then the
+timer's tick event (POST /gradio_api/queue/join, then the SSE stream), with its own
+session and the owner token of one of the two jobs, so every tick has something to send.
+Server CPU comes from /proc/<server pid>/stat. The visitors run in this process at nice 19,
+standing in for browsers on other machines: they take as little CPU from the jobs as the
+scheduler allows. Bounded: at most 60 visitors, windows of at most 60 s, loopback only.
+
+    python scripts/load_test.py [--visitors 30] [--window 15] [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+JOB = {"data": "ring8", "steps": 20_000, "seed": 0}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (all its threads, not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+class Server:
+    """`python app.py` on loopback, plus the page's event ids read from /config."""
+
+    def __init__(self, port: int):
+        env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
+                   GANAPP_MAX_JOBS="2", GANAPP_MAX_JOBS_PER_VISITOR="2")
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                config = httpx.get(f"{self.url}/config", timeout=2).json()
+                break
+            except (httpx.HTTPError, ValueError):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the app did not start: {self.process.stderr.read()[-2000:]}") from None
+                time.sleep(0.2)
+        timer = next(c["id"] for c in config["components"] if c.get("type") == "timer")
+        deps = config["dependencies"]
+        self.tick = next(d for d in deps if any(t[0] == timer and t[1] == "tick" for t in d["targets"]))
+        self.load = next(d for d in deps if any(t[1] == "load" for t in d["targets"]))
+        self.timer_output = self.tick["outputs"].index(timer)
+
+    def api(self, name: str, *args):
+        response = httpx.post(f"{self.url}/gradio_api/call/{name}", json={"data": list(args)}, timeout=30)
+        response.raise_for_status()
+        event = response.json()["event_id"]
+        with httpx.stream("GET", f"{self.url}/gradio_api/call/{name}/{event}", timeout=60) as stream:
+            kind = None
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:") and kind in ("complete", "error"):
+                    data = json.loads(line[5:])
+                    if kind == "error":
+                        raise RuntimeError(f"/{name} failed: {data}")
+                    return data[0]
+        raise RuntimeError(f"/{name} gave no result")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+async def call_event(client: httpx.AsyncClient, server: Server, dependency: dict, data: list, session: str):
+    """One event as the browser sends it: join the queue, read the SSE stream to completion.
+    Returns (seconds, bytes received, output data)."""
+    started = time.perf_counter()
+    trigger = dependency["targets"][0][0]
+    joined = await client.post(f"{server.url}/gradio_api/queue/join", json={
+        "data": data, "event_data": None, "fn_index": dependency["id"], "trigger_id": trigger,
+        "session_hash": session})
+    joined.raise_for_status()
+    event_id = joined.json()["event_id"]
+    received = 0
+    async with client.stream("GET", f"{server.url}/gradio_api/queue/data",
+                             params={"session_hash": session}) as stream:
+        async for line in stream.aiter_lines():
+            received += len(line) + 1
+            if not line.startswith("data:"):
+                continue
+            message = json.loads(line[5:])
+            if message.get("msg") == "process_completed" and message.get("event_id") == event_id:
+                if not message.get("success"):
+                    raise RuntimeError(f"event failed: {message}")
+                return time.perf_counter() - started, received, message["output"]["data"]
+            if message.get("msg") == "close_stream":
+                break
+    raise RuntimeError("the stream closed before the event completed")
+
+
+async def visitor(server: Server, token: str, until: float, stats: dict, fixed_interval: float | None):
+    session = uuid.uuid4().hex
+    async with httpx.AsyncClient(timeout=30) as client:
+        await call_event(client, server, server.load, [token, None, None, None, "G loss"], session)
+        interval = fixed_interval or 0.5
+        next_tick = time.monotonic()
+        while next_tick < until:
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+            seconds, size, output = await call_event(client, server, server.tick,
+                                                     [token, None, None, None, "G loss", None], session)
+            stats["latency"].append(seconds)
+            stats["bytes"].append(size)
+            timer = output[server.timer_output]
+            if fixed_interval is None and isinstance(timer, dict) and timer.get("value"):
+                interval = float(timer["value"])  # the page follows the server's refresh rate
+            next_tick = max(next_tick + interval, time.monotonic())
+
+
+def job_steps(server: Server, runs: list[tuple[str, str]]) -> list[int]:
+    return [server.api("poll_run", token, run_id, False, 2)["step"] for token, run_id in runs]
+
+
+def window(server: Server, runs, seconds: float, visitors: int = 0, fixed_interval: float | None = None) -> dict:
+    """Run `visitors` simulated pages for `seconds`; measure jobs, server CPU and polls."""
+    stats: dict = {"latency": [], "bytes": []}
+    steps_before, cpu_before, wall_before = job_steps(server, runs), cpu_seconds(server.process.pid), time.monotonic()
+    if visitors:
+        until = time.monotonic() + seconds
+
+        async def crowd():
+            await asyncio.gather(*(visitor(server, runs[i % len(runs)][0], until, stats, fixed_interval)
+                                   for i in range(visitors)))
+
+        asyncio.run(crowd())
+    else:
+        time.sleep(seconds)
+    wall = time.monotonic() - wall_before
+    cpu = cpu_seconds(server.process.pid) - cpu_before
+    steps = [after - before for after, before in zip(job_steps(server, runs), steps_before)]
+    result = {"seconds": round(wall, 2), "job_steps_per_s": [round(s / wall, 1) for s in steps],
+              "total_steps_per_s": round(sum(steps) / wall, 1), "server_cpu_share": round(cpu / wall, 3),
+              "polls": len(stats["latency"])}
+    if stats["latency"]:
+        ms = [1000 * s for s in stats["latency"]]
+        result.update(polls_per_s=round(len(ms) / wall, 1), p50_ms=round(statistics.median(ms), 1),
+                      p95_ms=round(percentile(ms, 0.95), 1), bytes_per_poll=round(statistics.mean(stats["bytes"])))
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--visitors", type=int, default=30)
+    parser.add_argument("--window", type=float, default=15.0, help="seconds per measurement window")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    if not (1 <= args.visitors <= 60 and 3 <= args.window <= 60):
+        parser.error("--visitors must be 1..60 and --window 3..60")
+    os.nice(19)  # the visitors stand in for browsers elsewhere: last in line for the CPU
+
+    server = Server(free_port())
+    results: dict = {"visitors": args.visitors, "window_s": args.window}
+    try:
+        warm = server.api("new_token")
+        run = server.api("start_run", warm, {**JOB, "steps": 20}, "warm-up")
+        deadline = time.monotonic() + 120
+        while server.api("poll_run", warm, run["run_id"], False, 2)["state"] != "finished":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the warm-up run did not finish")
+            time.sleep(0.2)
+        tokens = [server.api("new_token") for _ in range(2)]
+        runs = [(token, server.api("start_run", token, JOB, f"job {i}")["run_id"]) for i, token in enumerate(tokens)]
+        while min(job_steps(server, runs)) < 50:
+            time.sleep(0.2)
+
+        phases = [("alone", 0, None), ("1 visitor", 1, 0.5), (f"{args.visitors} visitors", args.visitors, None),
+                  (f"{args.visitors} visitors @ 2 Hz", args.visitors, 0.5), ("alone again", 0, None)]
+        for name, count, interval in phases:
+            results[name] = window(server, runs, args.window, count, interval)
+            print(f"{name:>22}: {json.dumps(results[name])}", flush=True)
+        for token, run_id in runs:
+            server.api("stop_run", token, run_id)
+        time.sleep(1.0)
+        results["no change"] = window(server, runs, max(3.0, args.window / 2), args.visitors, 0.5)
+        print(f"{'no change':>22}: {json.dumps(results['no change'])}", flush=True)
+    finally:
+        server.stop()
+
+    base_rate = (results["alone"]["total_steps_per_s"] + results["alone again"]["total_steps_per_s"]) / 2
+    base_cpu = (results["alone"]["server_cpu_share"] + results["alone again"]["server_cpu_share"]) / 2
+    summary = {}
+    for name in ("1 visitor", f"{args.visitors} visitors", f"{args.visitors} visitors @ 2 Hz", "no change"):
+        phase = results[name]
+        extra_cpu = phase["server_cpu_share"] - (base_cpu if name != "no change" else 0.0)
+        summary[name] = {
+            "jobs_throughput_vs_alone": round(phase["total_steps_per_s"] / base_rate, 3) if name != "no change" else None,
+            "server_cpu_ms_per_poll": round(1000 * extra_cpu * phase["seconds"] / max(1, phase["polls"]), 2),
+            "p50_ms": phase.get("p50_ms"), "p95_ms": phase.get("p95_ms"),
+            "polls_per_s": phase.get("polls_per_s"), "bytes_per_poll": phase.get("bytes_per_poll"),
+        }
+    results["summary"] = summary
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
