@@ -95,29 +95,44 @@ def ganapp_loop(config: GANConfig) -> Callable[[int], None]:
 
 
 def best_throughputs(loops: dict[str, Callable[[int], None]], *, steps: int, repeats: int) -> dict[str, float]:
-    """Steps per second of each loop, best of `repeats` interleaved rounds."""
+    """Steps per second of each loop, best of `repeats` interleaved rounds.
+
+    Rounds are short and alternate their order (A B, B A, ...), so a burst of load from
+    another process on a shared machine hits both sides alike; the best round of each
+    side is its undisturbed speed.
+    """
     for run in loops.values():
         run(max(steps // 10, 5))  # warm up allocators and caches
     best = {name: 0.0 for name in loops}
-    for _ in range(repeats):
-        for name, run in loops.items():
+    names = list(loops)
+    for round_index in range(repeats):
+        for name in (names if round_index % 2 == 0 else names[::-1]):
             started = time.perf_counter()
-            run(steps)
+            loops[name](steps)
             best[name] = max(best[name], steps / (time.perf_counter() - started))
     return best
 
 
-def main(*, repeats: int = 5, steps: int = 200, threads: int = 1) -> int:
+def steps_for(run: Callable[[int], None], seconds: float) -> int:
+    """How many steps of `run` take about `seconds` (measured on a few steps)."""
+    run(3)
+    started = time.perf_counter()
+    run(5)
+    per_step = (time.perf_counter() - started) / 5
+    return max(int(seconds / per_step), 5)
+
+
+def main(*, repeats: int = 15, seconds: float = 0.3, threads: int = 1) -> int:
     torch.set_num_threads(threads)
-    print(f"ganapp bench: best of {repeats} interleaved rounds of {steps} steps, {threads} torch thread(s), "
+    print(f"ganapp bench: best of {repeats} interleaved rounds of about {seconds} s each, {threads} torch thread(s), "
           f"torch {torch.__version__}, CPU")
     ratios = []
     print(f"\n{'model':<28}{'bare steps/s':>14}{'ganapp steps/s':>16}{'ratio':>8}")
     for label, data in MODELS:
         config = GANConfig(data=data)
         trainer_data = Trainer(config).dataset.data  # the same tensor the trainer samples from
-        speeds = best_throughputs({"bare": bare_loop(config, trainer_data), "ganapp": ganapp_loop(config)},
-                                  steps=steps, repeats=repeats)
+        loops = {"bare": bare_loop(config, trainer_data), "ganapp": ganapp_loop(config)}
+        speeds = best_throughputs(loops, steps=steps_for(loops["bare"], seconds), repeats=repeats)
         ratio = speeds["ganapp"] / speeds["bare"]
         ratios.append(ratio)
         print(f"{label:<28}{speeds['bare']:>14.0f}{speeds['ganapp']:>16.0f}{ratio:>8.3f}")
@@ -128,7 +143,8 @@ def main(*, repeats: int = 5, steps: int = 200, threads: int = 1) -> int:
     for _, data in MODELS:
         loops = {"vanilla": ganapp_loop(GANConfig(data=data))}
         loops.update({name: ganapp_loop(GANConfig(data=data, **changes)) for name, changes in TECHNIQUES})
-        speeds = best_throughputs(loops, steps=max(steps // 2, 20), repeats=max(repeats // 2, 2))
+        speeds = best_throughputs(loops, steps=steps_for(loops["vanilla"], seconds / 2),
+                                  repeats=max(repeats // 3, 2))
         for name, _ in TECHNIQUES:
             relative[name].append(speeds["vanilla"] / speeds[name])
     for name, values in relative.items():

@@ -154,7 +154,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
-    return bench_main(repeats=args.repeats, steps=args.steps, threads=args.threads)
+    if args.repeats < 1 or args.seconds <= 0:
+        raise CliError("--repeats must be >= 1 and --seconds > 0")
+    return bench_main(repeats=args.repeats, seconds=args.seconds, threads=args.threads)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -188,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="ganapp's training step against a bare PyTorch loop, and the "
                                 "cost of each technique; the last line is 'ratio X'")
-    bench.add_argument("--repeats", type=int, default=5, help="interleaved rounds per measurement")
-    bench.add_argument("--steps", type=int, default=200, help="training steps per round")
+    bench.add_argument("--repeats", type=int, default=15, help="interleaved rounds per measurement (default 15)")
+    bench.add_argument("--seconds", type=float, default=0.3, help="length of one round in seconds (default 0.3)")
     bench.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     bench.set_defaults(run=cmd_bench)
 
