@@ -66,8 +66,9 @@ class GANConfig:
     historical_averaging: str = field(default="off", metadata=_help(
         "historical averaging (sec. 3.3): off, uniform (the paper: average of all past weights) "
         "or exponential (recent weights count more)", choices=HA_MODES))
-    historical_averaging_weight: float = field(default=0.01, metadata=_help(
-        "historical averaging: weight of the penalty ||theta - average||^2"))
+    historical_averaging_weight: float = field(default=0.001, metadata=_help(
+        "historical averaging: weight of the penalty ||theta - average||^2; 0.001 cost the least of "
+        "0.001, 0.01, 0.1 and 1 on ring8 and grid25, larger weights lose modes (docs/results.md)"))
     historical_averaging_decay: float = field(default=0.99, metadata=_help(
         "historical averaging, exponential mode: decay of the moving average (0 < decay < 1)"))
     label_smoothing: float | None = field(default=None, metadata=_help(
