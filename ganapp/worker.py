@@ -35,9 +35,12 @@ from .config import GANConfig
 from .runfiles import samples_picture, write_run
 from .training import Trainer, TrainingDiverged
 
-# A picture every sample_every steps, and also at least this often (seconds) when
-# steps are slow (digits, MNIST), so the page never sits on an old grid. Each costs
-# about 15 ms, so at most a few percent of training time.
+# Pictures cost 5-15 ms each (samples, drawing, PNG). A page shows at most two a second,
+# so a picture due every sample_every steps is skipped when the last one is younger than
+# MIN_PICTURE_INTERVAL_S (the final one is always drawn); when steps are slow (digits,
+# MNIST) one is drawn at least every PICTURE_INTERVAL_S, so the page never sits on an
+# old grid. Either way pictures take a few percent of training time at most.
+MIN_PICTURE_INTERVAL_S = 0.5
 PICTURE_INTERVAL_S = 1.0
 WATCHDOG_INTERVAL_S = 0.5
 
@@ -152,7 +155,9 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
         return "finished"
 
     def on_samples(step: int, samples) -> None:
-        if step != first_step:  # train() draws the starting step too; it was just sent
+        if step == first_step:  # train() draws the starting step too; it was just sent
+            return
+        if step == trainer.config.steps or time.perf_counter() - last_picture[0] >= MIN_PICTURE_INTERVAL_S:
             send_picture(step, samples)
 
     evaluate = _safe_evaluator(trainer, send) if trainer.config.metrics_every else None

@@ -79,11 +79,20 @@ class Server:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the app did not start: {self.process.stderr.read()[-2000:]}") from None
                 time.sleep(0.2)
-        timer = next(c["id"] for c in config["components"] if c.get("type") == "timer")
+        components = {c["id"]: c for c in config["components"]}
+        self.timer = next(i for i, c in components.items() if c.get("type") == "timer")
+        self.owner = next(i for i, c in components.items() if c.get("type") == "browserstate")
+        self.overlay = next(i for i, c in components.items() if c.get("props", {}).get("elem_id") == "compare-curve")
         deps = config["dependencies"]
-        self.tick = next(d for d in deps if any(t[0] == timer and t[1] == "tick" for t in d["targets"]))
+        self.tick = next(d for d in deps if any(t[0] == self.timer and t[1] == "tick" for t in d["targets"]))
         self.load = next(d for d in deps if any(t[1] == "load" for t in d["targets"]))
-        self.timer_output = self.tick["outputs"].index(timer)
+        # The events a State's change triggers (the page's rarer views), by State id.
+        self.on_change = {t[0]: d for d in deps for t in d["targets"] if t[1] == "change"}
+
+    def inputs(self, dependency: dict, token: str) -> list:
+        """What a fresh page sends: its token, the default curve, nothing chosen; States go as null."""
+        values = {self.owner: token, self.overlay: "G loss"}
+        return [values.get(component) for component in dependency["inputs"]]
 
     def api(self, name: str, *args):
         response = httpx.post(f"{self.url}/gradio_api/call/{name}", json={"data": list(args)}, timeout=30)
@@ -104,14 +113,16 @@ class Server:
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(15)
+            self.process.wait(20)
         except subprocess.TimeoutExpired:
+            print("the app did not exit within 20 s of SIGTERM; killing it", file=sys.stderr)
             self.process.kill()
+            self.process.wait(5)
 
 
 async def call_event(client: httpx.AsyncClient, server: Server, dependency: dict, data: list, session: str):
     """One event as the browser sends it: join the queue, read the SSE stream to completion.
-    Returns (seconds, bytes received, output data)."""
+    Returns (seconds, bytes received, output: {"data": [...], "changed_state_ids": [...]})."""
     started = time.perf_counter()
     trigger = dependency["targets"][0][0]
     joined = await client.post(f"{server.url}/gradio_api/queue/join", json={
@@ -130,28 +141,42 @@ async def call_event(client: httpx.AsyncClient, server: Server, dependency: dict
             if message.get("msg") == "process_completed" and message.get("event_id") == event_id:
                 if not message.get("success"):
                     raise RuntimeError(f"event failed: {message}")
-                return time.perf_counter() - started, received, message["output"]["data"]
+                return time.perf_counter() - started, received, message["output"]
             if message.get("msg") == "close_stream":
                 break
     raise RuntimeError("the stream closed before the event completed")
 
 
-async def visitor(server: Server, token: str, until: float, stats: dict, fixed_interval: float | None):
+async def visit(client, server: Server, dependency: dict, token: str, session: str, stats: dict | None,
+                interval: list[float], follow: bool) -> None:
+    """One event and, as the browser does, the events its changed States trigger."""
+    seconds, size, output = await call_event(client, server, dependency, server.inputs(dependency, token), session)
+    if stats is not None:
+        stats["latency"].append(seconds)
+        stats["bytes"].append(size)
+    if server.timer in dependency["outputs"]:
+        timer = output["data"][dependency["outputs"].index(server.timer)]
+        if follow and isinstance(timer, dict) and timer.get("value"):
+            interval[0] = float(timer["value"])  # the page follows the server's refresh rate
+    for state_id in output.get("changed_state_ids") or []:
+        if state_id in server.on_change:
+            await visit(client, server, server.on_change[state_id], token, session,
+                        stats and stats.setdefault("followups", {"latency": [], "bytes": []}), interval, follow)
+
+
+async def visitor(server: Server, token: str, window: dict, stats: dict, fixed_interval: float | None):
+    """One page: load it (before the window), then poll as its timer would until the window ends."""
     session = uuid.uuid4().hex
-    async with httpx.AsyncClient(timeout=30) as client:
-        await call_event(client, server, server.load, [token, None, None, None, "G loss"], session)
-        interval = fixed_interval or 0.5
+    interval = [fixed_interval or 0.5]
+    async with httpx.AsyncClient(timeout=60) as client:
+        await visit(client, server, server.load, token, session, None, interval, fixed_interval is None)
+        window["loaded"] += 1
+        await window["go"].wait()
         next_tick = time.monotonic()
-        while next_tick < until:
+        while next_tick < window["until"]:
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-            seconds, size, output = await call_event(client, server, server.tick,
-                                                     [token, None, None, None, "G loss", None], session)
-            stats["latency"].append(seconds)
-            stats["bytes"].append(size)
-            timer = output[server.timer_output]
-            if fixed_interval is None and isinstance(timer, dict) and timer.get("value"):
-                interval = float(timer["value"])  # the page follows the server's refresh rate
-            next_tick = max(next_tick + interval, time.monotonic())
+            await visit(client, server, server.tick, token, session, stats, interval, fixed_interval is None)
+            next_tick = max(next_tick + interval[0], time.monotonic())
 
 
 def job_steps(server: Server, runs: list[tuple[str, str]]) -> list[int]:
@@ -161,27 +186,43 @@ def job_steps(server: Server, runs: list[tuple[str, str]]) -> list[int]:
 def window(server: Server, runs, seconds: float, visitors: int = 0, fixed_interval: float | None = None) -> dict:
     """Run `visitors` simulated pages for `seconds`; measure jobs, server CPU and polls."""
     stats: dict = {"latency": [], "bytes": []}
-    steps_before, cpu_before, wall_before = job_steps(server, runs), cpu_seconds(server.process.pid), time.monotonic()
-    if visitors:
-        until = time.monotonic() + seconds
+    measured: dict = {}
 
+    def begin():
+        measured.update(steps=job_steps(server, runs), cpu=cpu_seconds(server.process.pid), wall=time.monotonic(),
+                        own=time.process_time())
+
+    if visitors:
         async def crowd():
-            await asyncio.gather(*(visitor(server, runs[i % len(runs)][0], until, stats, fixed_interval)
-                                   for i in range(visitors)))
+            window = {"loaded": 0, "go": asyncio.Event(), "until": 0.0}
+            pages = [asyncio.create_task(visitor(server, runs[i % len(runs)][0], window, stats, fixed_interval))
+                     for i in range(visitors)]
+            while window["loaded"] < visitors:  # every page loaded before the clock starts
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(begin)
+            window["until"] = time.monotonic() + seconds
+            window["go"].set()
+            await asyncio.gather(*pages)
 
         asyncio.run(crowd())
     else:
+        begin()
         time.sleep(seconds)
+    steps_before, cpu_before, wall_before = measured["steps"], measured["cpu"], measured["wall"]
     wall = time.monotonic() - wall_before
     cpu = cpu_seconds(server.process.pid) - cpu_before
     steps = [after - before for after, before in zip(job_steps(server, runs), steps_before)]
     result = {"seconds": round(wall, 2), "job_steps_per_s": [round(s / wall, 1) for s in steps],
               "total_steps_per_s": round(sum(steps) / wall, 1), "server_cpu_share": round(cpu / wall, 3),
+              "visitors_cpu_share": round((time.process_time() - measured["own"]) / wall, 3),
               "polls": len(stats["latency"])}
     if stats["latency"]:
         ms = [1000 * s for s in stats["latency"]]
+        followups = stats.get("followups", {"latency": [], "bytes": []})
         result.update(polls_per_s=round(len(ms) / wall, 1), p50_ms=round(statistics.median(ms), 1),
-                      p95_ms=round(percentile(ms, 0.95), 1), bytes_per_poll=round(statistics.mean(stats["bytes"])))
+                      p95_ms=round(percentile(ms, 0.95), 1),
+                      bytes_per_poll=round((sum(stats["bytes"]) + sum(followups["bytes"])) / len(ms)),
+                      followup_events=len(followups["latency"]))
     return result
 
 
@@ -190,13 +231,16 @@ def main() -> int:
     parser.add_argument("--visitors", type=int, default=30)
     parser.add_argument("--window", type=float, default=15.0, help="seconds per measurement window")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--nice", type=int, default=19,
+                        help="niceness of the simulated visitors (default 19: they stand in for browsers on other "
+                             "machines, so they take the CPU last)")
     args = parser.parse_args()
     if not (1 <= args.visitors <= 60 and 3 <= args.window <= 60):
         parser.error("--visitors must be 1..60 and --window 3..60")
-    os.nice(19)  # the visitors stand in for browsers elsewhere: last in line for the CPU
-
     server = Server(free_port())
-    results: dict = {"visitors": args.visitors, "window_s": args.window}
+    os.nice(args.nice)  # after starting the server, which must not inherit it
+    results: dict = {"visitors": args.visitors, "window_s": args.window, "cores": os.cpu_count(),
+                     "load_average_before": os.getloadavg()}
     try:
         warm = server.api("new_token")
         run = server.api("start_run", warm, {**JOB, "steps": 20}, "warm-up")

@@ -50,7 +50,7 @@ def test_a_run_trains_in_its_own_process_and_leaves_its_files(manager):
     assert run.state == "finished", run.reason
     assert run.step == 60 and run.history[-1]["step"] == 60 and len(run.history) == 12
     assert run.process.pid != os.getpid()
-    assert run.picture.startswith(b"\x89PNG") and run.picture_count >= 3  # step 0, 20, 40, 60
+    assert run.picture.startswith(b"\x89PNG") and run.picture_count >= 2  # step 0 and the last, at least
     assert run.picture_step == 60
     assert set(run.files) == {"config", "metrics", "samples", "checkpoint"}
     assert all(Path(path).is_file() and Path(path).parent == run.folder for path in run.files.values())
