@@ -392,7 +392,10 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         # What this tab already shows, per group of views, so that polls send only changes,
         # and the stamps whose changes trigger the rarer views' redraws (see the handlers).
         live_seen, metrics_seen, compare_seen, rare_seen = (gr.State(None) for _ in range(4))
-        metrics_stamp, compare_stamp, rare_stamp = (gr.State(None) for _ in range(3))
+        # The stamps are hidden text boxes rather than States: a direct (unqueued) event's
+        # changed States trigger no change events in the browser, a changed value does.
+        metrics_stamp, compare_stamp, rare_stamp = (gr.Textbox("", visible="hidden", elem_id=f"{name}-stamp")
+                                                    for name in ("metrics", "compare", "rare"))
         timer = gr.Timer(FAST_TICK_S, active=False)
 
         gr.Markdown("# Improved techniques for training GANs, live\n"
@@ -599,13 +602,14 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 out[rare_seen] = now
 
         def current_stamps(owner_token, runs, run, a_id, b_id, overlay_name) -> dict:
-            return {
+            keys = {
                 metrics_stamp: (run.id, run.metrics_count, run.metric_rows) if run else None,
                 compare_stamp: compare_key(app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id),
                                            overlay_name),
                 rare_stamp: (runs_key(runs), run.id if run else None, refresh_interval(app),
                              tuple(sorted(run.files)) if run and not run.active else ()),
             }
+            return {stamp: f"{hash(key) & 0xFFFFFFFFFFFF:x}" for stamp, key in keys.items()}
 
         def render(owner_token: str, shown_id: Any, a_id: Any, b_id: Any, overlay_name: str) -> dict:
             """Every view of the page, drawn afresh (page load, Start, choosing a run...)."""
@@ -754,10 +758,13 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         views_in = [compare_a, compare_b, overlay]
         quick = dict(show_progress="hidden", api_visibility="private", concurrency_limit=None)
         demo.load(on_load, [owner, shown, *views_in], [owner, token_box, *view_outputs], **quick)
-        timer.tick(tick, [owner, shown, *views_in, live_seen, *stamps], [*live_outputs, *stamps], **quick)
-        metrics_stamp.change(on_metrics_stamp, [owner, shown, metrics_seen], metrics_outputs, **quick)
-        compare_stamp.change(on_compare_stamp, [owner, *views_in, compare_seen], compare_outputs, **quick)
-        rare_stamp.change(on_rare_stamp, [owner, shown, rare_seen], rare_outputs, **quick)
+        # Polls and redraws skip Gradio's queue: they take milliseconds and never wait for
+        # training, and a direct call costs the server less than a queued one.
+        poll = dict(quick, queue=False)
+        timer.tick(tick, [owner, shown, *views_in, live_seen, *stamps], [*live_outputs, *stamps], **poll)
+        metrics_stamp.change(on_metrics_stamp, [owner, shown, metrics_seen], metrics_outputs, **poll)
+        compare_stamp.change(on_compare_stamp, [owner, *views_in, compare_seen], compare_outputs, **poll)
+        rare_stamp.change(on_rare_stamp, [owner, shown, rare_seen], rare_outputs, **poll)
         start_button.click(start, {owner, run_name, *form.components, *views_in}, view_outputs,
                            api_visibility="private", concurrency_limit=None)
         stop_button.click(stop, [owner, shown, *views_in], view_outputs, **quick)

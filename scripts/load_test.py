@@ -13,8 +13,9 @@ then measures in fixed windows:
                nothing new (server CPU of an empty poll)
 
 A simulated visitor speaks the browser's own protocol: the page's load event, then the
-timer's tick event (POST /gradio_api/queue/join, then the SSE stream), with its own
-session and the owner token of one of the two jobs, so every tick has something to send.
+timer's tick event and the redraws whose State stamps it changed (queued events: POST
+/gradio_api/queue/join, then the SSE stream; unqueued ones: POST /gradio_api/run/...), with
+its own session and the owner token of one of the two jobs, so every tick has news to send.
 Server CPU comes from /proc/<server pid>/stat. The visitors run in this process at nice 19,
 standing in for browsers on other machines: they take as little CPU from the jobs as the
 scheduler allows. Bounded: at most 60 visitors, windows of at most 60 s, loopback only.
@@ -89,9 +90,10 @@ class Server:
         # The events a State's change triggers (the page's rarer views), by State id.
         self.on_change = {t[0]: d for d in deps for t in d["targets"] if t[1] == "change"}
 
-    def inputs(self, dependency: dict, token: str) -> list:
-        """What a fresh page sends: its token, the default curve, nothing chosen; States go as null."""
-        values = {self.owner: token, self.overlay: "G loss"}
+    def inputs(self, dependency: dict, token: str, page: dict) -> list:
+        """What a page sends: its token, the default curve, nothing chosen, the values it holds
+        (the hidden stamps); States go as null (the server keeps them)."""
+        values = {**page, self.owner: token, self.overlay: "G loss"}
         return [values.get(component) for component in dependency["inputs"]]
 
     def api(self, name: str, *args):
@@ -125,6 +127,12 @@ async def call_event(client: httpx.AsyncClient, server: Server, dependency: dict
     Returns (seconds, bytes received, output: {"data": [...], "changed_state_ids": [...]})."""
     started = time.perf_counter()
     trigger = dependency["targets"][0][0]
+    if dependency.get("queue") is False:  # the page calls such events directly, without the queue
+        response = await client.post(f"{server.url}/gradio_api/run/{dependency['api_name']}", json={
+            "data": data, "event_data": None, "fn_index": dependency["id"], "trigger_id": trigger,
+            "session_hash": session})
+        response.raise_for_status()
+        return time.perf_counter() - started, len(response.content), response.json()
     joined = await client.post(f"{server.url}/gradio_api/queue/join", json={
         "data": data, "event_data": None, "fn_index": dependency["id"], "trigger_id": trigger,
         "session_hash": session})
@@ -147,10 +155,11 @@ async def call_event(client: httpx.AsyncClient, server: Server, dependency: dict
     raise RuntimeError("the stream closed before the event completed")
 
 
-async def visit(client, server: Server, dependency: dict, token: str, session: str, stats: dict | None,
-                interval: list[float], follow: bool) -> None:
-    """One event and, as the browser does, the events its changed States trigger."""
-    seconds, size, output = await call_event(client, server, dependency, server.inputs(dependency, token), session)
+async def visit(client, server: Server, dependency: dict, token: str, session: str, page: dict,
+                stats: dict | None, interval: list[float], follow: bool) -> None:
+    """One event and, as the browser does, the change events of the values it changed."""
+    data = server.inputs(dependency, token, page)
+    seconds, size, output = await call_event(client, server, dependency, data, session)
     if stats is not None:
         stats["latency"].append(seconds)
         stats["bytes"].append(size)
@@ -158,24 +167,29 @@ async def visit(client, server: Server, dependency: dict, token: str, session: s
         timer = output["data"][dependency["outputs"].index(server.timer)]
         if follow and isinstance(timer, dict) and timer.get("value"):
             interval[0] = float(timer["value"])  # the page follows the server's refresh rate
-    for state_id in output.get("changed_state_ids") or []:
-        if state_id in server.on_change:
-            await visit(client, server, server.on_change[state_id], token, session,
-                        stats and stats.setdefault("followups", {"latency": [], "bytes": []}), interval, follow)
+    changed = []
+    for component, value in zip(dependency["outputs"], output["data"]):
+        if component in server.on_change and isinstance(value, str) and value != page.get(component):
+            page[component] = value
+            changed.append(component)
+    for component in changed:
+        await visit(client, server, server.on_change[component], token, session, page,
+                    stats and stats.setdefault("followups", {"latency": [], "bytes": []}), interval, follow)
 
 
 async def visitor(server: Server, token: str, window: dict, stats: dict, fixed_interval: float | None):
     """One page: load it (before the window), then poll as its timer would until the window ends."""
     session = uuid.uuid4().hex
     interval = [fixed_interval or 0.5]
+    page: dict = {}  # the values this page holds that its events send back (the stamps)
     async with httpx.AsyncClient(timeout=60) as client:
-        await visit(client, server, server.load, token, session, None, interval, fixed_interval is None)
+        await visit(client, server, server.load, token, session, page, None, interval, fixed_interval is None)
         window["loaded"] += 1
         await window["go"].wait()
         next_tick = time.monotonic()
         while next_tick < window["until"]:
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-            await visit(client, server, server.tick, token, session, stats, interval, fixed_interval is None)
+            await visit(client, server, server.tick, token, session, page, stats, interval, fixed_interval is None)
             next_tick = max(next_tick + interval[0], time.monotonic())
 
 
