@@ -40,6 +40,7 @@ from ganapp.presets import PRESETS, preset_config
 CURVE_POINTS = 150  # per curve: a poll costs ~10 ms at 500 points and ~100 ms at 5,000
 FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
 FAST_TICK_VISITORS = 10  # visitors polling at once, above which pages refresh once a second
+REDRAW_EVERY_S = 2.0  # while a run trains, its metrics and comparison redraw at most this often
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
 UPLOAD_WAIT_S = 15.0
 METRIC_PLOTS = 4  # one small plot per metric (each its own scale), up to this many
@@ -291,6 +292,19 @@ class GanApp:
         self.jobs = manager
         self._frames: dict[tuple[str, str], tuple[tuple, dict[str, Any]]] = {}
         self._pictures: dict[tuple[str, str, int], str] = {}
+        self._throttled: dict[tuple[str, str, str], tuple[float, Any]] = {}
+
+    def throttled(self, run: Run, what: str, value: Any) -> Any:
+        """`value` for a run that has ended; while it trains, the value it had at most
+        REDRAW_EVERY_S ago. Shared by all of the run's pages, so they redraw together."""
+        key = (run.owner, run.id, what)
+        now = time.monotonic()
+        cached = self._throttled.get(key)
+        if not run.active or cached is None or now - cached[0] >= REDRAW_EVERY_S:
+            if len(self._throttled) > 1024:
+                self._throttled.clear()
+            self._throttled[key] = cached = (now, value)
+        return cached[1]
 
     # ------------------------------------------------------------------ cached renderings
     def frames(self, run: Run) -> dict[str, Any]:
@@ -416,7 +430,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                     samples = gr.HTML(picture_html(None, "", "samples appear here"), elem_id="samples",
                                       label="samples from fixed noise")
                     with gr.Column():
-                        losses_plot = gr.LinePlot(None, x="step", y="value", color="curve", label="losses (blue: D, orange: G)", **AXES,
+                        losses_plot = gr.LinePlot(None, x="step", y="value", color="curve", **AXES,
+                                                  label="losses (blue: D, orange: G)",
                                                   show_label=True, elem_id="loss-plot",
                                                   color_map={"D loss": "#1f77b4", "G loss": "#ff7f0e"})
                         outputs_plot = gr.LinePlot(None, x="step", y="value", color="curve", y_lim=[0, 1], **AXES,
@@ -485,8 +500,10 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         # ---------------------------------------------------------------- handlers
         # A poll (the timer's tick) updates the live view of the run shown, plus three
         # stamps; the rarer views (metrics, the comparison, the runs list) redraw in events
-        # of their own, only when their stamp changes. Gradio rebuilds a component for each
-        # output that an event skips (about 0.5 ms each), so the frequent event has few outputs.
+        # of their own, only when their stamp changes. Gradio 6.31 rebuilds the component of
+        # every output an event skips (1-2 ms each, measured), so the frequent event has few
+        # outputs, and it sends small text values again rather than skipping them: only the
+        # picture and the plots, which are costly to send, are skipped when unchanged.
         live_outputs = [status, samples, losses_plot, outputs_plot, live_seen]
         metrics_outputs = [metrics_row, *metric_plots, metrics_picture, metrics_text, metrics_seen]
         compare_outputs = [compare_picture_a, compare_picture_b, compare_plot, overlay, compare_seen]
@@ -501,9 +518,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             run_id = run.id if run else None
             switched = last.get("run", "-") != run_id
             now["run"] = run_id
-            text = app.status_html(run)
-            if text != last.get("status"):
-                out[status] = now["status"] = text
+            out[status] = app.status_html(run)  # a short text: resending it is cheaper than a skip
             if run is None:
                 if switched:
                     out[samples] = picture_html(None, "", "samples appear here")
@@ -519,8 +534,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                     for plot, name in ((losses_plot, "losses"), (outputs_plot, "outputs")):
                         if frames[name] is not None or switched:
                             out[plot] = frames[name]
-            if now != last:
-                out[live_seen] = now
+            out[live_seen] = now
 
         def metrics_view(run: Run | None, last: dict, out: dict) -> None:
             """One small plot per metric, ganapp.metrics' bar chart and the latest numbers."""
@@ -531,11 +545,13 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             frames = app.frames(run)["metrics"] if run else {}
             names = list(frames)
             if switched or names != last.get("names") or (run and run.metric_rows != last.get("rows")):
+                relabel = switched or names != last.get("names")  # a plain value is cheaper than new props
                 for index, plot in enumerate(metric_plots):
                     if index < len(names):
-                        out[plot] = gr.LinePlot(frames[names[index]], visible=True,
-                                                label=names[index].replace("_", " "))
-                    elif index < len(last.get("names", ())) or switched:
+                        label = names[index].replace("_", " ")
+                        out[plot] = (gr.LinePlot(frames[names[index]], visible=True, label=label)
+                                     if relabel else frames[names[index]])
+                    elif relabel and (index < len(last.get("names", ())) or switched):
                         out[plot] = gr.LinePlot(None, visible=False)
                 now["names"], now["rows"] = names, run.metric_rows if run else 0
             if run is not None and (switched or run.metrics_count != last.get("count")):
@@ -554,7 +570,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             """Two runs' pictures side by side and one of their curves overlaid."""
             now = dict(last)
             run_a, run_b = app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id)
-            key = compare_key(run_a, run_b, overlay_name)
+            key = compare_key(app, run_a, run_b, overlay_name)
             if key != last.get("key"):
                 now["key"] = key
                 out[compare_picture_a] = app.picture(run_a) if run_a else ""
@@ -562,8 +578,10 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 column = OVERLAYS.get(overlay_name, overlay_name)
                 sides = {"left": run_a, "right": run_b}
                 title = " · ".join(f"{side}: {run_label(r)}" for side, r in sides.items() if r)
-                out[compare_plot] = gr.LinePlot(compare_frame(sides, column) if run_a or run_b else None,
-                                                label=f"{overlay_name} — {title}" if title else "both runs")
+                label = f"{overlay_name} — {title}" if title else "both runs"
+                frame = compare_frame(sides, column) if run_a or run_b else None
+                out[compare_plot] = frame if label == last.get("label") else gr.LinePlot(frame, label=label)
+                now["label"] = label
                 choices = [*OVERLAYS, *sorted({m for r in (run_a, run_b) if r for m in metric_columns(r.history)})]
                 if choices != last.get("overlays", list(OVERLAYS)):
                     now["overlays"] = choices
@@ -603,8 +621,9 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
 
         def current_stamps(owner_token, runs, run, a_id, b_id, overlay_name) -> dict:
             keys = {
-                metrics_stamp: (run.id, run.metrics_count, run.metric_rows) if run else None,
-                compare_stamp: compare_key(app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id),
+                metrics_stamp: app.throttled(run, "metrics", (run.id, run.metrics_count, run.metric_rows))
+                if run else None,
+                compare_stamp: compare_key(app, app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id),
                                            overlay_name),
                 rare_stamp: (runs_key(runs), run.id if run else None, refresh_interval(app),
                              tuple(sorted(run.files)) if run and not run.active else ()),
@@ -624,8 +643,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             out.update(current_stamps(owner_token, runs, run, a_id, b_id, overlay_name))
             return out
 
-        def tick(owner_token, shown_id, a_id, b_id, overlay_name, last, *last_stamps):
-            """The poll: the live view's changes and new stamps, or nothing at all."""
+        def tick(owner_token, shown_id, a_id, b_id, overlay_name, last):
+            """The poll: the live view's changes, and the stamps of the rarer views."""
             try:
                 check_owner(owner_token)
             except JobError:
@@ -635,10 +654,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             run = app.shown_run(owner_token, runs, shown_id)
             out: dict = {}
             live_view(run, last if isinstance(last, dict) else {}, out)
-            for stamp, value in current_stamps(owner_token, runs, run, a_id, b_id, overlay_name).items():
-                if value != last_stamps[stamps.index(stamp)]:
-                    out[stamp] = value
-            return out or gr.skip()
+            out.update(current_stamps(owner_token, runs, run, a_id, b_id, overlay_name))  # same value: no event
+            return out
 
         def on_metrics_stamp(owner_token, shown_id, last):
             owner_token = _owner_or_error(owner_token)
@@ -761,7 +778,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         # Polls and redraws skip Gradio's queue: they take milliseconds and never wait for
         # training, and a direct call costs the server less than a queued one.
         poll = dict(quick, queue=False)
-        timer.tick(tick, [owner, shown, *views_in, live_seen, *stamps], [*live_outputs, *stamps], **poll)
+        timer.tick(tick, [owner, shown, *views_in, live_seen], [*live_outputs, *stamps], **poll)
         metrics_stamp.change(on_metrics_stamp, [owner, shown, metrics_seen], metrics_outputs, **poll)
         compare_stamp.change(on_compare_stamp, [owner, *views_in, compare_seen], compare_outputs, **poll)
         rare_stamp.change(on_rare_stamp, [owner, shown, rare_seen], rare_outputs, **poll)
@@ -805,8 +822,8 @@ def runs_frame(app: GanApp, runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(RUNS_COLUMNS))
 
 
-def compare_key(run_a: Run | None, run_b: Run | None, overlay_name: str) -> tuple:
-    return (overlay_name, *((r.id, r.version) if r else None for r in (run_a, run_b)))
+def compare_key(app: GanApp, run_a: Run | None, run_b: Run | None, overlay_name: str) -> tuple:
+    return (overlay_name, *((r.id, app.throttled(r, "compare", r.version)) if r else None for r in (run_a, run_b)))
 
 
 def refresh_interval(app: GanApp) -> float:

@@ -420,7 +420,8 @@ class JobManager:
             if waiting_mine >= self.limits.max_waiting_per_owner:
                 raise LimitError(f"you already have {waiting_mine} runs waiting; stop one or wait for them to start")
             if len(self._waiting) >= self.limits.max_waiting:
-                raise LimitError(f"the server's queue is full ({len(self._waiting)} runs waiting); try again in a minute")
+                raise LimitError(f"the server's queue is full ({len(self._waiting)} runs waiting); "
+                                 "try again in a minute")
             if len(runs) >= self.limits.max_runs_per_owner:
                 ended = [r for r in runs.values() if not r.active]
                 if not ended:

@@ -288,7 +288,8 @@ def main() -> int:
         phase = results[name]
         extra_cpu = phase["server_cpu_share"] - (base_cpu if name != "no change" else 0.0)
         summary[name] = {
-            "jobs_throughput_vs_alone": round(phase["total_steps_per_s"] / base_rate, 3) if name != "no change" else None,
+            "jobs_throughput_vs_alone":
+                round(phase["total_steps_per_s"] / base_rate, 3) if name != "no change" else None,
             "server_cpu_ms_per_poll": round(1000 * extra_cpu * phase["seconds"] / max(1, phase["polls"]), 2),
             "p50_ms": phase.get("p50_ms"), "p95_ms": phase.get("p95_ms"),
             "polls_per_s": phase.get("polls_per_s"), "bytes_per_poll": phase.get("bytes_per_poll"),

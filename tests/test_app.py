@@ -176,14 +176,17 @@ def test_a_poll_sends_only_what_changed(server, manager):
     assert csv_text.startswith("run,name,data,techniques,state,steps") and run.id in csv_text
 
     def poll(a=None, b=None):
-        return app_.tick(owner, None, a, b, "G loss", page[app_.seen["live"]], *(page[s] for s in app_.stamps))
+        return app_.tick(owner, None, a, b, "G loss", page[app_.seen["live"]])
 
-    assert poll() == gr.skip()  # nothing changed: nothing is sent
+    quiet = poll()  # nothing changed: no picture, no plots; the same small texts and stamps
+    assert not {"samples", "loss-plot", "output-plot"} & set(_by_name(quiet))
+    assert [quiet[s] for s in app_.stamps] == [page[s] for s in app_.stamps]  # unchanged: no redraw event
 
     # Choosing two runs to compare changes one stamp; its own event then draws the comparison once.
-    compare_stamp = app_.stamps[1]
+    metrics_stamp, compare_stamp, rare_stamp = app_.stamps
     changed = poll(run.id, run.id)
-    assert set(changed) == {compare_stamp}
+    assert changed[compare_stamp] != page[compare_stamp]
+    assert (changed[metrics_stamp], changed[rare_stamp]) == (page[metrics_stamp], page[rare_stamp])
     drawn = app_.on_compare_stamp(owner, run.id, run.id, "G loss", page[app_.seen["compare"]])
     assert set(_by_name(drawn)) >= {"compare-picture-a", "compare-picture-b", "compare-plot"}
     assert app_.on_compare_stamp(owner, run.id, run.id, "G loss", drawn[app_.seen["compare"]]) == gr.skip()
@@ -201,10 +204,10 @@ def test_a_poll_while_training_sends_the_live_view_only(server, manager):
     try:
         wait_until(lambda: run.picture_count > 0 and run.history, 60, "the run to train")
         page = app_.render(owner, None, None, None, "G loss")
-        seen, stamps = page[app_.seen["live"]], [page[s] for s in app_.stamps]
+        seen = page[app_.seen["live"]]
         wait_until(lambda: run.picture_count > seen["pic"] and len(run.history) > seen["rows"][0], 30,
                    "a new picture and new rows")
-        changed = _by_name(app_.tick(owner, None, None, None, "G loss", seen, *stamps))
+        changed = _by_name(app_.tick(owner, None, None, None, "G loss", seen))
         assert {"status", "samples", "loss-plot", "output-plot"} <= set(changed)
         assert "metrics-plot-0" not in changed and "runs-table" not in changed  # those have events of their own
     finally:
