@@ -60,9 +60,9 @@ PRESET_NOTES: dict[str, str] = {
         "Too strong: the pull toward the average of all past weights keeps both players near their start, "
         "and samples spread off the modes (seeds 0-2: 0.9 ± 0.3% high-quality against vanilla's 11.5 ± 4.4%)."),
     "ring8: minibatch discrimination": (
-        "Fails on the 2-D sets here: D wins outright within a few hundred steps and G shrinks to a point "
-        "(seeds 0-2: 2.0 ± 3.5 modes, 0.6 ± 1.1% high-quality against vanilla's 8 ± 0 and 11.5 ± 4.4%); "
-        "see the digits preset for where it helps."),
+        "Fails on the 2-D sets here: D wins outright (seeds 0-2: 2.0 ± 3.5 modes, 0.6 ± 1.1% high-quality "
+        "against vanilla's 8 ± 0 and 11.5 ± 4.4%); with seeds 1 and 2 no sample lands on a mode, with this "
+        "seed 0 few do; see the digits preset for where it helps."),
     "digits: vanilla": (
         "The baseline for the digits presets (seeds 0-2: classifier score 6.61 ± 0.16, Frechet distance "
         "132 ± 31, all 10 classes; real held-out digits score 9.39 and 23.3)."),
