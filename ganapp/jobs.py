@@ -158,6 +158,8 @@ class Run:
     picture: bytes | None = None  # the latest sample picture, PNG bytes drawn by the child
     picture_step: int = -1
     picture_count: int = 0  # pictures received so far: a page shows a new one when this moves
+    curves: bytes | None = None  # the loss curves so far, PNG bytes drawn by the child
+    curves_count: int = 0
     metrics: dict[str, float] = field(default_factory=dict)  # the latest measured numbers
     metrics_warning: str | None = None
     metrics_picture: bytes | None = None  # PNG bar chart from ganapp.metrics, when it draws one
@@ -589,6 +591,9 @@ class JobManager:
             _, step, png = message
             run.picture, run.picture_step = png, int(step)
             run.picture_count += 1
+        elif kind == "curves":
+            run.curves = message[2]
+            run.curves_count += 1
         elif kind == "metrics":
             _, step, numbers, warning, png = message
             run.metrics.update(numbers)

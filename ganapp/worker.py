@@ -6,6 +6,7 @@ reads what the child puts on a multiprocessing queue. Messages are plain tuples:
     ("started", {"config": dict, "step": int, "history": [rows]})   once, when the trainer exists
     ("log", row)                                  each history row (losses, D outputs, metrics)
     ("samples", step, png_bytes)                  the fixed-noise sample picture, as PNG
+    ("curves", step, png_bytes)                   the loss curves so far, as PNG (ganapp.curves)
     ("metrics", step, numbers, warning, png)      quality metrics; png is the bar chart or None
     ("done", state, reason, files, seconds)       last: 'finished' | 'stopped' | 'failed'
 
@@ -29,7 +30,7 @@ from typing import Any
 import torch
 import torch._dynamo  # noqa: F401  (imported lazily by torch.optim.Adam; 2 s per job if not preloaded)
 
-from . import metrics, render
+from . import curves, metrics, render
 from .checkpoint import trainer_from_checkpoint
 from .config import GANConfig
 from .runfiles import samples_picture, write_run
@@ -42,6 +43,8 @@ from .training import Trainer, TrainingDiverged
 # old grid. Either way pictures take a few percent of training time at most.
 MIN_PICTURE_INTERVAL_S = 0.5
 PICTURE_INTERVAL_S = 1.0
+CURVES_INTERVAL_S = 0.5  # the loss curves (about 9 ms to draw) at most twice a second
+curves.warm_up()  # load the chart fonts here, in the forkserver, rather than in every job
 WATCHDOG_INTERVAL_S = 0.5
 
 Send = Callable[[tuple], Any]
@@ -106,6 +109,8 @@ def run(spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> st
         state, reason = "failed", _plain(error)
         if not _expected(error):
             traceback.print_exc(file=sys.stderr)  # a bug: keep the trace in the server log
+    if trainer is not None:
+        _send_curves(trainer, send)  # the whole run, also after a stop or a failure
     files = _write_files(trainer, spec["out_dir"], send) if trainer is not None else {}
     seconds = trainer.seconds if trainer is not None else 0.0
     send(("done", state, reason, files, seconds))
@@ -127,7 +132,7 @@ def _make_trainer(spec: dict[str, Any]) -> Trainer:
 
 
 def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> str:
-    last_picture = [0.0]
+    last_picture, last_curves = [0.0], [time.perf_counter()]
 
     def send_picture(step: int, samples=None) -> None:
         samples = trainer.fixed_samples() if samples is None else samples
@@ -137,9 +142,13 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
     def on_log(row: dict[str, float]) -> None:
         send(("log", row))
         step = int(row["step"])
+        now = time.perf_counter()
         if (step % trainer.config.sample_every != 0 and step != trainer.config.steps
-                and time.perf_counter() - last_picture[0] >= PICTURE_INTERVAL_S):
+                and now - last_picture[0] >= PICTURE_INTERVAL_S):
             send_picture(step)
+        if now - last_curves[0] >= CURVES_INTERVAL_S and step != trainer.config.steps:
+            _send_curves(trainer, send)
+            last_curves[0] = now
 
     def on_metrics(step: int, measured: dict[str, Any]) -> None:
         numbers = {k: float(v) for k, v in measured.items()
@@ -163,6 +172,16 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
     evaluate = _safe_evaluator(trainer, send) if trainer.config.metrics_every else None
     return trainer.train(on_log=on_log, on_samples=on_samples, on_metrics=on_metrics,
                          should_stop=should_stop, evaluate=evaluate)
+
+
+def _send_curves(trainer: Trainer, send: Send) -> None:
+    """The loss curves so far, as PNG; a drawing bug is logged, never the end of a run."""
+    if not trainer.history:
+        return
+    try:
+        send(("curves", trainer.step, curves.training_curves_png(trainer.history)))
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
 
 
 def _safe_evaluator(trainer: Trainer, send: Send):

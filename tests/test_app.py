@@ -167,7 +167,7 @@ def test_a_poll_sends_only_what_changed(server, manager):
     page = app_.render(owner, None, None, None, "G loss")  # what a page load draws
     named = _by_name(page)
     assert "ganapp-picture" in named["samples"] and "finished" in named["status"]
-    assert len(named["loss-plot"]) == 2 * len(run.history)  # D and G, 60 rows each: under the thinning limit
+    assert "loss curves of" in named["curves"] and "data:image/png;base64," in named["curves"]
     assert len(named["run-files"]) == 4
     board = named["scoreboard"]  # every ended run of the visitor adds a row, downloadable as CSV
     assert list(board["run"]) == [run.id] and list(board["state"]) == ["finished"]
@@ -179,7 +179,7 @@ def test_a_poll_sends_only_what_changed(server, manager):
         return app_.tick(owner, None, a, b, "G loss", page[app_.seen["live"]])
 
     quiet = poll()  # nothing changed: no picture, no plots; the same small texts and stamps
-    assert not {"samples", "loss-plot", "output-plot"} & set(_by_name(quiet))
+    assert not {"samples", "curves"} & set(_by_name(quiet))
     assert [quiet[s] for s in app_.stamps] == [page[s] for s in app_.stamps]  # unchanged: no redraw event
 
     # Choosing two runs to compare changes one stamp; its own event then draws the comparison once.
@@ -205,25 +205,29 @@ def test_a_poll_while_training_sends_the_live_view_only(server, manager):
         wait_until(lambda: run.picture_count > 0 and run.history, 60, "the run to train")
         page = app_.render(owner, None, None, None, "G loss")
         seen = page[app_.seen["live"]]
-        wait_until(lambda: run.picture_count > seen["pic"] and len(run.history) > seen["rows"][0], 30,
-                   "a new picture and new rows")
+        wait_until(lambda: run.picture_count > seen["pic"] and run.curves_count > seen["curves"], 30,
+                   "a new picture and new curves")
         changed = _by_name(app_.tick(owner, None, None, None, "G loss", seen))
-        assert {"status", "samples", "loss-plot", "output-plot"} <= set(changed)
+        assert {"status", "samples", "curves"} <= set(changed)
         assert "metrics-plot-0" not in changed and "runs-table" not in changed  # those have events of their own
     finally:
         manager.stop(owner, run.id)
         manager.wait(owner, run.id, timeout_s=30)
 
 
-def test_curves_are_thinned_however_long_the_run():
-    rows = [{"step": i, "d_loss": 1.0, "g_loss": 2.0, "d_real": 0.5, "d_fake": 0.5, "seconds": i / 100}
-            for i in range(1, 20_001)]
+def test_plotted_curves_are_thinned_however_long_the_run():
+    rows = [{"step": i, "d_loss": 1.0, "g_loss": 2.0, "d_real": 0.5, "d_fake": 0.5, "seconds": i / 100,
+             "modes_covered": 8.0} for i in range(1, 20_001)]
     shown = app.thin(rows)
     assert len(shown) <= app.CURVE_POINTS + 1 and shown[-1] is rows[-1] and shown[0] is rows[0]
     frame = app.curve_frame(shown, {"d_loss": "D loss", "g_loss": "G loss"})
     assert len(frame) == 2 * len(shown) and str(frame["value"].dtype) == "float64"
     rows[5]["d_loss"] = float("nan")
     assert len(app.curve_frame(rows[:10], {"d_loss": "D"})) == 9  # NaN would break the plot's JSON
+    # A curve with no data yet still gets its legend entry (LinePlot fixes its legend when first drawn).
+    assert list(app.curve_frame(rows[:3], {"d_loss": "D", "nothing": "N"})["curve"]) == ["D", "D", "D", "N"]
+    assert len(app.metric_frame(rows, "modes_covered")) <= app.CURVE_POINTS + 1
+    assert app.metric_columns(rows) == ["modes_covered"]
 
 
 def test_the_refresh_rate_backs_off_for_a_big_class(server, manager):

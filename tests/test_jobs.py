@@ -52,11 +52,34 @@ def test_a_run_trains_in_its_own_process_and_leaves_its_files(manager):
     assert run.process.pid != os.getpid()
     assert run.picture.startswith(b"\x89PNG") and run.picture_count >= 2  # step 0 and the last, at least
     assert run.picture_step == 60
+    assert run.curves.startswith(b"\x89PNG") and run.curves_count >= 1  # the whole run's loss curves
     assert set(run.files) == {"config", "metrics", "samples", "checkpoint"}
     assert all(Path(path).is_file() and Path(path).parent == run.folder for path in run.files.values())
     assert 0 < run.seconds < 60 and run.steps_per_second() > 0
     summary = run.describe()
     assert summary["state"] == "finished" and summary["techniques"] == [] and summary["steps"] == 60
+
+
+def test_loss_curves_are_a_small_picture_however_long_the_run():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ganapp import curves
+
+    history = [{"step": 10 * i, "d_loss": 1.0 + np.sin(i / 50), "g_loss": 0.7, "d_real": 0.6, "d_fake": 0.4,
+                "seconds": i / 100} for i in range(20_000)]
+    history[100]["g_loss"] = float("nan")  # a gap, not a crash
+    started = time.perf_counter()
+    png = curves.training_curves_png(history)
+    assert time.perf_counter() - started < 1.0  # about 9 ms on our 2-core box
+    picture = Image.open(io.BytesIO(png))
+    assert picture.size == (480, 400) and len(png) < 40_000
+    assert len(curves.thin(history)) <= curves.MAX_POINTS + 1
+    assert [float(t) for t in curves.nice_ticks(0.0, 1.0, 4)] == [0.0, 0.5, 1.0]
+    assert [float(t) for t in curves.nice_ticks(0.0, 20_000.0, 5)] == [0.0, 5_000.0, 10_000.0, 15_000.0, 20_000.0]
+    Image.open(io.BytesIO(curves.training_curves_png(history[:1]))).verify()  # one row is enough
 
 
 def test_owners_are_isolated(manager):
