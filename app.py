@@ -416,7 +416,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                     "Switch techniques on, press **Start**, and watch the generator learn. "
                     "Same seed with and without a technique? Start both and compare them below.")
         with gr.Row():
-            with gr.Column(scale=4, min_width=380):
+            with gr.Column(scale=3, min_width=360):
                 preset = gr.Dropdown(["(choose a preset)", *PRESETS], value="(choose a preset)", label="Preset",
                                      elem_id="preset")
                 form = ConfigForm(GANConfig(), limits.max_steps)
@@ -424,7 +424,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 with gr.Row():
                     start_button = gr.Button("Start", variant="primary", elem_id="start-button")
                     stop_button = gr.Button("Stop", variant="stop", elem_id="stop-button")
-            with gr.Column(scale=7):
+            with gr.Column(scale=8):
                 status = gr.HTML(app.status_html(None), elem_id="status")
                 with gr.Row():
                     samples = gr.HTML(picture_html(None, "", "samples appear here"), elem_id="samples",

@@ -32,7 +32,7 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 def warm_up() -> None:
     """Load the fonts now (the first load takes about 15 ms)."""
-    _font(12), _font(14)
+    _font(13), _font(15)
 
 
 def thin(values: Sequence, limit: int = MAX_POINTS) -> np.ndarray:
@@ -78,7 +78,7 @@ def panel(
     image.putpalette([channel for colour in PALETTE.values() for channel in colour])
     draw = ImageDraw.Draw(image)
     AXIS, GRID, TEXT = _INDEX["axis"], _INDEX["grid"], _INDEX["text"]
-    small, large = _font(12), _font(14)
+    small, large = _font(13), _font(15)
     left, right, top, bottom = 52, width - 10, 26, height - 22  # the plot box, in pixels
     draw.text((left, 4), title, fill=TEXT, font=large)
 
@@ -137,7 +137,7 @@ def panel(
     return image
 
 
-def training_curves_png(history: list[dict[str, float]], *, width: int = 480) -> bytes:
+def training_curves_png(history: list[dict[str, float]], *, width: int = 420) -> bytes:
     """The live view's two charts, stacked, as PNG bytes: D and G losses; mean D(x) and
     D(G(z)) in [0, 1]."""
     history = [history[i] for i in thin(history)]  # pick the rows first: 2,000 dicts are slow to read
@@ -147,9 +147,9 @@ def training_curves_png(history: list[dict[str, float]], *, width: int = 480) ->
         return np.array([row.get(name, math.nan) for row in history], np.float64)
 
     losses = panel([("D loss", step, column("d_loss"), BLUE), ("G loss", step, column("g_loss"), ORANGE)],
-                   size=(width, 210), title="losses")
+                   size=(width, 200), title="losses")
     outputs = panel([("mean D(x)", step, column("d_real"), BLUE), ("mean D(G(z))", step, column("d_fake"), ORANGE)],
-                    size=(width, 190), title="D's outputs", y_range=(0.0, 1.0))
+                    size=(width, 180), title="D's outputs", y_range=(0.0, 1.0))
     both = Image.new("P", (width, losses.height + outputs.height))
     both.putpalette(losses.getpalette())
     both.paste(losses, (0, 0))

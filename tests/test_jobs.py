@@ -75,7 +75,7 @@ def test_loss_curves_are_a_small_picture_however_long_the_run():
     png = curves.training_curves_png(history)
     assert time.perf_counter() - started < 1.0  # about 9 ms on our 2-core box
     picture = Image.open(io.BytesIO(png))
-    assert picture.size == (480, 400) and len(png) < 40_000
+    assert picture.size == (420, 380) and len(png) < 40_000
     assert len(curves.thin(history)) <= curves.MAX_POINTS + 1
     assert [float(t) for t in curves.nice_ticks(0.0, 1.0, 4)] == [0.0, 0.5, 1.0]
     assert [float(t) for t in curves.nice_ticks(0.0, 20_000.0, 5)] == [0.0, 5_000.0, 10_000.0, 15_000.0, 20_000.0]
