@@ -21,6 +21,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +40,7 @@ from ganapp.presets import PRESETS, preset_config
 
 CURVE_POINTS = 120  # per curve: a poll costs ~10 ms at 500 points and ~100 ms at 5,000
 FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
-FAST_TICK_VISITORS = 10  # visitors polling at once, above which pages refresh once a second
+FAST_TICK_VISITORS = 10  # open pages polling, above which pages refresh once a second
 REDRAW_EVERY_S = {"metrics": 5.0, "compare": 2.0}  # while a run trains, these views redraw at most this often
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
 UPLOAD_WAIT_S = 15.0
@@ -294,6 +295,22 @@ class GanApp:
         self._frames: dict[tuple[str, str], tuple[tuple, dict[str, Any]]] = {}
         self._pictures: dict[tuple[str, str, int], str] = {}
         self._throttled: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self._pages: dict[str, float] = {}  # open pages (Gradio sessions) -> when they last polled
+        self._pages_lock = threading.Lock()
+
+    def note_page(self, page: str) -> None:
+        """A poll from one open page (a browser tab: its Gradio session)."""
+        now = time.monotonic()
+        with self._pages_lock:
+            self._pages[page] = now
+            if len(self._pages) > 1000:
+                self._pages = {k: t for k, t in self._pages.items() if now - t < 60}
+
+    def open_pages(self) -> int:
+        """Pages that polled in the last 5 seconds: the class that is watching now."""
+        now = time.monotonic()
+        with self._pages_lock:
+            return sum(1 for t in self._pages.values() if now - t < 5.0)
 
     def throttled(self, run: Run, what: str, value: Any) -> Any:
         """`value` for a run that has ended; while it trains, the value it had at most
@@ -624,7 +641,6 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
 
         def render(owner_token: str, shown_id: Any, a_id: Any, b_id: Any, overlay_name: str) -> dict:
             """Every view of the page, drawn afresh (page load, Start, choosing a run...)."""
-            app.jobs.note_visitor(owner_token)
             runs = app.jobs.runs(owner_token)
             run = app.shown_run(owner_token, runs, shown_id)
             out: dict = {}
@@ -635,13 +651,13 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             out.update(current_stamps(owner_token, runs, run, a_id, b_id, overlay_name))
             return out
 
-        def tick(owner_token, shown_id, a_id, b_id, overlay_name, last):
+        def tick(owner_token, shown_id, a_id, b_id, overlay_name, last, request: gr.Request = None):
             """The poll: the live view's changes, and the stamps of the rarer views."""
             try:
                 check_owner(owner_token)
             except JobError:
                 return {timer: gr.Timer(active=False)}
-            app.jobs.note_visitor(owner_token)
+            app.note_page(request.session_hash if request is not None else owner_token)
             runs = app.jobs.runs(owner_token)
             run = app.shown_run(owner_token, runs, shown_id)
             out: dict = {}
@@ -670,11 +686,12 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                       last if isinstance(last, dict) else {}, out)
             return out or gr.skip()
 
-        def on_load(owner_token, shown_id, a_id, b_id, overlay_name):
+        def on_load(owner_token, shown_id, a_id, b_id, overlay_name, request: gr.Request = None):
             try:
                 owner_token = check_owner(owner_token)
             except JobError:
                 owner_token = new_owner_token()
+            app.note_page(request.session_hash if request is not None else owner_token)
             out = render(owner_token, shown_id, a_id, b_id, overlay_name)
             out[owner] = owner_token
             out[token_box] = owner_token
@@ -820,7 +837,7 @@ def compare_key(app: GanApp, run_a: Run | None, run_b: Run | None, overlay_name:
 
 def refresh_interval(app: GanApp) -> float:
     """Twice a second while the class is small, once a second above FAST_TICK_VISITORS."""
-    return FAST_TICK_S if app.jobs.visitors() <= FAST_TICK_VISITORS else SLOW_TICK_S
+    return FAST_TICK_S if app.open_pages() <= FAST_TICK_VISITORS else SLOW_TICK_S
 
 
 def scoreboard_view(app: GanApp, owner_token: str, runs: list[Run]) -> tuple[Any, Any]:

@@ -246,7 +246,6 @@ class JobManager:
         self._owners: dict[str, dict[str, Run]] = {}  # owner_key -> run id -> Run, in creation order
         self._waiting: collections.deque[Run] = collections.deque()
         self._running: list[Run] = []
-        self._visitors: dict[str, float] = {}  # owner_key -> last poll time
         self._closed = False
         self._last_cleanup = 0.0
         # forkserver: children fork from a small single-threaded server process that has
@@ -347,25 +346,9 @@ class JobManager:
             mine = sum(1 for r in self._running if r.owner == run.owner and r.kind != "view")
             return run.state == "queued" and mine >= self.limits.max_running_per_owner
 
-    def note_visitor(self, owner: str) -> int:
-        """Record a poll from `owner`; returns how many visitors polled in the last 5 seconds."""
-        now = time.monotonic()
-        with self._lock:
-            self._visitors[owner_key(owner)] = now
-            if len(self._visitors) > 200:
-                self._visitors = {k: t for k, t in self._visitors.items() if now - t < 60}
-            return sum(1 for t in self._visitors.values() if now - t < 5.0)
-
-    def visitors(self) -> int:
-        """Visitors who polled in the last 5 seconds."""
-        now = time.monotonic()
-        with self._lock:
-            return sum(1 for t in self._visitors.values() if now - t < 5.0)
-
     def counts(self) -> dict[str, int]:
         with self._lock:
-            return {"running": len(self._running), "waiting": len(self._waiting),
-                    "visitors": sum(1 for t in self._visitors.values() if time.monotonic() - t < 5.0)}
+            return {"running": len(self._running), "waiting": len(self._waiting)}
 
     def wait(self, owner: str, run_id: str, states=ENDED_STATES, timeout_s: float = 30.0) -> Run:
         """Wait until the run's state is one of `states` (or the deadline passes); for tests and scripts."""

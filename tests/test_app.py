@@ -241,7 +241,7 @@ def test_the_refresh_rate_backs_off_for_a_big_class(server, manager):
     try:
         assert timer().value == app.FAST_TICK_S and timer().active
         for _ in range(app.FAST_TICK_VISITORS + 1):
-            manager.note_visitor(new_owner_token())
+            server.app.note_page(new_owner_token())  # other pages, polling
         assert timer().value == app.SLOW_TICK_S
     finally:
         manager.stop(owner, run.id)
