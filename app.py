@@ -40,6 +40,7 @@ from ganapp.presets import PRESETS, preset_config
 
 CURVE_POINTS = 120  # per curve: a poll costs ~10 ms at 500 points and ~100 ms at 5,000
 FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
+QUEUED_TICK_S = 2.0  # a page whose runs all wait in the queue has little news
 FAST_TICK_VISITORS = 10  # open pages polling, above which pages refresh once a second
 REDRAW_EVERY_S = {"metrics": 5.0, "compare": 2.0}  # while a run trains, these views redraw at most this often
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
@@ -537,10 +538,11 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                     out[samples] = picture_html(None, "", "samples appear here")
                     out[curves_view] = picture_html(None, "", "loss curves appear here")
             else:
-                if switched or run.picture_count != last.get("pic"):
+                # A short placeholder is resent rather than skipped: Gradio's skip costs more.
+                if switched or run.picture_count != last.get("pic") or run.picture is None:
                     out[samples] = app.picture(run)
                     now["pic"] = run.picture_count
-                if switched or run.curves_count != last.get("curves"):
+                if switched or run.curves_count != last.get("curves") or run.curves is None:
                     out[curves_view] = app.picture(run, "curves")
                     now["curves"] = run.curves_count
             out[live_seen] = now
@@ -621,7 +623,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 out[scoreboard], out[scoreboard_download] = scoreboard_view(app, owner_token, runs)
             # Refresh while something runs; twice a second for a small class. The tick that
             # sees the last run end sends its final state, and this switches the timer off.
-            timer_key = (refresh_interval(app), any(r.active for r in runs))
+            timer_key = (refresh_interval(app, runs), any(r.active for r in runs))
             if timer_key != last.get("timer"):
                 now["timer"] = timer_key
                 out[timer] = gr.Timer(value=timer_key[0], active=timer_key[1])
@@ -634,7 +636,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 if run else None,
                 compare_stamp: compare_key(app, app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id),
                                            overlay_name),
-                rare_stamp: (runs_key(runs), run.id if run else None, refresh_interval(app),
+                rare_stamp: (runs_key(runs), run.id if run else None, refresh_interval(app, runs),
                              tuple(sorted(run.files)) if run and not run.active else ()),
             }
             return {stamp: f"{hash(key) & 0xFFFFFFFFFFFF:x}" for stamp, key in keys.items()}
@@ -835,8 +837,11 @@ def compare_key(app: GanApp, run_a: Run | None, run_b: Run | None, overlay_name:
     return (overlay_name, *((r.id, app.throttled(r, "compare", r.version)) if r else None for r in (run_a, run_b)))
 
 
-def refresh_interval(app: GanApp) -> float:
-    """Twice a second while the class is small, once a second above FAST_TICK_VISITORS."""
+def refresh_interval(app: GanApp, runs: list[Run]) -> float:
+    """Twice a second while the class is small, once a second above FAST_TICK_VISITORS open
+    pages; every two seconds while the visitor's runs are all waiting in the queue."""
+    if not any(r.state in ("starting", "running", "stopping") for r in runs):
+        return QUEUED_TICK_S
     return FAST_TICK_S if app.open_pages() <= FAST_TICK_VISITORS else SLOW_TICK_S
 
 

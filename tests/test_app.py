@@ -230,19 +230,26 @@ def test_plotted_curves_are_thinned_however_long_the_run():
     assert app.metric_columns(rows) == ["modes_covered"]
 
 
-def test_the_refresh_rate_backs_off_for_a_big_class(server, manager):
+def test_the_refresh_rate_backs_off_for_a_big_class_and_a_waiting_run(server, manager, monkeypatch):
     owner = new_owner_token()
     run = manager.submit(owner, GANConfig(**{**TINY, "steps": 20_000}))
 
-    def timer():
-        return next(v for k, v in server.app.render(owner, None, None, None, "G loss").items()
+    def timer(token):
+        return next(v for k, v in server.app.render(token, None, None, None, "G loss").items()
                     if isinstance(k, gr.Timer))
 
     try:
-        assert timer().value == app.FAST_TICK_S and timer().active
+        wait_until(lambda: run.state == "running", 60, "the run to start")
+        assert timer(owner).value == app.FAST_TICK_S and timer(owner).active
         for _ in range(app.FAST_TICK_VISITORS + 1):
             server.app.note_page(new_owner_token())  # other pages, polling
-        assert timer().value == app.SLOW_TICK_S
+        assert timer(owner).value == app.SLOW_TICK_S
+        monkeypatch.setattr(manager.limits, "max_running", 0)  # no free slot: the next run waits
+        patient = new_owner_token()
+        waiting = manager.submit(patient, GANConfig(**{**TINY, "steps": 10}))
+        assert waiting.state == "queued" and timer(patient).value == app.QUEUED_TICK_S and timer(patient).active
+        manager.stop(patient, waiting.id)
+        assert not timer(patient).active  # nothing left to watch: the page stops polling
     finally:
         manager.stop(owner, run.id)
         manager.wait(owner, run.id, timeout_s=30)
