@@ -646,11 +646,14 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             runs = app.jobs.runs(owner_token)
             run = app.shown_run(owner_token, runs, shown_id)
             out: dict = {}
-            live_view(run, {}, out)
+            # The stamps and the runs list (with the timer) first, the live view last: the
+            # pump may end a run meanwhile, and a live view newer than the timer's decision
+            # is fine, while an older one could be left on the page with the timer off.
+            out.update(current_stamps(owner_token, runs, run, a_id, b_id, overlay_name))
+            rare_view(owner_token, runs, run, {}, out)
             metrics_view(run, {}, out)
             compare_view(owner_token, a_id, b_id, overlay_name, {}, out)
-            rare_view(owner_token, runs, run, {}, out)
-            out.update(current_stamps(owner_token, runs, run, a_id, b_id, overlay_name))
+            live_view(run, {}, out)
             return out
 
         def tick(owner_token, shown_id, a_id, b_id, overlay_name, last, request: gr.Request = None):
@@ -662,9 +665,9 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             app.note_page(request.session_hash if request is not None else owner_token)
             runs = app.jobs.runs(owner_token)
             run = app.shown_run(owner_token, runs, shown_id)
-            out: dict = {}
+            # Stamps first, the live view last (see render): unchanged stamps trigger nothing.
+            out = current_stamps(owner_token, runs, run, a_id, b_id, overlay_name)
             live_view(run, last if isinstance(last, dict) else {}, out)
-            out.update(current_stamps(owner_token, runs, run, a_id, b_id, overlay_name))  # same value: no event
             return out
 
         def on_metrics_stamp(owner_token, shown_id, last):
