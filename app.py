@@ -517,18 +517,24 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         # every output an event skips (1-2 ms each, measured), so the frequent event has few
         # outputs, and it sends small text values again rather than skipping them: only the
         # picture and the plots, which are costly to send, are skipped when unchanged.
-        live_outputs = [status, samples, curves_view, live_seen]
+        live_outputs = [status, samples, curves_view, timer, live_seen]
         metrics_outputs = [metrics_row, *metric_plots, metrics_picture, metrics_text, metrics_seen]
         compare_outputs = [compare_picture_a, compare_picture_b, compare_plot, overlay, compare_seen]
-        rare_outputs = [runs_table, shown, compare_a, compare_b, files, scoreboard, scoreboard_download, timer,
-                        rare_seen]
+        rare_outputs = [runs_table, shown, compare_a, compare_b, files, scoreboard, scoreboard_download, rare_seen]
         stamps = [metrics_stamp, compare_stamp, rare_stamp]
         view_outputs = [*live_outputs, *metrics_outputs, *compare_outputs, *rare_outputs, *stamps]
 
-        def live_view(run: Run | None, last: dict, out: dict) -> None:
+        def live_view(run: Run | None, runs: list[Run], last: dict, out: dict) -> None:
             """Status, sample picture and loss curves of the run shown: what changes every step.
-            The pictures are sent only when new."""
+            The pictures are sent only when new. And the timer: polling goes on while any of the
+            visitor's runs is active. Its decision is taken before the status is read, so the
+            poll that switches it off always shows the final state (the pump may end a run
+            meanwhile, making the status newer, never older, than the decision)."""
             now = dict(last)
+            timer_key = (refresh_interval(app, runs), any(r.active for r in runs))
+            if timer_key != last.get("timer"):
+                now["timer"] = timer_key
+                out[timer] = gr.Timer(value=timer_key[0], active=timer_key[1])
             run_id = run.id if run else None
             switched = last.get("run", "-") != run_id
             now["run"] = run_id
@@ -601,7 +607,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 out[compare_seen] = now
 
         def rare_view(owner_token: str, runs: list[Run], run: Run | None, last: dict, out: dict) -> None:
-            """The runs list and pickers, the shown run's files, the scoreboard and the timer."""
+            """The runs list and pickers, the shown run's files and the scoreboard."""
             now = dict(last)
             run_id = run.id if run else None
             list_key = runs_key(runs)
@@ -621,12 +627,6 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             if score_key != last.get("score"):
                 now["score"] = score_key
                 out[scoreboard], out[scoreboard_download] = scoreboard_view(app, owner_token, runs)
-            # Refresh while something runs; twice a second for a small class. The tick that
-            # sees the last run end sends its final state, and this switches the timer off.
-            timer_key = (refresh_interval(app, runs), any(r.active for r in runs))
-            if timer_key != last.get("timer"):
-                now["timer"] = timer_key
-                out[timer] = gr.Timer(value=timer_key[0], active=timer_key[1])
             if now != last:
                 out[rare_seen] = now
 
@@ -636,7 +636,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 if run else None,
                 compare_stamp: compare_key(app, app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id),
                                            overlay_name),
-                rare_stamp: (runs_key(runs), run.id if run else None, refresh_interval(app, runs),
+                rare_stamp: (runs_key(runs), run.id if run else None,
                              tuple(sorted(run.files)) if run and not run.active else ()),
             }
             return {stamp: f"{hash(key) & 0xFFFFFFFFFFFF:x}" for stamp, key in keys.items()}
@@ -653,7 +653,19 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             rare_view(owner_token, runs, run, {}, out)
             metrics_view(run, {}, out)
             compare_view(owner_token, a_id, b_id, overlay_name, {}, out)
-            live_view(run, {}, out)
+            live_view(run, runs, {}, out)
+            return out
+
+        def show_run(owner_token: str, run_id: Any, a_id: Any, b_id: Any, overlay_name: str) -> dict:
+            """After an action that picks the run to show (Start, a click in the list...): its
+            live view and the run picker at once, and new stamps, whose change events then
+            redraw the rarer views. A small reply reaches the page sooner than `render`'s."""
+            runs = app.jobs.runs(owner_token)
+            run = app.shown_run(owner_token, runs, run_id)
+            out = current_stamps(owner_token, runs, run, a_id, b_id, overlay_name)
+            out[shown] = gr.Dropdown(choices=[(run_label(r), r.id) for r in reversed(runs)],
+                                     value=run.id if run else None)
+            live_view(run, runs, {}, out)
             return out
 
         def tick(owner_token, shown_id, a_id, b_id, overlay_name, last, request: gr.Request = None):
@@ -661,13 +673,13 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             try:
                 check_owner(owner_token)
             except JobError:
-                return {timer: gr.Timer(active=False)}
+                return {timer: gr.Timer(active=False), live_seen: {}}
             app.note_page(request.session_hash if request is not None else owner_token)
             runs = app.jobs.runs(owner_token)
             run = app.shown_run(owner_token, runs, shown_id)
             # Stamps first, the live view last (see render): unchanged stamps trigger nothing.
             out = current_stamps(owner_token, runs, run, a_id, b_id, overlay_name)
-            live_view(run, last if isinstance(last, dict) else {}, out)
+            live_view(run, runs, last if isinstance(last, dict) else {}, out)
             return out
 
         def on_metrics_stamp(owner_token, shown_id, last):
@@ -719,9 +731,11 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 while run.state in ("starting", "running") and run.picture_count == 0 \
                         and time.monotonic() < deadline:
                     time.sleep(0.01)
-            return render(owner_token, run.id, values[compare_a], values[compare_b], values[overlay])
+            return show_run(owner_token, run.id, values[compare_a], values[compare_b], values[overlay])
 
-        def stop(owner_token, shown_id, a_id, b_id, overlay_name):
+        def stop(owner_token, shown_id):
+            """Stop the run shown. The page learns of it from its next poll (within half a
+            second): a reply drawn now could arrive after that poll's, and show a stale state."""
             owner_token = _owner_or_error(owner_token)
             run = app.owned_run(owner_token, shown_id) or next(
                 (r for r in reversed(app.jobs.runs(owner_token)) if r.active), None)
@@ -729,22 +743,25 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 gr.Info("Nothing to stop: the run shown has already ended.")
             else:
                 app.jobs.stop(owner_token, run.id)
-            return render(owner_token, run.id if run else shown_id, a_id, b_id, overlay_name)
 
         def show(owner_token, shown_id, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
-            return render(owner_token, shown_id, a_id, b_id, overlay_name)
+            return show_run(owner_token, shown_id, a_id, b_id, overlay_name)
 
         def pick_row(owner_token, a_id, b_id, overlay_name, event: gr.SelectData):
             owner_token = _owner_or_error(owner_token)
             row = event.row_value or []
-            return render(owner_token, row[0] if row else None, a_id, b_id, overlay_name)
+            return show_run(owner_token, row[0] if row else None, a_id, b_id, overlay_name)
 
         def compare(owner_token, shown_id, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
             if not (app.owned_run(owner_token, a_id) or app.owned_run(owner_token, b_id)):
                 gr.Info("Choose two of your runs (left and right) first.")
-            return render(owner_token, shown_id, a_id, b_id, overlay_name)
+            runs = app.jobs.runs(owner_token)
+            out = {compare_stamp: current_stamps(owner_token, runs, app.shown_run(owner_token, runs, shown_id),
+                                                 a_id, b_id, overlay_name)[compare_stamp]}
+            compare_view(owner_token, a_id, b_id, overlay_name, {}, out)
+            return out
 
         def continue_training(owner_token, shown_id, steps, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
@@ -755,7 +772,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 new = app.jobs.continue_run(owner_token, run.id, _number("steps", steps, integer=True))
             except (ConfigError, JobError) as error:
                 raise _user_error(error) from None
-            return render(owner_token, new.id, a_id, b_id, overlay_name)
+            return show_run(owner_token, new.id, a_id, b_id, overlay_name)
 
         def load_checkpoint(owner_token, path, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
@@ -769,7 +786,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             if run.state == "failed":
                 app.jobs.remove(owner_token, run.id)  # a file that is no checkpoint leaves no run behind
                 raise gr.Error(run.reason or "that file is not a ganapp checkpoint", title="Not loaded")
-            out = render(owner_token, run.id, a_id, b_id, overlay_name)
+            out = show_run(owner_token, run.id, a_id, b_id, overlay_name)
             out[upload] = None
             return out
 
@@ -796,23 +813,24 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         metrics_stamp.change(on_metrics_stamp, [owner, shown, metrics_seen], metrics_outputs, **poll)
         compare_stamp.change(on_compare_stamp, [owner, *views_in, compare_seen], compare_outputs, **poll)
         rare_stamp.change(on_rare_stamp, [owner, shown, rare_seen], rare_outputs, **poll)
-        start_button.click(start, {owner, run_name, *form.components, *views_in}, view_outputs,
+        shown_outputs = [*live_outputs, shown, *stamps]  # what show_run draws
+        start_button.click(start, {owner, run_name, *form.components, *views_in}, shown_outputs,
                            api_visibility="private", concurrency_limit=None)
-        stop_button.click(stop, [owner, shown, *views_in], view_outputs, **quick)
-        shown.input(show, [owner, shown, *views_in], view_outputs, **quick)
-        runs_table.select(pick_row, [owner, *views_in], view_outputs, **quick)
+        stop_button.click(stop, [owner, shown], None, **quick)
+        shown.input(show, [owner, shown, *views_in], shown_outputs, **quick)
+        runs_table.select(pick_row, [owner, *views_in], shown_outputs, **quick)
         # One event with both choices: two dropdown events could answer out of order.
         for trigger in (compare_button.click, overlay.input):
-            trigger(compare, [owner, shown, *views_in], view_outputs, **quick)
-        continue_button.click(continue_training, [owner, shown, continue_steps, *views_in], view_outputs,
+            trigger(compare, [owner, shown, *views_in], [*compare_outputs, compare_stamp], **quick)
+        continue_button.click(continue_training, [owner, shown, continue_steps, *views_in], shown_outputs,
                               api_visibility="private")
-        upload.upload(load_checkpoint, [owner, upload, *views_in], [*view_outputs, upload],
+        upload.upload(load_checkpoint, [owner, upload, *views_in], [*shown_outputs, upload],
                       api_visibility="private")
         copy_button.click(copy_settings, [owner, shown], form.components, api_visibility="private")
         preset.input(apply_preset, preset, form.components, api_visibility="private")
         wire_api(app, demo)
     # The handlers, for tests and benchmarks.
-    app.render, app.tick, app.stamps = render, tick, stamps
+    app.render, app.show_run, app.tick, app.stamps = render, show_run, tick, stamps
     app.seen = {"live": live_seen, "metrics": metrics_seen, "compare": compare_seen, "rare": rare_seen}
     app.on_metrics_stamp, app.on_compare_stamp, app.on_rare_stamp = on_metrics_stamp, on_compare_stamp, on_rare_stamp
     return demo

@@ -51,15 +51,25 @@ Send = Callable[[tuple], Any]
 
 
 def main(spec: dict[str, Any], queue, stop_event, server_pid: int) -> None:
-    """Entry point of a job process: be a polite neighbour, then run the job."""
-    try:
-        os.nice(10)  # the web server (nice 0) answers polls first; measured in GRADIO_NOTES §3
-    except OSError:
-        pass
+    """Entry point of a job process: run the job, as a polite neighbour."""
     torch.set_num_threads(1)  # one core per job; the job limit decides how many cores in total
     _exit_with_server(server_pid)
+    polite = [False]
+
+    def send(message: tuple) -> None:
+        queue.put(message)
+        # The job starts at the server's priority, so that its first picture (about 0.1 s
+        # of work) is not held up by busy neighbours; then it trains at nice 10, and the
+        # web server (nice 0) answers polls first (measured in GRADIO_NOTES §3).
+        if not polite[0] and message[0] in ("samples", "done"):
+            polite[0] = True
+            try:
+                os.nice(10)
+            except OSError:
+                pass
+
     try:
-        run(spec, queue.put, stop_event.is_set)
+        run(spec, send, stop_event.is_set)
     finally:
         queue.close()
         queue.join_thread()  # flush the last messages before the process ends

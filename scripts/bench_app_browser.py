@@ -53,8 +53,13 @@ def press_start_and_time(page, data: str) -> float:
     page.wait_for_function("() => window.__drawn > 0", timeout=120_000)
     seconds = page.evaluate("() => (window.__drawn - window.__pressed) / 1000")
     page.locator("#stop-button").click()
-    page.wait_for_function("() => (document.querySelector('#state-text') || {}).textContent === 'stopped'",
-                           timeout=30_000)
+    try:
+        page.wait_for_function("() => (document.querySelector('#state-text') || {}).textContent === 'stopped'",
+                               timeout=30_000)
+    except Exception:
+        print("state shown:", page.locator("#state-text").inner_text(), file=sys.stderr)
+        page.screenshot(path="/tmp/bench_fail.png", full_page=True)
+        raise
     return seconds
 
 
