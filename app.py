@@ -346,10 +346,10 @@ class GanApp:
         cached = self._pictures.get(key)
         if cached is None:
             if which == "samples":
-                alt = f"samples of {run.name} at step {run.picture_step}"
+                alt = f"samples of {run_label(run)} at step {run.picture_step}"
                 cached = picture_html(run.picture, alt, "waiting for the first picture…")
             elif which == "curves":
-                cached = picture_html(run.curves, f"loss curves of {run.name} up to step {run.step}",
+                cached = picture_html(run.curves, f"loss curves of {run_label(run)} up to step {run.step}",
                                       "loss curves appear after the first logged steps")
             else:
                 cached = picture_html(run.metrics_picture, f"metrics of {run.name}", "")
