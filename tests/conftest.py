@@ -67,7 +67,6 @@ def server(manager):
     import app
 
     demo = app.build_demo(manager)
-    demo.queue(default_concurrency_limit=8)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                             quiet=True, **app.launch_options(manager))
     yield SimpleNamespace(url=url, demo=demo, app=demo.ganapp)
