@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import statistics
@@ -193,7 +194,7 @@ async def visitor(server: Server, token: str, window: dict, stats: dict, fixed_i
         await visit(client, server, server.load, token, session, page, None, interval, fixed_interval is None)
         window["loaded"] += 1
         await window["go"].wait()
-        next_tick = time.monotonic()
+        next_tick = time.monotonic() + random.uniform(0, interval[0])  # pages do not tick in step
         while next_tick < window["until"]:
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
             await visit(client, server, server.tick, token, session, page, stats, interval, fixed_interval is None)
