@@ -395,6 +395,14 @@ class GanApp:
         return self.owned_run(owner, run_id) or (runs[-1] if runs else None)
 
 
+def valid_owner(owner: Any) -> bool:
+    try:
+        check_owner(owner)
+    except JobError:
+        return False
+    return True
+
+
 def _owner_or_error(owner: Any) -> str:
     try:
         return check_owner(owner)
@@ -690,21 +698,27 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             live_view(run, runs, last if isinstance(last, dict) else {}, out)
             return out
 
+        # The redraws triggered by a stamp stay silent about a missing token: on a first
+        # visit the stamps change before the browser has stored the new token (page load
+        # already drew everything), and an error toast there would only confuse.
         def on_metrics_stamp(owner_token, shown_id, last):
-            owner_token = _owner_or_error(owner_token)
+            if not valid_owner(owner_token):
+                return gr.skip()
             out: dict = {}
             metrics_view(app.shown_run(owner_token, app.jobs.runs(owner_token), shown_id),
                          last if isinstance(last, dict) else {}, out)
             return out or gr.skip()
 
         def on_compare_stamp(owner_token, a_id, b_id, overlay_name, last):
-            owner_token = _owner_or_error(owner_token)
+            if not valid_owner(owner_token):
+                return gr.skip()
             out: dict = {}
             compare_view(owner_token, a_id, b_id, overlay_name, last if isinstance(last, dict) else {}, out)
             return out or gr.skip()
 
         def on_rare_stamp(owner_token, shown_id, last):
-            owner_token = _owner_or_error(owner_token)
+            if not valid_owner(owner_token):
+                return gr.skip()
             runs = app.jobs.runs(owner_token)
             out: dict = {}
             rare_view(owner_token, runs, app.shown_run(owner_token, runs, shown_id),
