@@ -592,6 +592,9 @@ class JobManager:
                 run.history = list(info["history"])[-DISPLAY_ROWS_CAP:]
                 run.metric_rows = sum(1 for row in run.history if len(row) > len(LOSS_COLUMNS))
                 run.seconds = float(run.history[-1].get("seconds", 0.0))
+            if run.kind == "view":  # now that the checkpoint has been read, say what it holds
+                upload_name = Path(run.spec.get("checkpoint", "")).name
+                run.name = f"{self._default_name(run.config)}, step {run.step} ({upload_name})"[:80]
             if run.state == "starting":
                 run.state = "running"
         elif kind == "done":

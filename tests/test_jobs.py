@@ -214,7 +214,8 @@ def test_continue_a_run_and_load_checkpoints_safely(manager, tmp_path, monkeypat
 
     viewed = ended(manager, owner, manager.load_checkpoint(owner, base.files["checkpoint"], "mine.safetensors"))
     assert viewed.state == "finished", viewed.reason
-    assert viewed.name == "upload: mine.safetensors" and viewed.step == 40 and viewed.config.seed == 3
+    assert viewed.name == "ring8 vanilla seed 3, step 40 (mine.safetensors)"
+    assert viewed.step == 40 and viewed.config.seed == 3
     assert viewed.picture.startswith(b"\x89PNG") and len(viewed.history) == 8
 
     # Hostile or wrong files fail with the engine's message; nothing is unpickled.
