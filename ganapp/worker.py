@@ -43,7 +43,7 @@ from .training import Trainer, TrainingDiverged
 # old grid. Either way pictures take a few percent of training time at most.
 MIN_PICTURE_INTERVAL_S = 0.5
 PICTURE_INTERVAL_S = 1.0
-CURVES_INTERVAL_S = 0.5  # the loss curves (about 9 ms to draw) at most twice a second
+CURVES_INTERVAL_S = 1.0  # the loss curves (about 9 ms to draw) at most once a second
 curves.warm_up()  # load the chart fonts here, in the forkserver, rather than in every job
 WATCHDOG_INTERVAL_S = 0.5
 

@@ -2,9 +2,10 @@
 
 For each data set, alternates `python -m ganapp train` (one torch thread, its default)
 with the same config started through the app's API on a `python app.py` server, while a
-simulated page polls the run twice a second. Both report training steps per second of
-training time (evaluation excluded, as the trainer counts it). Rounds alternate so that
-drifts in machine load hit both.
+simulated page watches the run (the browser's own requests, twice a second; see
+load_test.py). Both report training steps per second of training time (evaluation
+excluded, as the trainer counts it). Rounds alternate so that drifts in machine load hit
+both.
 
     python scripts/bench_app_throughput.py [--rounds 3] [--json results.json]
 """
@@ -12,17 +13,21 @@ drifts in machine load hit both.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_test import REPO, Server, free_port  # noqa: E402  (same folder)
+import httpx  # noqa: E402
+from load_test import REPO, Server, free_port, visit  # noqa: E402  (same folder)
 
 RUNS = {"ring8": {"data": "ring8", "steps": 3000, "seed": 0}, "digits": {"data": "digits", "steps": 300, "seed": 0}}
 
@@ -36,14 +41,34 @@ def from_command_line(config: dict) -> float:
     return float(re.search(r"\(([\d.]+) training steps/s\)", done.stderr).group(1))
 
 
+def watch(server: Server, token: str, done: threading.Event) -> None:
+    """One open page: its load event, then its poll twice a second, until `done`."""
+    async def page() -> None:
+        session, held, interval = uuid.uuid4().hex, {}, [0.5]
+        async with httpx.AsyncClient(timeout=60) as client:
+            await visit(client, server, server.load, token, session, held, None, interval, False)
+            while not done.is_set():
+                await visit(client, server, server.tick, token, session, held, None, interval, False)
+                await asyncio.sleep(0.5)
+
+    asyncio.run(page())
+
+
 def in_the_app(server: Server, token: str, config: dict) -> float:
-    """Training steps/s of the same run in the app, polled like an open page."""
+    """Training steps/s of the same run in the app, watched by an open page."""
     run_id = server.api("start_run", token, config, "throughput")["run_id"]
-    while True:
-        poll = server.api("poll_run", token, run_id, False, 2)
-        if poll["state"] in ("finished", "stopped", "failed"):
-            break
-        time.sleep(0.5)
+    done = threading.Event()
+    page = threading.Thread(target=watch, args=(server, token, done))
+    page.start()
+    try:
+        while True:
+            poll = server.api("poll_run", token, run_id, False, 2)
+            if poll["state"] in ("finished", "stopped", "failed"):
+                break
+            time.sleep(2.0)
+    finally:
+        done.set()
+        page.join()
     if poll["state"] != "finished":
         raise RuntimeError(f"the app's run ended {poll['state']}: {poll['reason']}")
     return poll["step"] / poll["seconds"]
