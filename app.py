@@ -4,7 +4,8 @@
 
 The page holds no training math: a ConfigForm turns the widgets into one GANConfig,
 ganapp.jobs runs each run in its own process, and a gr.Timer polls the run records and
-sends only what changed (thinned curves, small PNG pictures). Each browser keeps a
+sends only what changed (small PNG pictures that the job draws: samples and loss curves;
+thinned LinePlots for metrics and comparisons). Each browser keeps a
 random owner token in gr.BrowserState; every handler looks runs up among that owner's
 runs only. Each action is also a named API endpoint for gradio_client (see README).
 
@@ -24,7 +25,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 # Job processes re-run this file as __mp_main__ (multiprocessing does so with the main
@@ -39,11 +39,11 @@ from ganapp.config import DATASETS, GENERATOR_LOSSES, ConfigError, GANConfig, fi
 from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner, new_owner_token
 from ganapp.presets import PRESETS, preset_config
 
-CURVE_POINTS = 120  # per curve: a poll costs ~10 ms at 500 points and ~100 ms at 5,000
+CURVE_POINTS = 120  # per LinePlot curve: an update costs ~10 ms at 500 points, ~100 ms at 5,000
 FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
 QUEUED_TICK_S = 2.0  # a page whose runs all wait in the queue has little news
 FAST_TICK_VISITORS = 10  # open pages polling, above which pages refresh once a second
-REDRAW_EVERY_S = {"metrics": 5.0, "compare": 2.0}  # while a run trains, these views redraw at most this often
+REDRAW_EVERY_S = {"metrics": 5.0, "compare": 2.0}  # while a run trains, these redraw at most this often
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
 UPLOAD_WAIT_S = 15.0
 METRIC_PLOTS = 4  # one small plot per metric (each its own scale), up to this many
