@@ -8,7 +8,8 @@ then measures in fixed windows:
                is the mean of the two around it
   1 visitor    one simulated page polling twice a second: poll latency p50/p95
   N visitors   N simulated pages (default 30) polling as the page's timer tells them
-               (the server slows them to once a second above 10 open pages)
+               (the server slows them to once a second above 10 open pages); --repeats
+               such windows (default 3), each between quiet ones, and their median
   N @ 2 Hz     the same N forced to twice a second (what the back-off saves)
   no change    the jobs stopped, N pages polling twice a second: every poll finds
                nothing new (server CPU of an empty poll)
@@ -21,7 +22,9 @@ Server CPU comes from /proc/<server pid>/stat. The visitors run in this process 
 standing in for browsers on other machines: they take as little CPU from the jobs as the
 scheduler allows. Bounded: at most 60 visitors, windows of at most 60 s, loopback only.
 
-    python scripts/load_test.py [--visitors 30] [--window 15] [--json results.json]
+    python scripts/load_test.py [--visitors 30] [--window 15] [--repeats 3] [--json results.json]
+
+Bounded: about (2 * repeats + 5) windows, under 3 minutes with the defaults.
 """
 
 from __future__ import annotations
@@ -252,13 +255,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--visitors", type=int, default=30)
     parser.add_argument("--window", type=float, default=15.0, help="seconds per measurement window")
+    parser.add_argument("--repeats", type=int, default=3, help="windows with N visitors, each between quiet ones")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--nice", type=int, default=19,
                         help="niceness of the simulated visitors (default 19: they stand in for browsers on other "
                              "machines, so they take the CPU last)")
     args = parser.parse_args()
-    if not (1 <= args.visitors <= 60 and 3 <= args.window <= 60):
-        parser.error("--visitors must be 1..60 and --window 3..60")
+    if not (1 <= args.visitors <= 60 and 3 <= args.window <= 60 and 1 <= args.repeats <= 5):
+        parser.error("--visitors must be 1..60, --window 3..60 and --repeats 1..5")
     server = Server(free_port())
     os.nice(args.nice)  # after starting the server, which must not inherit it
     results: dict = {"visitors": args.visitors, "window_s": args.window, "cores": os.cpu_count(),
@@ -279,8 +283,10 @@ def main() -> int:
         # Every measured window sits between two windows without visitors; its baseline is
         # their mean, so that drifts in the machine's load (other processes) cancel out.
         crowd, fast = f"{args.visitors} visitors", f"{args.visitors} visitors @ 2 Hz"
-        phases = [("alone 1", 0, None), ("1 visitor", 1, 0.5), ("alone 2", 0, None), (crowd, args.visitors, None),
-                  ("alone 3", 0, None), (fast, args.visitors, 0.5), ("alone 4", 0, None)]
+        phases = [("alone 1", 0, None), ("1 visitor", 1, 0.5), ("alone 2", 0, None)]
+        for round_number in range(1, args.repeats + 1):  # the class, alternating with quiet windows
+            phases += [(f"{crowd} #{round_number}", args.visitors, None), (f"alone {2 + round_number}", 0, None)]
+        phases += [(fast, args.visitors, 0.5), (f"alone {3 + args.repeats}", 0, None)]
         for name, count, interval in phases:
             results[name] = window(server, runs, args.window, count, interval)
             print(f"{name:>22}: {json.dumps(results[name])}", flush=True)
@@ -294,7 +300,8 @@ def main() -> int:
 
     summary = {}
     order = [name for name, _, _ in phases]
-    for name in ("1 visitor", crowd, fast, "no change"):
+    crowds = [name for name in order if name.startswith(crowd + " #")]
+    for name in ("1 visitor", *crowds, fast, "no change"):
         phase = results[name]
         if name == "no change":
             base_rate, base_cpu = None, 0.0
@@ -310,6 +317,10 @@ def main() -> int:
             "p50_ms": phase.get("p50_ms"), "p95_ms": phase.get("p95_ms"),
             "polls_per_s": phase.get("polls_per_s"), "bytes_per_poll": phase.get("bytes_per_poll"),
         }
+    summary[crowd + " (median of rounds)"] = {
+        key: statistics.median(summary[name][key] for name in crowds)
+        for key in ("jobs_throughput_vs_alone", "server_cores_for_visitors", "server_cpu_ms_per_poll", "p50_ms",
+                    "p95_ms", "polls_per_s")}
     results["summary"] = summary
     print(json.dumps(summary, indent=2))
     if args.json:
