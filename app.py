@@ -37,6 +37,7 @@ if __name__ != "__mp_main__":
 
 from ganapp.config import DATASETS, GENERATOR_LOSSES, ConfigError, GANConfig, field_help
 from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner, new_owner_token
+from ganapp import presets
 from ganapp.presets import PRESETS, preset_config
 
 CURVE_POINTS = 120  # per LinePlot curve: an update costs ~10 ms at 500 points, ~100 ms at 5,000
@@ -451,6 +452,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             with gr.Column(scale=3, min_width=360):
                 preset = gr.Dropdown(["(choose a preset)", *PRESETS], value="(choose a preset)", label="Preset",
                                      elem_id="preset")
+                preset_note = gr.Markdown("", elem_id="preset-note", elem_classes="technique-note")
                 form = ConfigForm(GANConfig(), limits.max_steps)
                 run_name = gr.Textbox(label="run name (optional)", max_length=80, elem_id="run-name")
                 with gr.Row():
@@ -820,9 +822,12 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             return form.from_config(run.config)
 
         def apply_preset(name):
+            """Fill the form from a preset, and say what the preset showed when measured."""
             if name not in PRESETS:
                 return gr.skip()
-            return form.from_config(preset_config(name))
+            out = form.from_config(preset_config(name))
+            out[preset_note] = getattr(presets, "PRESET_NOTES", {}).get(name, "")
+            return out
 
         # ---------------------------------------------------------------- wiring
         views_in = [compare_a, compare_b, overlay]
@@ -849,7 +854,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         upload.upload(load_checkpoint, [owner, upload, *views_in], [*shown_outputs, upload],
                       api_visibility="private")
         copy_button.click(copy_settings, [owner, shown], form.components, api_visibility="private")
-        preset.input(apply_preset, preset, form.components, api_visibility="private")
+        preset.input(apply_preset, preset, [*form.components, preset_note], api_visibility="private")
         wire_api(app, demo)
     demo.queue(default_concurrency_limit=8)
     # Gradio's queue looks for work every millisecond when it has none (on Linux): 7% of a

@@ -84,6 +84,12 @@ def test_start_watch_and_stop_a_run(server, browser, page, artifacts_dir):
 
 def test_compare_two_runs_and_refuse_bad_input(server, page, tmp_path, artifacts_dir):
     _open(page, server.url)
+    # A preset fills the form and says what it showed when measured.
+    for name, checked in (("ring8: minibatch discrimination", True), ("ring8: vanilla", False)):
+        page.locator("#preset input").click()
+        page.locator("#preset").get_by_role("option", name=name, exact=True).click()
+        expect(page.locator("#field-minibatch_discrimination input")).to_be_checked(checked=checked)
+        expect(page.locator("#preset-note")).not_to_be_empty()
     page.locator("#field-steps input").fill("200")
     page.locator("#run-name input, #run-name textarea").first.fill("vanilla")
     page.locator("#start-button").click()
