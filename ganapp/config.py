@@ -10,7 +10,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 DATASETS = ("ring8", "grid25", "spiral", "digits", "mnist", "fashion-mnist")
 TWO_D_DATASETS = ("ring8", "grid25", "spiral")
