@@ -35,10 +35,10 @@ if __name__ != "__mp_main__":
     import gradio as gr
     import pandas as pd
 
-from ganapp.config import DATASETS, GENERATOR_LOSSES, ConfigError, GANConfig, field_help
+from ganapp.config import DATASETS, GENERATOR_LOSSES, MINIBATCH_REDUCTIONS, ConfigError, GANConfig, field_help
 from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner, new_owner_token
 from ganapp import presets
-from ganapp.presets import PRESETS, preset_config
+from ganapp.presets import PRESETS, READY_MADE_NOTES, preset_config, ready_made_runs
 
 CURVE_POINTS = 120  # per LinePlot curve: an update costs ~10 ms at 500 points, ~100 ms at 5,000
 FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
@@ -124,6 +124,10 @@ class ConfigForm:
                                                             elem_id="field-minibatch_discrimination")
                 number("minibatch_kernels", "kernels B", True, scale=1, min_width=80)
                 number("minibatch_kernel_dim", "kernel dim C", True, scale=1, min_width=80)
+            f["minibatch_reduction"] = gr.Radio(
+                list(MINIBATCH_REDUCTIONS), value=d.minibatch_reduction, elem_id="field-minibatch_reduction",
+                label="closeness to the other samples: mean (the official ImageNet code) or sum (the paper's "
+                      "formula; on 2-D data it lets D win outright)")
             gr.Markdown(TECHNIQUE_NOTES["minibatch_discrimination"], elem_classes="technique-note")
         with gr.Group():
             with gr.Row(equal_height=True):
@@ -453,6 +457,10 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 preset = gr.Dropdown(["(choose a preset)", *PRESETS], value="(choose a preset)", label="Preset",
                                      elem_id="preset")
                 preset_note = gr.Markdown("", elem_id="preset-note", elem_classes="technique-note")
+                ready_choices = ready_made_runs()
+                ready_made = gr.Dropdown(["(open a finished run)", *ready_choices], value="(open a finished run)",
+                                         label="Ready-made run: opens in about a second, nothing to train",
+                                         elem_id="ready-made", visible=bool(ready_choices))
                 form = ConfigForm(GANConfig(), limits.max_steps)
                 run_name = gr.Textbox(label="run name (optional)", max_length=80, elem_id="run-name")
                 with gr.Row():
@@ -798,6 +806,14 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 raise _user_error(error) from None
             return show_run(owner_token, new.id, a_id, b_id, overlay_name)
 
+        def opened(owner_token: str, run: Run, a_id, b_id, overlay_name) -> dict:
+            """Wait for a 'view' job (a checkpoint being read) and show it; a failed one is removed."""
+            app.jobs.wait(owner_token, run.id, timeout_s=UPLOAD_WAIT_S)
+            if run.state == "failed":
+                app.jobs.remove(owner_token, run.id)  # a file that is no checkpoint leaves no run behind
+                raise gr.Error(run.reason or "that file is not a ganapp checkpoint", title="Not loaded")
+            return show_run(owner_token, run.id, a_id, b_id, overlay_name)
+
         def load_checkpoint(owner_token, path, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
             if not path:
@@ -806,12 +822,21 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 run = app.jobs.load_checkpoint(owner_token, path, os.path.basename(path))
             except (OSError, JobError) as error:
                 raise _user_error(error) from None
-            app.jobs.wait(owner_token, run.id, timeout_s=UPLOAD_WAIT_S)
-            if run.state == "failed":
-                app.jobs.remove(owner_token, run.id)  # a file that is no checkpoint leaves no run behind
-                raise gr.Error(run.reason or "that file is not a ganapp checkpoint", title="Not loaded")
-            out = show_run(owner_token, run.id, a_id, b_id, overlay_name)
+            out = opened(owner_token, run, a_id, b_id, overlay_name)
             out[upload] = None
+            return out
+
+        def open_ready_made(owner_token, name, a_id, b_id, overlay_name):
+            owner_token = _owner_or_error(owner_token)
+            if name not in READY_MADE_NOTES:
+                return gr.skip()
+            try:
+                run = app.jobs.open_ready_made(owner_token, name)
+            except JobError as error:
+                raise _user_error(error) from None
+            out = opened(owner_token, run, a_id, b_id, overlay_name)
+            out[ready_made] = "(open a finished run)"
+            out[preset_note] = READY_MADE_NOTES[name]
             return out
 
         def copy_settings(owner_token, shown_id):
@@ -853,6 +878,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                               api_visibility="private")
         upload.upload(load_checkpoint, [owner, upload, *views_in], [*shown_outputs, upload],
                       api_visibility="private")
+        ready_made.select(open_ready_made, [owner, ready_made, *views_in], [*shown_outputs, ready_made, preset_note],
+                         api_visibility="private")
         copy_button.click(copy_settings, [owner, shown], form.components, api_visibility="private")
         preset.input(apply_preset, preset, [*form.components, preset_note], api_visibility="private")
         wire_api(app, demo)

@@ -101,6 +101,11 @@ def _not_safetensors(path: Path, prefix: bytes) -> str:
             "that it wrote, and never unpickles files")
 
 
+# Settings added after the format's first checkpoints, with the value those checkpoints
+# were trained with: a default that changed later must not reinterpret old weights.
+ADDED_SETTINGS = {"minibatch_reduction": "sum"}
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[GANConfig, dict[str, torch.Tensor], dict[str, Any]]:
     """(config, tensors on the CPU, metadata) of a checkpoint; CheckpointError when unusable."""
     path = Path(path)
@@ -117,8 +122,11 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[GANConfig, dict[str, torch
     if meta.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path.name} has checkpoint format version {meta.get('format_version')}; "
                               f"this ganapp reads version {FORMAT_VERSION}")
+    values = meta.get("config")
+    if isinstance(values, dict):
+        values = {**ADDED_SETTINGS, **values}
     try:
-        config = GANConfig.from_dict(meta.get("config"))
+        config = GANConfig.from_dict(values)
     except (ConfigError, TypeError) as error:
         raise CheckpointError(f"{path.name} has an invalid config: {error}") from None
     try:

@@ -16,6 +16,7 @@ DATASETS = ("ring8", "grid25", "spiral", "digits", "mnist", "fashion-mnist")
 TWO_D_DATASETS = ("ring8", "grid25", "spiral")
 HA_MODES = ("off", "uniform", "exponential")
 GENERATOR_LOSSES = ("non-saturating", "saturating")
+MINIBATCH_REDUCTIONS = ("mean", "sum")
 DEVICES = ("auto", "cpu", "cuda")
 
 # Limits a classroom server enforces whatever the UI shows; the CLI may go beyond them.
@@ -63,6 +64,10 @@ class GANConfig:
         "minibatch discrimination (sec. 3.2): D sees how close each sample is to the others in its batch"))
     minibatch_kernels: int = field(default=16, metadata=_help("minibatch discrimination: number of kernels B (paper: 100)"))
     minibatch_kernel_dim: int = field(default=5, metadata=_help("minibatch discrimination: kernel dimension C (paper: 5)"))
+    minibatch_reduction: str = field(default="mean", metadata=_help(
+        "minibatch discrimination: mean of exp(-distance) over the other samples (the official ImageNet "
+        "code; the default, see docs/results.md) or their sum (the paper's formula; on 2-D data D wins outright)",
+        choices=MINIBATCH_REDUCTIONS))
     historical_averaging: str = field(default="off", metadata=_help(
         "historical averaging (sec. 3.3): off, uniform (the paper: average of all past weights) "
         "or exponential (recent weights count more)", choices=HA_MODES))
@@ -133,6 +138,8 @@ class GANConfig:
         need(1 <= self.minibatch_kernels <= 1024, f"minibatch_kernels (B) must be between 1 and 1024; got {self.minibatch_kernels}")
         need(1 <= self.minibatch_kernel_dim <= 256,
              f"minibatch_kernel_dim (C) must be between 1 and 256; got {self.minibatch_kernel_dim}")
+        need(self.minibatch_reduction in MINIBATCH_REDUCTIONS,
+             f"minibatch_reduction must be one of {', '.join(MINIBATCH_REDUCTIONS)}; got {self.minibatch_reduction!r}")
         need(self.historical_averaging in HA_MODES,
              f"historical_averaging must be one of {', '.join(HA_MODES)}; got {self.historical_averaging!r}")
         need(0 <= self.historical_averaging_weight <= 100,

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, GANConfig
+from .presets import ready_made_checkpoint
 
 ACTIVE_STATES = ("queued", "starting", "running", "stopping")
 ENDED_STATES = ("finished", "stopped", "failed")
@@ -292,6 +293,16 @@ class JobManager:
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", display_name or source.name)[-60:] or "upload.safetensors"
         return self._add(owner, "view", None, f"upload: {name}", {"kind": "view"},
                          before_queue=lambda run: self._copy_upload(source, run, name))
+
+    def open_ready_made(self, owner: str, name: str) -> Run:
+        """Open a shipped run (ganapp.presets.READY_MADE_NOTES) as a 'view' job of the owner's:
+        the same safe loading as an upload, on a file of ours, chosen by name only."""
+        try:
+            path = ready_made_checkpoint(name)
+        except KeyError as error:
+            raise JobError(error.args[0]) from None
+        return self._add(owner, "view", None, f"ready-made: {name}", {"kind": "view", "ready_made": name},
+                         before_queue=lambda run: self._copy_upload(path, run, path.name))
 
     def stop(self, owner: str, run_id: str) -> Run:
         """Stop one of the owner's runs: a waiting run ends at once, a running one within a step."""
@@ -593,8 +604,8 @@ class JobManager:
                 run.metric_rows = sum(1 for row in run.history if len(row) > len(LOSS_COLUMNS))
                 run.seconds = float(run.history[-1].get("seconds", 0.0))
             if run.kind == "view":  # now that the checkpoint has been read, say what it holds
-                upload_name = Path(run.spec.get("checkpoint", "")).name
-                run.name = f"{self._default_name(run.config)}, step {run.step} ({upload_name})"[:80]
+                source = run.spec.get("ready_made") or Path(run.spec.get("checkpoint", "")).name
+                run.name = f"{self._default_name(run.config)}, step {run.step} ({source})"[:80]
             if run.state == "starting":
                 run.state = "running"
         elif kind == "done":

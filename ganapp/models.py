@@ -91,7 +91,7 @@ class Discriminator(nn.Module):
         features = self.body(x)  # (n, A)
         logit = self.output(features)
         if self.minibatch is not None:
-            extra = minibatch_features(features, self.minibatch.tensor)  # o(x): (n, B)
+            extra = minibatch_features(features, self.minibatch.tensor, self.minibatch.reduction)  # o(x): (n, B)
             logit = logit + self.minibatch_output(extra)
         return logit.squeeze(1), features
 
@@ -139,6 +139,7 @@ def build_models(config: GANConfig, sample_shape: tuple[int, ...]) -> tuple[Gene
             nn.Flatten(), nn.Linear(wide * (size // 4) ** 2, width), leaky)
     discriminator = Discriminator(body=body, feature_dim=width, minibatch=None)
     if config.minibatch_discrimination:  # drawn after every shared weight
-        discriminator.minibatch = MinibatchDiscrimination(width, config.minibatch_kernels, config.minibatch_kernel_dim)
+        discriminator.minibatch = MinibatchDiscrimination(width, config.minibatch_kernels, config.minibatch_kernel_dim,
+                                                                reduction=config.minibatch_reduction)
         discriminator.minibatch_output = nn.Linear(config.minibatch_kernels, 1, bias=False)
     return generator, discriminator

@@ -171,6 +171,11 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
     first_step = trainer.step
     send_picture(first_step)
     if spec["kind"] == "view":
+        # Measure the checkpoint once, so the metrics panel (numbers, per-mode or per-class
+        # bars, a collapse warning) shows what the run ended with. Under a second.
+        evaluate = _safe_evaluator(trainer, send) if trainer.config.metrics_every else None
+        if evaluate is not None:
+            on_metrics(trainer.step, evaluate(trainer))
         return "finished"
 
     def on_samples(step: int, samples) -> None:

@@ -128,3 +128,25 @@ def test_compare_two_runs_and_refuse_bad_input(server, page, tmp_path, artifacts
     page.locator("#checkpoint-upload input[type=file]").set_input_files(str(evil))
     expect(page.get_by_text(re.compile("never unpickles"))).to_be_visible(timeout=30_000)
     assert len(server.app.jobs.runs(owner)) == 2
+
+
+def test_ready_made_runs_open_at_once(server, page, artifacts_dir):
+    """A class that cannot wait: two shipped runs open from the menu and compare side by side."""
+    _open(page, server.url)
+    for name in ("ring8-vanilla", "ring8-virtual-batch-norm"):
+        page.locator("#ready-made input").click()
+        page.locator("#ready-made").get_by_role("option", name=name, exact=True).click()
+        expect(page.locator("#state-text")).to_have_text("finished", timeout=FIRST_PICTURE_S * 1000)
+        expect(page.locator("#runs-table")).to_contain_text(name)
+        expect(page.locator("#preset-note")).to_contain_text("2000 steps, seed 0")
+    expect(page.locator("#samples img")).to_have_attribute("alt", re.compile(r"at step 2000"))
+    expect(page.locator("#metrics-text")).to_contain_text("modes covered")
+    owner = _token(page)
+    vanilla, vbn = server.app.jobs.runs(owner)
+    assert (vanilla.step, vbn.step, vanilla.techniques, vbn.techniques) == (2000, 2000, [], ["VBN"])
+    for selector, run in (("#compare-a", vanilla), ("#compare-b", vbn)):
+        page.locator(f"{selector} input").click()
+        page.locator(selector).get_by_role("option", name=f"{run.name} [{run.id}]").click()
+    page.locator("#compare-button").click()
+    expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("VBN"), timeout=10_000)
+    page.screenshot(path=str(artifacts_dir / "browser-ready-made.png"), full_page=True)

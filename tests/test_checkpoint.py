@@ -116,3 +116,17 @@ def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
     save_file(tensors, lying, metadata={"ganapp": json.dumps(meta)})
     with pytest.raises(CheckpointError, match="invalid config.*steps"):
         load_checkpoint(lying)
+
+
+def test_a_checkpoint_from_before_a_setting_existed_keeps_the_value_it_was_trained_with(tmp_path):
+    """Checkpoints written before `minibatch_reduction` existed were trained with the sum."""
+    trainer = Trainer(GANConfig(minibatch_discrimination=True, hidden_dim=32, steps=3))
+    trainer.train()
+    path = save_checkpoint(trainer, tmp_path / "new.safetensors")
+    assert load_checkpoint(path)[0].minibatch_reduction == "mean"  # today's default, stored
+    _, tensors, meta = load_checkpoint(path)
+    del meta["config"]["minibatch_reduction"]
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, old, metadata={"ganapp": json.dumps(meta)})
+    assert load_checkpoint(old)[0].minibatch_reduction == "sum"
+    assert trainer_from_checkpoint(old).discriminator.minibatch.reduction == "sum"

@@ -19,6 +19,7 @@ import pytest
 from conftest import REPO, wait_until
 from ganapp.config import ConfigError, GANConfig
 from ganapp.jobs import JobError, LimitError, RunNotFound, check_owner, new_owner_token
+from ganapp.presets import ready_made_runs
 
 TINY = dict(data="ring8", batch_size=32, hidden_dim=32, log_every=5, sample_every=20, metrics_every=0)
 FIRST_START_S = 90  # the first job waits for the forkserver to import torch (slow on a busy CI box)
@@ -234,6 +235,24 @@ def test_continue_a_run_and_load_checkpoints_safely(manager, tmp_path, monkeypat
     monkeypatch.setattr(manager.limits, "max_upload_bytes", 1000)
     with pytest.raises(LimitError, match="accepts checkpoints up to"):
         manager.load_checkpoint(owner, base.files["checkpoint"])
+
+
+def test_ready_made_runs_open_as_views_by_name_only(manager):
+    owner = new_owner_token()
+    for name in ready_made_runs():
+        run = ended(manager, owner, manager.open_ready_made(owner, name), FIRST_START_S)
+        assert run.state == "finished", run.reason
+        assert run.kind == "view" and run.name.endswith(f"({name})") and run.step == run.config.steps
+        assert run.picture.startswith(b"\x89PNG") and run.history
+        # The view measures the checkpoint once; it agrees with the metrics the run logged last.
+        logged = next(row for row in reversed(run.history) if len(row) > 6)
+        assert run.metrics and all(run.metrics[k] == pytest.approx(logged[k]) for k in run.metrics)
+        assert Path(run.files["checkpoint"]).parent == run.folder  # a copy of the visitor's own
+    assert len(manager.runs(owner)) == len(ready_made_runs()) == 5
+    for name in ("../../etc/passwd", "ring8-vanilla/checkpoint.safetensors", "", None):
+        with pytest.raises(JobError, match="unknown ready-made run"):
+            manager.open_ready_made(owner, name)
+    assert manager.runs(new_owner_token()) == []
 
 
 class _Exploit:

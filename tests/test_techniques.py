@@ -310,6 +310,50 @@ def test_mbd_f_two_samples_give_exp_of_minus_l1_distance():
     assert_catches(check_mbd_two_samples, [mbd_self_included, mbd_l2_distance])
 
 
+def mbd_mean(features, tensor):
+    """ganapp's mean form (config minibatch_reduction="mean")."""
+    return minibatch_features(features, tensor, "mean")
+
+
+def check_mbd_identical_rows_give_one(o) -> bool:
+    n = 5
+    x = randn(1, A, seed=12).expand(n, A).contiguous()
+    return torch.allclose(o(x, T), torch.ones(n, B, dtype=DOUBLE), rtol=0, atol=1e-12)
+
+
+def test_mbd_mean_form_is_the_imagenet_masked_mean_and_keeps_properties_b_to_f():
+    """The mean over the others (techniques.md test (b): "1 in the ImageNet mean form")."""
+    for seed in range(3):
+        x = randn(9, A, seed=20 + seed)
+        assert torch.allclose(mbd_mean(x, T), mbd_imagenet_mean(x, T), rtol=1e-12, atol=1e-14)
+    assert check_mbd_identical_rows_give_one(mbd_mean)
+    assert_catches(check_mbd_identical_rows_give_one, [minibatch_features, mbd_self_included,
+                                                       lambda x, t: mbd_from_formula(x, t, include_self=True, mean=True)])
+    for check in (check_mbd_far_apart_or_alone_gives_zero, check_mbd_permutation_equivariant,
+                  check_mbd_depends_on_batch_mates, check_mbd_two_samples):
+        assert check(mbd_mean), check.__name__
+    with pytest.raises(ValueError, match="reduction"):
+        minibatch_features(randn(3, A, seed=1), T, "max")
+
+
+def test_mbd_reduction_setting_reaches_the_discriminator():
+    """Sum and mean differ by exactly n - 1 in o(x): D's logit moves by W (o_sum - o_mean)."""
+    n = 16
+    real = randn(n, 2, seed=19).float()
+    logits = {}
+    for reduction in ("sum", "mean"):
+        _, discriminator = build_models(ring8_config(minibatch_discrimination=True, minibatch_reduction=reduction),
+                                        (2,))
+        assert discriminator.minibatch.reduction == reduction
+        with torch.no_grad():
+            logits[reduction], features = discriminator(real)
+            o_sum = minibatch_features(features, discriminator.minibatch.tensor, "sum")
+            weight = discriminator.minibatch_output.weight[0]
+    expected = (o_sum - o_sum / (n - 1)) @ weight  # same initial weights in both runs
+    assert torch.allclose(logits["sum"] - logits["mean"], expected, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(logits["sum"], logits["mean"])
+
+
 def check_separate_calls_differ_from_one_joint_call(discriminator) -> bool:
     real = randn(16, 2, seed=19).float()
     fake = (randn(16, 2, seed=20) * 0.1 + 1.0).float()
