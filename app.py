@@ -493,7 +493,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             shown = gr.Dropdown([], value=None, label="run shown above", allow_custom_value=True,
                                 elem_id="shown-run", scale=3)
             copy_button = gr.Button("Copy its settings into the form", scale=1)
-            continue_steps = gr.Number(None, precision=0, label="continue to (steps)", scale=1, min_width=120)
+            continue_steps = gr.Number(None, precision=0, label="continue to (steps in all)", scale=1, min_width=120,
+                                       elem_id="continue-steps")
             continue_button = gr.Button("Continue training", scale=1)
         files = gr.File(label="files of the run shown (when it has ended)", file_count="multiple",
                         interactive=False, elem_id="run-files")
@@ -795,6 +796,13 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             compare_view(owner_token, a_id, b_id, overlay_name, {}, out)
             return out
 
+        def suggest_continue(owner_token, shown_id):
+            """Twice the shown run's planned steps (within the server's limit), as a suggestion."""
+            run = app.owned_run(owner_token, shown_id) if valid_owner(owner_token) else None
+            if run is None or run.config is None:
+                return gr.skip()
+            return min(2 * run.config.steps, limits.max_steps)
+
         def continue_training(owner_token, shown_id, steps, a_id, b_id, overlay_name):
             owner_token = _owner_or_error(owner_token)
             run = app.owned_run(owner_token, shown_id)
@@ -874,6 +882,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         # One event with both choices: two dropdown events could answer out of order.
         for trigger in (compare_button.click, overlay.input):
             trigger(compare, [owner, shown, *views_in], [*compare_outputs, compare_stamp], **quick)
+        shown.change(suggest_continue, [owner, shown], continue_steps, **quick)
         continue_button.click(continue_training, [owner, shown, continue_steps, *views_in], shown_outputs,
                               api_visibility="private")
         upload.upload(load_checkpoint, [owner, upload, *views_in], [*shown_outputs, upload],

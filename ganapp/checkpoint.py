@@ -101,9 +101,10 @@ def _not_safetensors(path: Path, prefix: bytes) -> str:
             "that it wrote, and never unpickles files")
 
 
-# Settings added after the format's first checkpoints, with the value those checkpoints
-# were trained with: a default that changed later must not reinterpret old weights.
-ADDED_SETTINGS = {"minibatch_reduction": "sum"}
+# Checkpoints written before `minibatch_reduction` existed summed the minibatch features:
+# a default that changed later must not reinterpret their weights. (Without minibatch
+# discrimination the setting touches no weight, and today's default applies.)
+OLD_MINIBATCH_REDUCTION = "sum"
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[GANConfig, dict[str, torch.Tensor], dict[str, Any]]:
@@ -123,8 +124,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[GANConfig, dict[str, torch
         raise CheckpointError(f"{path.name} has checkpoint format version {meta.get('format_version')}; "
                               f"this ganapp reads version {FORMAT_VERSION}")
     values = meta.get("config")
-    if isinstance(values, dict):
-        values = {**ADDED_SETTINGS, **values}
+    if isinstance(values, dict) and values.get("minibatch_discrimination") and "minibatch_reduction" not in values:
+        values = {**values, "minibatch_reduction": OLD_MINIBATCH_REDUCTION}
     try:
         config = GANConfig.from_dict(values)
     except (ConfigError, TypeError) as error:

@@ -130,3 +130,7 @@ def test_a_checkpoint_from_before_a_setting_existed_keeps_the_value_it_was_train
     save_file(tensors, old, metadata={"ganapp": json.dumps(meta)})
     assert load_checkpoint(old)[0].minibatch_reduction == "sum"
     assert trainer_from_checkpoint(old).discriminator.minibatch.reduction == "sum"
+    # Without minibatch discrimination the setting changes no weight: today's default applies.
+    meta["config"]["minibatch_discrimination"] = False
+    save_file({k: v for k, v in tensors.items() if "minibatch" not in k}, old, metadata={"ganapp": json.dumps(meta)})
+    assert load_checkpoint(old)[0].minibatch_reduction == "mean"

@@ -9,6 +9,7 @@ from ganapp.presets import PRESET_NOTES, PRESETS, preset_config
 
 # Settings that belong to a technique; everything else must match the vanilla partner.
 TECHNIQUE_FIELDS = {"feature_matching", "minibatch_discrimination", "minibatch_kernels", "minibatch_kernel_dim",
+                    "minibatch_reduction",
                     "historical_averaging", "historical_averaging_weight", "historical_averaging_decay",
                     "label_smoothing", "virtual_batch_norm", "vbn_reference_size"}
 # Names the app shipped with before the presets were measured; saved links and muscle memory use them.
@@ -71,3 +72,19 @@ def test_a_broken_preset_would_fail_loudly(monkeypatch):
     monkeypatch.setitem(PRESETS, "broken", {"data": "ring8", "steps": -1})
     with pytest.raises(ConfigError, match="steps"):
         preset_config("broken")
+
+
+def test_ready_made_runs_are_shipped_with_a_note_and_match_their_names():
+    from ganapp.checkpoint import load_checkpoint
+    from ganapp.presets import READY_MADE_NOTES, ready_made_checkpoint, ready_made_runs
+
+    assert ready_made_runs() == list(READY_MADE_NOTES)  # every run with a note is shipped
+    for name in ready_made_runs():
+        path = ready_made_checkpoint(name)
+        assert path.stat().st_size < 1_000_000
+        config, _, meta = load_checkpoint(path)
+        assert name.startswith(config.data) and meta["step"] == config.steps
+        assert ("minibatch" in name or "our-methods" in name) == config.minibatch_discrimination
+        assert config.minibatch_reduction == ("sum" if name.endswith("-summed") else "mean")
+    with pytest.raises(KeyError):
+        ready_made_checkpoint("../runs/ring8-vanilla")
