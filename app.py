@@ -169,6 +169,10 @@ class ConfigForm:
                 number("historical_averaging_decay", "HA decay (exponential)", False, min_width=110)
             f["generator_loss"] = gr.Radio(list(GENERATOR_LOSSES), value=d.generator_loss, label="generator loss",
                                            info=field_help("generator_loss"), elem_id="field-generator_loss")
+            f["generator_batch_norm"] = gr.Checkbox(d.generator_batch_norm, label="batch norm in G",
+                                                    info="off: no normalisation in G, where vanilla GANs collapse "
+                                                         "(see the 'G without batch norm' presets)",
+                                                    elem_id="field-generator_batch_norm")
             with gr.Row():
                 number("log_every", "log every (steps)", True, min_width=110)
                 number("sample_every", "picture every (steps)", True, min_width=110)

@@ -40,7 +40,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         hint = hints[f.name]
         if hint is bool:
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None,
-                                help=help_text + " (default: off)")
+                                help=help_text + f" (default: {'on' if default else 'off'})")
             continue
         choices = field_choices(f.name)
         value_type = float if hint in (float, float | None) else int if hint is int else str
@@ -171,8 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train a GAN and write config.json, metrics.csv, samples.png "
-                                "and checkpoint.safetensors into --out",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                "and checkpoint.safetensors into --out")
     add_config_flags(train)
     train.add_argument("--out", required=True, help="folder for the run's files")
     train.add_argument("--resume", help="continue from this checkpoint (flags given override its config)")

@@ -47,6 +47,9 @@ class GANConfig:
     noise_dim: int = field(default=16, metadata=_help("size of the noise vector z fed to the generator"))
     hidden_dim: int = field(default=128, metadata=_help(
         "model width: hidden units of the 2-D MLPs, feature units of the image models"))
+    generator_batch_norm: bool = field(default=True, metadata=_help(
+        "batch norm in G's hidden layers (DCGAN, the paper); off: no normalisation, where a vanilla GAN "
+        "collapses on ring8 at learning rate 3e-4 (docs/results.md). Virtual batch norm replaces it when on"))
 
     # --- optimisation ----------------------------------------------------------------
     lr_generator: float = field(default=1e-3, metadata=_help("Adam learning rate of the generator"))

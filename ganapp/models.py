@@ -2,7 +2,8 @@
 
 The discriminator returns its logit *and* the features of the layer before its output
 layer, the named layer that feature matching and minibatch discrimination use. The
-generator uses batch norm, or virtual batch norm when that technique is on.
+generator uses batch norm (or none, a setting), or virtual batch norm when that technique
+is on.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class Generator(nn.Module):
     """
 
     def __init__(self, *, layers: list[nn.Module], norm_features: list[int], conv_norms: list[bool],
-                 output: nn.Module, virtual_batch_norm: bool, reference_noise: torch.Tensor | None):
+                 output: nn.Module, virtual_batch_norm: bool, reference_noise: torch.Tensor | None,
+                 batch_norm: bool = True):
         super().__init__()
         self.virtual_batch_norm = virtual_batch_norm
         self.layers = nn.ModuleList(layers)
@@ -32,9 +34,11 @@ class Generator(nn.Module):
             self.norms = nn.ModuleList(VirtualBatchNorm(c) for c in norm_features)
             assert reference_noise is not None
             self.register_buffer("reference_noise", reference_noise)
-        else:
+        elif batch_norm:
             self.norms = nn.ModuleList(nn.BatchNorm2d(c) if conv else nn.BatchNorm1d(c)
                                        for c, conv in zip(norm_features, conv_norms))
+        else:  # no normalisation: the classic setting where vanilla GANs collapse
+            self.norms = nn.ModuleList(nn.Identity() for _ in norm_features)
         self.output = output
         self.activation = nn.ReLU()
 
@@ -124,7 +128,8 @@ def build_models(config: GANConfig, sample_shape: tuple[int, ...]) -> tuple[Gene
         reference_generator = torch.Generator().manual_seed(config.seed + 7919)
         reference_noise = torch.randn(config.vbn_reference_size, config.noise_dim, generator=reference_generator)
     generator = Generator(layers=layers, norm_features=norm_features, conv_norms=conv_norms, output=g_output,
-                          virtual_batch_norm=config.virtual_batch_norm, reference_noise=reference_noise)
+                          virtual_batch_norm=config.virtual_batch_norm, reference_noise=reference_noise,
+                          batch_norm=config.generator_batch_norm)
 
     torch.manual_seed(config.seed + 1)
     leaky = nn.LeakyReLU(0.2)

@@ -24,6 +24,8 @@ from .config import GANConfig
 # techniques show (it was chosen when minibatch discrimination still summed, and helped in seeds 1-2 only).
 _RING8 = {"data": "ring8", "steps": 2000, "seed": 0}
 _DIGITS = {"data": "digits", "steps": 1000, "seed": 1, "sample_every": 50}
+# The classic mode-collapse setting: G without batch norm, slower learning rates.
+_RING8_NO_BN = {**_RING8, "generator_batch_norm": False, "lr_generator": 3e-4, "lr_discriminator": 3e-4}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "ring8: vanilla": {**_RING8},
@@ -38,6 +40,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         **_RING8, "minibatch_discrimination": True, "minibatch_reduction": "sum"},
     "ring8: the paper's methods (MBD + LS + VBN)": {
         **_RING8, "minibatch_discrimination": True, "label_smoothing": 0.9, "virtual_batch_norm": True},
+    "ring8, G without batch norm: vanilla": {**_RING8_NO_BN},
+    "ring8, G without batch norm: minibatch discrimination": {**_RING8_NO_BN, "minibatch_discrimination": True},
+    "ring8, G without batch norm: label smoothing 0.9": {**_RING8_NO_BN, "label_smoothing": 0.9},
+    "ring8, G without batch norm: feature matching": {**_RING8_NO_BN, "feature_matching": True},
+    "ring8, G without batch norm: virtual batch norm": {**_RING8_NO_BN, "virtual_batch_norm": True},
+    "ring8, G without batch norm: historical averaging": {**_RING8_NO_BN, "historical_averaging": "uniform"},
     "digits: vanilla": {**_DIGITS},
     "digits: minibatch discrimination": {**_DIGITS, "minibatch_discrimination": True},
     "digits: feature matching": {**_DIGITS, "feature_matching": True},
@@ -75,6 +83,27 @@ PRESET_NOTES: dict[str, str] = {
     "ring8: the paper's methods (MBD + LS + VBN)": (
         "The paper's 'our methods' set (Table 3): the best ring8 row, all 8 modes in every seed with 30.5 ± 4.2% "
         "high-quality samples (vanilla 11.5 ± 4.4%) and the most even modes (mode KL 0.16 ± 0.03 against 0.41 ± 0.25)."),
+    "ring8, G without batch norm: vanilla": (
+        "The classic mode collapse: without batch norm in G (and at learning rate 3e-4) the generator piles its "
+        "samples onto one place (seeds 0-4: 1.0 ± 0.7 modes covered, at most 2 in any seed)."),
+    "ring8, G without batch norm: minibatch discrimination": (
+        "Minibatch discrimination's classic effect: D sees the collapsed batch, and G spreads over the ring "
+        "(seeds 0-4: 7.8 ± 0.4 modes against vanilla's 1.0 ± 0.7, more in every seed; the samples are still "
+        "loose, 2.8 ± 2.0% high-quality)."),
+    "ring8, G without batch norm: label smoothing 0.9": (
+        "Label smoothing's effect: capping D's real target at 0.9 keeps D from growing over-confident, and G "
+        "keeps all 8 modes in every one of seeds 0-4 (vanilla: 1.0 ± 0.7); samples stay loose (2.7 ± 1.9% "
+        "high-quality)."),
+    "ring8, G without batch norm: feature matching": (
+        "G matches D's average features instead of fooling D, which spreads it over the ring (seeds 0-4: "
+        "7.4 ± 0.5 modes against vanilla's 1.0 ± 0.7), but few samples sit on a mode (1.0 ± 0.2% high-quality)."),
+    "ring8, G without batch norm: virtual batch norm": (
+        "Normalising each sample against a fixed reference batch is enough to stop the collapse and gives the "
+        "sharpest samples of this group (seeds 0-4: 8 ± 0 modes, 17.6 ± 3.9% high-quality, vanilla 1.0 ± 0.7 "
+        "and 0.8 ± 0.9%)."),
+    "ring8, G without batch norm: historical averaging": (
+        "No rescue: at the default weight 0.001 G still collapses (seeds 0-4: 1.6 ± 0.9 modes against "
+        "vanilla's 1.0 ± 0.7, within seed noise)."),
     "digits: vanilla": (
         "The baseline for the digits presets (seeds 0-2: classifier score 6.61 ± 0.16, Frechet distance "
         "132 ± 31, all 10 classes; real held-out digits score 9.39 and 23.3)."),
@@ -100,6 +129,10 @@ def preset_config(name: str) -> GANConfig:
 READY_MADE_DIR = Path(__file__).resolve().parents[1] / "checkpoints" / "runs"
 
 READY_MADE_NOTES: dict[str, str] = {
+    "ring8-no-batch-norm-vanilla": "ring8, G without batch norm, learning rates 3e-4, 2000 steps, seed 0: the classic "
+                                   "mode collapse, every sample on one streak through one mode.",
+    "ring8-no-batch-norm-minibatch-discrimination": "The same with minibatch discrimination: D sees the collapse, and "
+                                                    "G spreads over the ring and covers all 8 modes.",
     "ring8-vanilla": "ring8, no technique, 2000 steps, seed 0: all 8 modes, 16.1% of samples high-quality.",
     "ring8-virtual-batch-norm": "ring8 with virtual batch norm, 2000 steps, seed 0: all 8 modes, and more than "
                                 "twice vanilla's share of samples on a mode (37.6% high-quality).",

@@ -23,6 +23,7 @@ TECHNIQUES = {
     "label_smoothing": dict(label_smoothing=0.9),
     "virtual_batch_norm": dict(virtual_batch_norm=True),
     "all_five": ALL_FIVE,
+    "generator_without_batch_norm": dict(generator_batch_norm=False),
 }
 
 
@@ -62,6 +63,24 @@ def test_runs_differing_only_in_techniques_share_initial_weights_data_and_noise(
         assert torch.equal(value, g_vbn[name]), name
     assert torch.equal(base.fixed_noise, with_mbd.fixed_noise)
     assert torch.equal(base.dataset.sample(8, base.data_rng), with_mbd.dataset.sample(8, with_mbd.data_rng))
+
+
+@pytest.mark.parametrize("data", ["ring8", "digits"])
+def test_a_generator_without_batch_norm_has_no_batch_statistics_and_the_same_other_weights(data):
+    with_bn = Trainer(GANConfig(data=data, seed=5))
+    without = Trainer(GANConfig(data=data, seed=5, generator_batch_norm=False))
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in without.generator.modules())
+    assert any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in with_bn.generator.modules())
+    g_bn = with_bn.generator.state_dict()
+    for name, value in without.generator.state_dict().items():
+        assert torch.equal(value, g_bn[name]), name
+    # Without batch statistics each sample depends on its own noise only, in training mode too.
+    without.generator.train()
+    z = torch.randn(6, without.config.noise_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        alone, together = without.generator(z[:2]), without.generator(z)[:2]
+        assert torch.allclose(alone, together, atol=1e-6)
+        assert not torch.allclose(with_bn.generator(z[:2]), with_bn.generator(z)[:2], atol=1e-6)
 
 
 def test_should_stop_stops_at_once_and_training_can_continue():
