@@ -38,6 +38,7 @@ if __name__ != "__mp_main__":
 from ganapp.config import DATASETS, GENERATOR_LOSSES, MINIBATCH_REDUCTIONS, ConfigError, GANConfig, field_help
 from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner, new_owner_token
 from ganapp import presets
+from ganapp.sweep import METRIC_TITLES
 from ganapp.presets import PRESETS, READY_MADE_NOTES, preset_config, ready_made_runs
 
 CURVE_POINTS = 120  # per LinePlot curve: an update costs ~10 ms at 500 points, ~100 ms at 5,000
@@ -48,7 +49,7 @@ REDRAW_EVERY_S = {"metrics": 5.0, "compare": 2.0}  # while a run trains, these r
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
 UPLOAD_WAIT_S = 15.0
 METRIC_PLOTS = 4  # one small plot per metric (each its own scale), up to this many
-AXES = dict(x_axis_format="d", y_axis_format="~g", x_title="step", y_title=" ")  # whole steps, short numbers
+AXES = dict(x_axis_format="d", y_axis_format="~r", x_title="step", y_title=" ")  # whole steps, short numbers
 OVERLAYS = {"G loss": "g_loss", "D loss": "d_loss", "mean D(x)": "d_real", "mean D(G(z))": "d_fake"}
 
 TECHNIQUE_NOTES = {
@@ -294,8 +295,26 @@ def state_text(run: Run, position: int | None, own_limit: bool) -> str:
     return run.state
 
 
+def metric_title(name: str) -> str:
+    """'high_quality' -> 'high-quality %'; 'real_frechet_distance' -> 'real data: Fréchet distance'."""
+    if name.startswith("real_"):
+        return "real data: " + metric_title(name[len("real_"):])
+    return METRIC_TITLES.get(name, name.replace("_", " "))
+
+
 def format_metric(name: str, value: float) -> str:
-    return f"{name.replace('_', ' ')}: {value:.3g}"
+    return f"{metric_title(name)}: {value:.3g}"
+
+
+def metrics_line(metrics: dict[str, float]) -> str:
+    """The latest numbers, each beside real held-out data's value through the same classifier."""
+    parts = []
+    for name in sorted(k for k in metrics if not k.startswith("real_")):
+        text = format_metric(name, metrics[name])
+        if f"real_{name}" in metrics:
+            text += f" (real data: {metrics[f'real_{name}']:.3g})"
+        parts.append(text)
+    return " · ".join(parts)
 
 
 class GanApp:
@@ -596,8 +615,11 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 relabel = switched or names != last.get("names")  # a plain value is cheaper than new props
                 for index, plot in enumerate(metric_plots):
                     if index < len(names):
-                        label = names[index].replace("_", " ")
-                        out[plot] = (gr.LinePlot(frames[names[index]], visible=True, label=label)
+                        label = metric_title(names[index])
+                        # The x axis spans the whole run, so one early point is not a lone dot
+                        # on an axis of its own, and the plot shows how far the run has come.
+                        out[plot] = (gr.LinePlot(frames[names[index]], visible=True, label=label,
+                                                 x_lim=[0, max(run.total_steps, 1)])
                                      if relabel else frames[names[index]])
                     elif relabel and (index < len(last.get("names", ())) or switched):
                         out[plot] = gr.LinePlot(None, visible=False)
@@ -605,7 +627,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             if run is not None and (switched or run.metrics_count != last.get("count")):
                 now["count"] = run.metrics_count
                 out[metrics_picture] = app.picture(run, "metrics")
-                out[metrics_text] = " · ".join(format_metric(k, v) for k, v in sorted(run.metrics.items()))
+                out[metrics_text] = metrics_line(run.metrics)
             visible = bool(names) or (run is not None and run.metrics_picture is not None)
             if visible != last.get("visible", False) or switched:
                 out[metrics_row] = gr.Row(visible=visible)

@@ -253,3 +253,10 @@ def test_the_refresh_rate_backs_off_for_a_big_class_and_a_waiting_run(server, ma
     finally:
         manager.stop(owner, run.id)
         manager.wait(owner, run.id, timeout_s=30)
+
+
+def test_image_metrics_are_shown_beside_real_datas_values():
+    line = app.metrics_line({"classifier_score": 7.123, "frechet_distance": 99.28, "real_classifier_score": 9.388,
+                             "real_frechet_distance": 23.29})
+    assert line == "classifier score: 7.12 (real data: 9.39) · Fréchet distance: 99.3 (real data: 23.3)"
+    assert app.metrics_line({"modes_covered": 8.0, "mode_kl": 0.1655}) == "mode KL: 0.166 · modes covered: 8"
