@@ -106,7 +106,7 @@ class GANConfig:
         if self.feature_matching:
             on.append("FM")
         if self.minibatch_discrimination:
-            on.append("MBD")
+            on.append("MBD" if self.minibatch_reduction == "mean" else "MBD-sum")
         if self.historical_averaging != "off":
             on.append("HA" if self.historical_averaging == "uniform" else "HA-exp")
         if self.label_smoothing is not None:

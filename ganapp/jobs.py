@@ -394,7 +394,10 @@ class JobManager:
     # ------------------------------------------------------------------ internals
     @staticmethod
     def _default_name(config: GANConfig) -> str:
-        return f"{config.data} {'+'.join(config.techniques) or 'vanilla'} seed {config.seed}"
+        name = f"{config.data} {'+'.join(config.techniques) or 'vanilla'} seed {config.seed}"
+        if not config.generator_batch_norm and not config.virtual_batch_norm:
+            name += ", G without BN"  # the collapse setting: say so where runs are listed
+        return name
 
     def _check_config_limits(self, config: GANConfig) -> None:
         limits = self.limits

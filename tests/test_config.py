@@ -21,6 +21,7 @@ def test_every_technique_is_off_by_default():
     on = GANConfig(feature_matching=True, minibatch_discrimination=True, historical_averaging="uniform",
                    label_smoothing=0.9, virtual_batch_norm=True)
     assert on.techniques == ["FM", "MBD", "HA", "LS", "VBN"]
+    assert on.replace(minibatch_reduction="sum").techniques[1] == "MBD-sum"
     assert GANConfig.from_dict(on.to_dict()) == on
 
 

@@ -315,3 +315,13 @@ def _alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")  # a zombie has exited; only its parent has not reaped it
+
+
+def test_default_run_names_say_what_sets_a_run_apart(manager):
+    owner = new_owner_token()
+    collapse = manager.submit(owner, tiny(generator_batch_norm=False, minibatch_discrimination=True,
+                                          minibatch_reduction="sum", steps=10))
+    plain = manager.submit(owner, tiny(steps=10))
+    assert collapse.name == "ring8 MBD-sum seed 0, G without BN" and plain.name == "ring8 vanilla seed 0"
+    for run in (collapse, plain):
+        ended(manager, owner, run, FIRST_START_S)
