@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import atexit
 import collections
+import csv
 import hashlib
+import json
 import multiprocessing as mp
 import os
 import queue as queue_module
@@ -41,8 +43,10 @@ ACTIVE_STATES = ("queued", "starting", "running", "stopping")
 ENDED_STATES = ("finished", "stopped", "failed")
 OWNER_PATTERN = re.compile(r"[A-Za-z0-9_-]{24,128}")  # token_urlsafe(18) or longer: >= 144 bits
 LOSS_COLUMNS = ("step", "d_loss", "g_loss", "d_real", "d_fake", "seconds")  # training.HISTORY_COLUMNS
+RECORD_FORMAT = "ganapp-run-record-1"
 DISPLAY_ROWS_CAP = 4000  # history rows kept per run for the page (the CSV file keeps them all)
-STOP_GRACE_S = 2.0  # after a stop request, a job still alive this long is terminated
+STOP_GRACE_S = 5.0  # after a stop request, a job still alive this long is terminated (training ends
+# within a step; the rest is writing its files, which a loaded machine can stretch past 2 s)
 VIEW_JOBS_AT_ONCE = 2  # checkpoint-reading jobs, on top of the training limit
 
 
@@ -256,6 +260,8 @@ class JobManager:
         self._context.set_forkserver_preload(["ganapp.worker"])
         self._pump_interval_s = pump_interval_s
         self._delete_old_folders()
+        if not self._own_runs_dir:  # a folder that outlives the server: find its ended runs again
+            self._restore_runs()
         threading.Thread(target=self._warm_up, name="forkserver-warm-up", daemon=True).start()
         self._pump = threading.Thread(target=self._pump_loop, name="job-pump", daemon=True)
         self._pump.start()
@@ -607,8 +613,11 @@ class JobManager:
                 run.metric_rows = sum(1 for row in run.history if len(row) > len(LOSS_COLUMNS))
                 run.seconds = float(run.history[-1].get("seconds", 0.0))
             if run.kind == "view":  # now that the checkpoint has been read, say what it holds
-                source = run.spec.get("ready_made") or Path(run.spec.get("checkpoint", "")).name
-                run.name = f"{self._default_name(run.config)}, step {run.step} ({source})"[:80]
+                if run.spec.get("ready_made"):  # its name says what it is; keep it whole
+                    run.name = f"{run.spec['ready_made']} (ready-made, step {run.step})"[:80]
+                else:
+                    upload_name = Path(run.spec.get("checkpoint", "")).name
+                    run.name = f"{self._default_name(run.config)}, step {run.step} ({upload_name})"[:80]
             if run.state == "starting":
                 run.state = "running"
         elif kind == "done":
@@ -625,4 +634,98 @@ class JobManager:
             run.state, run.reason = state, reason
             run.ended = time.time()
             run.version += 1
+        if not self._own_runs_dir:
+            self._save_record(run)
 
+    # ------------------------------------------------------------------ records on disk
+    # With GANAPP_RUNS_DIR set, each ended run leaves run.json (what the run list shows)
+    # beside its files, so a restarted server lists every visitor's ended runs again. The
+    # record is JSON and the pictures are bytes: nothing on disk is ever executed.
+    def _save_record(self, run: Run) -> None:
+        if not run.folder.is_dir():
+            return
+        record = {"format": RECORD_FORMAT, "id": run.id, "name": run.name, "kind": run.kind, "state": run.state,
+                  "reason": run.reason, "step": run.step, "seconds": run.seconds, "created": run.created,
+                  "ended": run.ended, "files": {k: Path(v).name for k, v in run.files.items()},
+                  "metrics": run.metrics, "metrics_warning": run.metrics_warning}
+        try:
+            if run.metrics_picture:
+                (run.folder / "metrics.png").write_bytes(run.metrics_picture)
+            temporary = run.folder / "run.json.tmp"
+            temporary.write_text(json.dumps(record))
+            os.replace(temporary, run.folder / "run.json")
+        except (OSError, TypeError, ValueError):  # a full disk costs the record, not the server
+            pass
+
+    def _restore_runs(self) -> None:
+        restored = []
+        for path in sorted(self.runs_dir.glob("*/*/run.json")):
+            owner, run_id = path.parent.parent.name, path.parent.name
+            if not (re.fullmatch(r"[0-9a-f]{32}", owner) and re.fullmatch(r"[0-9a-f]{8}", run_id)):
+                continue
+            try:
+                run = _run_from_record(path, owner)
+            except (OSError, ValueError, TypeError, KeyError, ConfigError):
+                continue  # a damaged record: that run is not listed (its folder ages out)
+            self._owners.setdefault(owner, {})[run.id] = run
+            restored.append(run)
+        for runs in self._owners.values():  # creation order, as the page lists them
+            ordered = sorted(runs.values(), key=lambda r: r.created)
+            runs.clear()
+            runs.update((r.id, r) for r in ordered)
+        if restored:  # the loss curves are drawn again (about 9 ms each) without holding up the start
+            from . import curves  # numpy and Pillow only; imported here, not in the thread, so
+            # that no other thread can see a half-imported numpy
+
+            threading.Thread(target=_draw_restored_curves, args=(restored, curves.training_curves_png),
+                             name="restore-curves", daemon=True).start()
+
+
+
+def _run_from_record(path: Path, owner: str) -> Run:
+    """An ended Run from its folder's run.json, config.json, metrics.csv and pictures."""
+    folder = path.parent
+    record = json.loads(path.read_text())
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT or record.get("id") != folder.name:
+        raise ValueError(f"{path} is not a run record")
+    if record["state"] not in ENDED_STATES:
+        raise ValueError(f"{path}: a run that had not ended")
+    config_file = folder / "config.json"
+    config = GANConfig.from_json(config_file.read_text()) if config_file.is_file() else None
+    history = _read_history(folder / "metrics.csv")
+    files = {key: str(folder / name) for key, name in record["files"].items()
+             if isinstance(name, str) and "/" not in name and (folder / name).is_file()}
+    picture = (folder / "samples.png").read_bytes() if (folder / "samples.png").is_file() else None
+    metrics_picture = (folder / "metrics.png").read_bytes() if (folder / "metrics.png").is_file() else None
+    run = Run(id=folder.name, owner=owner, name=str(record["name"])[:80], kind=str(record["kind"]), config=config,
+              folder=folder, created=float(record["created"]), state=record["state"], reason=record["reason"],
+              step=int(record["step"]), history=history, picture=picture, picture_step=int(record["step"]),
+              picture_count=1 if picture else 0, metrics={k: float(v) for k, v in record["metrics"].items()},
+              metrics_warning=record.get("metrics_warning"), metrics_picture=metrics_picture,
+              metrics_count=1 if record["metrics"] or metrics_picture else 0,
+              metric_rows=sum(1 for row in history if len(row) > len(LOSS_COLUMNS)), files=files,
+              seconds=float(record["seconds"]), ended=float(record["ended"]))
+    return run
+
+
+def _read_history(path: Path) -> list[dict[str, float]]:
+    """metrics.csv back into history rows (empty cells: not measured at that step)."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        rows = [{key: float(value) for key, value in row.items() if key and value not in ("", None)}
+                for row in csv.DictReader(handle)]
+    for row in rows:
+        row["step"] = int(row["step"])
+    return rows[-DISPLAY_ROWS_CAP:]
+
+
+def _draw_restored_curves(runs: list[Run], draw) -> None:
+    for run in runs:
+        if run.history and run.curves is None:
+            try:
+                run.curves = draw(run.history)
+                run.curves_count += 1
+                run.version += 1
+            except Exception:  # a picture that cannot be drawn leaves the placeholder
+                pass

@@ -148,5 +148,5 @@ def test_ready_made_runs_open_at_once(server, page, artifacts_dir):
         page.locator(f"{selector} input").click()
         page.locator(selector).get_by_role("option", name=f"{run.name} [{run.id}]").click()
     page.locator("#compare-button").click()
-    expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("VBN"), timeout=10_000)
+    expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("ring8-virtual-batch-norm"), timeout=10_000)
     page.screenshot(path=str(artifacts_dir / "browser-ready-made.png"), full_page=True)

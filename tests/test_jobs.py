@@ -18,7 +18,7 @@ import pytest
 
 from conftest import REPO, wait_until
 from ganapp.config import ConfigError, GANConfig
-from ganapp.jobs import JobError, LimitError, RunNotFound, check_owner, new_owner_token
+from ganapp.jobs import JobError, LimitError, RunNotFound, check_owner, new_owner_token, owner_key
 from ganapp.presets import ready_made_runs
 
 TINY = dict(data="ring8", batch_size=32, hidden_dim=32, log_every=5, sample_every=20, metrics_every=0)
@@ -242,7 +242,8 @@ def test_ready_made_runs_open_as_views_by_name_only(manager):
     for name in ready_made_runs():
         run = ended(manager, owner, manager.open_ready_made(owner, name), FIRST_START_S)
         assert run.state == "finished", run.reason
-        assert run.kind == "view" and run.name.endswith(f"({name})") and run.step == run.config.steps
+        assert run.kind == "view" and run.name == f"{name} (ready-made, step {run.step})"
+        assert run.step == run.config.steps
         assert run.picture.startswith(b"\x89PNG") and run.history
         # The view measures the checkpoint once; it agrees with the metrics the run logged last.
         logged = next(row for row in reversed(run.history) if len(row) > 6)
@@ -325,3 +326,50 @@ def test_default_run_names_say_what_sets_a_run_apart(manager):
     assert collapse.name == "ring8 MBD-sum seed 0, G without BN" and plain.name == "ring8 vanilla seed 0"
     for run in (collapse, plain):
         ended(manager, owner, run, FIRST_START_S)
+
+
+def test_a_restarted_server_lists_its_visitors_ended_runs_again(tmp_path):
+    """With GANAPP_RUNS_DIR (here runs_dir) kept, a new server finds each visitor's ended runs."""
+    from ganapp.jobs import JobManager, Limits
+
+    limits = Limits(max_running=2, max_running_per_owner=2, max_steps=1000)
+    owner, stranger = new_owner_token(), new_owner_token()
+    first = JobManager(limits=limits, runs_dir=tmp_path)
+    try:
+        done = ended(first, owner, first.submit(owner, tiny(steps=60, metrics_every=30), name="before"),
+                     FIRST_START_S)
+        stopped = first.submit(owner, tiny(steps=500, seed=2))
+        first.stop(owner, stopped.id)
+        ended(first, owner, stopped)
+        other = ended(first, stranger, first.submit(stranger, tiny(steps=20)))
+    finally:
+        first.shutdown()
+    assert done.state == "finished" and (done.folder / "run.json").is_file()
+
+    second = JobManager(limits=limits, runs_dir=tmp_path)
+    try:
+        again = second.runs(owner)
+        assert [(r.id, r.name, r.state, r.step) for r in again] == [
+            (r.id, r.name, r.state, r.step) for r in (done, stopped)]
+        restored = again[0]
+        assert restored.config == done.config and restored.seconds == pytest.approx(done.seconds)
+        assert [row["step"] for row in restored.history] == [row["step"] for row in done.history]
+        assert restored.history[-1]["g_loss"] == pytest.approx(done.history[-1]["g_loss"], rel=1e-12)
+        assert restored.metric_rows == done.metric_rows == 2 and restored.metrics == pytest.approx(done.metrics)
+        assert restored.picture.startswith(b"\x89PNG") and set(restored.files) == set(done.files)
+        wait_until(lambda: restored.curves is not None, 10, "the restored run's loss curves")  # redrawn in the background
+        assert [r.id for r in second.runs(stranger)] == [other.id]
+        with pytest.raises(RunNotFound):
+            second.get(stranger, restored.id)
+        more = ended(second, owner, second.continue_run(owner, restored.id, 80), FIRST_START_S)
+        assert more.state == "finished" and more.step == 80, more.reason
+    finally:
+        second.shutdown()
+
+    # A damaged record costs only that run's listing.
+    (tmp_path / owner_key(owner) / restored.id / "run.json").write_text("{not json")
+    third = JobManager(limits=limits, runs_dir=tmp_path)
+    try:
+        assert restored.id not in [r.id for r in third.runs(owner)] and len(third.runs(owner)) == 2
+    finally:
+        third.shutdown()
