@@ -38,8 +38,8 @@ if __name__ != "__mp_main__":
 from ganapp.config import DATASETS, GENERATOR_LOSSES, MINIBATCH_REDUCTIONS, ConfigError, GANConfig, field_help
 from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner, new_owner_token
 from ganapp import presets
-from ganapp.sweep import METRIC_TITLES
 from ganapp.presets import PRESETS, READY_MADE_NOTES, preset_config, ready_made_runs
+from ganapp.sweep import METRIC_TITLES
 
 CURVE_POINTS = 120  # per LinePlot curve: an update costs ~10 ms at 500 points, ~100 ms at 5,000
 FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
