@@ -480,6 +480,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 preset = gr.Dropdown(["(choose a preset)", *PRESETS], value="(choose a preset)", label="Preset",
                                      elem_id="preset")
                 preset_note = gr.Markdown("", elem_id="preset-note", elem_classes="technique-note")
+                pair_button = gr.Button("Start this preset beside its vanilla partner", size="sm",
+                                        elem_id="pair-button")
                 ready_choices = ready_made_runs()
                 ready_made = gr.Dropdown(["(open a finished run)", *ready_choices], value="(open a finished run)",
                                          label="Ready-made run: opens in about a second, nothing to train",
@@ -780,8 +782,12 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 run = app.jobs.submit(owner_token, config, name=values[run_name] or "")
             except (ConfigError, JobError) as error:
                 raise _user_error(error) from None
-            # Show the first picture straight away when the job starts at once (it takes
-            # ~0.1-0.3 s), rather than on the next tick.
+            wait_for_first_picture(run)
+            return show_run(owner_token, run.id, values[compare_a], values[compare_b], values[overlay])
+
+        def wait_for_first_picture(run: Run) -> None:
+            """Show the first picture straight away when the job starts at once (it takes
+            ~0.1-0.3 s), rather than on the next tick."""
             deadline = time.monotonic() + START_WAIT_S
             while run.state in ("starting", "running") and run.picture_count == 0 and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -790,7 +796,34 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 while run.state in ("starting", "running") and run.picture_count == 0 \
                         and time.monotonic() < deadline:
                     time.sleep(0.01)
-            return show_run(owner_token, run.id, values[compare_a], values[compare_b], values[overlay])
+
+        def start_pair(values: dict) -> dict:
+            """One click for a class: the chosen technique preset and its vanilla partner (same
+            data, seed and steps), started together and shown side by side."""
+            owner_token = _owner_or_error(values[owner])
+            name = values[preset]
+            if name not in PRESETS or name.endswith(": vanilla"):
+                raise gr.Error("Choose a technique's preset first; it starts beside its vanilla partner.",
+                               title="No preset chosen")
+            partner = name.split(":")[0] + ": vanilla"
+            try:
+                base = app.jobs.submit(owner_token, preset_config(partner), name=partner)
+            except (ConfigError, JobError) as error:
+                raise _user_error(error) from None
+            try:
+                other = app.jobs.submit(owner_token, preset_config(name), name=name)
+            except (ConfigError, JobError) as error:
+                app.jobs.stop(owner_token, base.id)  # both or neither
+                app.jobs.wait(owner_token, base.id, timeout_s=10)
+                if not base.active:
+                    app.jobs.remove(owner_token, base.id)
+                raise _user_error(error) from None
+            wait_for_first_picture(other)
+            out = show_run(owner_token, other.id, base.id, other.id, values[overlay])
+            choices = [(run_label(r), r.id) for r in reversed(app.jobs.runs(owner_token))]
+            out[compare_a] = gr.Dropdown(choices=choices, value=base.id)
+            out[compare_b] = gr.Dropdown(choices=choices, value=other.id)
+            return out
 
         def stop(owner_token, shown_id):
             """Stop the run shown. The page learns of it from its next poll (within half a
@@ -902,6 +935,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         shown_outputs = [*live_outputs, shown, *stamps]  # what show_run draws
         start_button.click(start, {owner, run_name, *form.components, *views_in}, shown_outputs,
                            api_visibility="private", concurrency_limit=None)
+        pair_button.click(start_pair, {owner, preset, overlay}, [*shown_outputs, compare_a, compare_b],
+                          api_visibility="private", concurrency_limit=None)
         stop_button.click(stop, [owner, shown], None, **quick)
         shown.input(show, [owner, shown, *views_in], shown_outputs, **quick)
         runs_table.select(pick_row, [owner, *views_in], shown_outputs, **quick)

@@ -150,3 +150,24 @@ def test_ready_made_runs_open_at_once(server, page, artifacts_dir):
     page.locator("#compare-button").click()
     expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("ring8-virtual-batch-norm"), timeout=10_000)
     page.screenshot(path=str(artifacts_dir / "browser-ready-made.png"), full_page=True)
+
+
+def test_a_preset_starts_beside_its_vanilla_partner_in_one_click(server, page, artifacts_dir):
+    _open(page, server.url)
+    page.locator("#pair-button").click()  # no preset chosen yet: a clear message, no run
+    expect(page.get_by_text(re.compile("Choose a technique's preset first"))).to_be_visible(timeout=10_000)
+    page.locator("#preset input").click()
+    page.locator("#preset").get_by_role("option", name="ring8: virtual batch norm", exact=True).click()
+    page.locator("#pair-button").click()
+    expect(page.locator("#compare-picture-a img")).to_have_attribute("alt", re.compile("ring8: vanilla"),
+                                                                     timeout=FIRST_PICTURE_S * 1000)
+    expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("ring8: virtual batch norm"))
+    expect(page.locator("#runs-table")).to_contain_text("ring8: vanilla")
+    owner = _token(page)
+    vanilla, vbn = server.app.jobs.runs(owner)
+    assert (vanilla.techniques, vbn.techniques) == ([], ["VBN"])
+    assert {k: v for k, v in vanilla.config.to_dict().items() if k != "virtual_batch_norm"} == \
+        {k: v for k, v in vbn.config.to_dict().items() if k != "virtual_batch_norm"}
+    page.screenshot(path=str(artifacts_dir / "browser-pair.png"), full_page=True)
+    for run in (vanilla, vbn):
+        server.app.jobs.stop(owner, run.id)
