@@ -800,11 +800,11 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         def start_pair(values: dict) -> dict:
             """One click for a class: the chosen technique preset and its vanilla partner (same
             data, seed and steps), started together and shown side by side."""
-            owner_token = _owner_or_error(values[owner])
             name = values[preset]
             if name not in PRESETS or name.endswith(": vanilla"):
                 raise gr.Error("Choose a technique's preset first; it starts beside its vanilla partner.",
                                title="No preset chosen")
+            owner_token = _owner_or_error(values[owner])
             partner = name.split(":")[0] + ": vanilla"
             try:
                 base = app.jobs.submit(owner_token, preset_config(partner), name=partner)

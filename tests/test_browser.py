@@ -34,8 +34,11 @@ def _token(page) -> str:
 
 
 def _open(page, url: str) -> None:
+    """Open the page and wait until its load event has given it a visitor token (stored
+    by the browser), so that a click right away acts as this visitor."""
     page.goto(url)
     expect(page.locator("#state-text")).to_be_visible(timeout=30_000)
+    page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
 
 
 def test_start_watch_and_stop_a_run(server, browser, page, artifacts_dir):
