@@ -49,7 +49,7 @@ REDRAW_EVERY_S = {"metrics": 5.0, "compare": 2.0}  # while a run trains, these r
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
 UPLOAD_WAIT_S = 15.0
 METRIC_PLOTS = 4  # one small plot per metric (each its own scale), up to this many
-AXES = dict(x_axis_format="d", y_axis_format="~r", x_title="step", y_title=" ")  # whole steps, short numbers
+AXES = dict(x_axis_format="d", y_axis_format=".3~r", x_title="step", y_title=" ")  # whole steps, short numbers
 OVERLAYS = {"G loss": "g_loss", "D loss": "d_loss", "mean D(x)": "d_real", "mean D(G(z))": "d_fake"}
 
 TECHNIQUE_NOTES = {
