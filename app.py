@@ -37,7 +37,7 @@ if __name__ != "__mp_main__":
 
 from ganapp.config import DATASETS, GENERATOR_LOSSES, MINIBATCH_REDUCTIONS, ConfigError, GANConfig, field_help
 from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner, new_owner_token
-from ganapp import presets
+from ganapp import curves, presets
 from ganapp.presets import PRESETS, READY_MADE_NOTES, preset_config, ready_made_runs
 from ganapp.sweep import METRIC_TITLES
 
@@ -228,11 +228,8 @@ def _number(name: str, value: Any, *, integer: bool) -> int | float:
 # What the page shows: small pure helpers
 # ====================================================================================
 def thin(rows: list[dict], limit: int = CURVE_POINTS) -> list[dict]:
-    """At most about `limit` rows, evenly spaced, always keeping the newest."""
-    if len(rows) <= limit:
-        return rows
-    picked = rows[:: math.ceil(len(rows) / limit)]
-    return picked if picked[-1] is rows[-1] else [*picked, rows[-1]]
+    """At most about `limit` rows, evenly spaced, always keeping the newest (ganapp.curves.thin)."""
+    return rows if len(rows) <= limit else [rows[i] for i in curves.thin(rows, limit)]
 
 
 def curve_frame(rows: list[dict], curves: dict[str, str]) -> pd.DataFrame:

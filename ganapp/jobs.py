@@ -659,20 +659,16 @@ class JobManager:
 
     def _restore_runs(self) -> None:
         restored = []
-        for path in sorted(self.runs_dir.glob("*/*/run.json")):
+        for path in self.runs_dir.glob("*/*/run.json"):  # <owner_key>/<run id>/run.json, as _add names them
             owner, run_id = path.parent.parent.name, path.parent.name
             if not (re.fullmatch(r"[0-9a-f]{32}", owner) and re.fullmatch(r"[0-9a-f]{8}", run_id)):
                 continue
             try:
-                run = _run_from_record(path, owner)
+                restored.append(_run_from_record(path, owner))
             except (OSError, ValueError, TypeError, KeyError, ConfigError):
                 continue  # a damaged record: that run is not listed (its folder ages out)
-            self._owners.setdefault(owner, {})[run.id] = run
-            restored.append(run)
-        for runs in self._owners.values():  # creation order, as the page lists them
-            ordered = sorted(runs.values(), key=lambda r: r.created)
-            runs.clear()
-            runs.update((r.id, r) for r in ordered)
+        for run in sorted(restored, key=lambda r: r.created):  # creation order, as the page lists them
+            self._owners.setdefault(run.owner, {})[run.id] = run
         if restored:  # the loss curves are drawn again (about 9 ms each) without holding up the start
             from . import curves  # numpy and Pillow only; imported here, not in the thread, so
             # that no other thread can see a half-imported numpy
@@ -709,7 +705,9 @@ def _run_from_record(path: Path, owner: str) -> Run:
 
 
 def _read_history(path: Path) -> list[dict[str, float]]:
-    """metrics.csv back into history rows (empty cells: not measured at that step)."""
+    """metrics.csv (ganapp.runfiles.metrics_csv) back into history rows; empty cells: not
+    measured at that step. Here rather than beside the writer: runfiles imports torch, which
+    the web server never loads."""
     if not path.is_file():
         return []
     with path.open(newline="") as handle:

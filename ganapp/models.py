@@ -144,7 +144,7 @@ def build_models(config: GANConfig, sample_shape: tuple[int, ...]) -> tuple[Gene
             nn.Flatten(), nn.Linear(wide * (size // 4) ** 2, width), leaky)
     discriminator = Discriminator(body=body, feature_dim=width, minibatch=None)
     if config.minibatch_discrimination:  # drawn after every shared weight
-        discriminator.minibatch = MinibatchDiscrimination(width, config.minibatch_kernels, config.minibatch_kernel_dim,
-                                                                reduction=config.minibatch_reduction)
+        discriminator.minibatch = MinibatchDiscrimination(
+            width, config.minibatch_kernels, config.minibatch_kernel_dim, reduction=config.minibatch_reduction)
         discriminator.minibatch_output = nn.Linear(config.minibatch_kernels, 1, bias=False)
     return generator, discriminator
