@@ -1,24 +1,25 @@
-"""The body of one training job, run in its own process (see jobs.py).
+"""The body of one training job, run in its own process (see ganapp/server/).
 
 The app's server never trains: it starts this module's `main` in a child process and
-reads what the child puts on a multiprocessing queue. Messages are plain tuples:
-
-    ("started", {"config": dict, "step": int, "history": [rows]})   once, when the trainer exists
-    ("log", row)                                  each history row (losses, D outputs, metrics)
-    ("samples", step, png_bytes)                  the fixed-noise sample picture, as PNG
-    ("curves", step, png_bytes)                   the loss curves so far, as PNG (ganapp.curves)
-    ("metrics", step, numbers, warning, png)      quality metrics; png is the bar chart or None
-    ("done", state, reason, files, seconds)       last: 'finished' | 'stopped' | 'failed'
+reads what the child sends on a one-way pipe: the typed messages of
+ganapp.server.messages (Started, Note, Log, Samples, Curves, Metrics, Done).
 
 Pictures are rendered and PNG-encoded here, in the child, so the server only moves
-bytes. jobs.py preloads this module into the forkserver, so the imports below (torch,
-the engine, and the torch._dynamo import that Adam triggers lazily, about 2 s) are paid
-once per server rather than once per job. Nothing here imports gradio.
+bytes. The backend preloads this module into the forkserver, so the imports below
+(torch, the engine, and the torch._dynamo import that Adam triggers lazily, about 2 s)
+are paid once per server rather than once per job. Nothing here imports gradio.
+
+The job bounds itself as a backstop to the server's checks (which come first, from the
+config): its address space (memory), the size of any file it writes, and, for a
+checkpoint it reads, the config it declares, checked before a model is built.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import resource
+import signal
 import sys
 import threading
 import time
@@ -34,6 +35,7 @@ from . import curves, metrics, render
 from .checkpoint import trainer_from_checkpoint
 from .config import GANConfig
 from .runfiles import samples_picture, write_run
+from .server.messages import Curves, Done, Log, Message, Metrics, Note, Samples, Started
 from .training import Trainer, TrainingDiverged
 
 # Pictures cost 5-15 ms each (samples, drawing, PNG). A page shows at most two a second,
@@ -46,22 +48,36 @@ PICTURE_INTERVAL_S = 1.0
 CURVES_INTERVAL_S = 1.0  # the loss curves (about 9 ms to draw) at most once a second
 curves.warm_up()  # load the chart fonts here, in the forkserver, rather than in every job
 WATCHDOG_INTERVAL_S = 0.5
+ORPHAN_GRACE_S = 20.0  # a job whose server is gone stops, writes its files, and exits within this
+HUGE_LOSS = 100.0  # a loss above this at the end: the run diverged although nothing became NaN
 
-Send = Callable[[tuple], Any]
+Send = Callable[[Message], Any]
 
 
-def main(spec: dict[str, Any], queue, stop_event, server_pid: int) -> None:
-    """Entry point of a job process: run the job, as a polite neighbour."""
+class ServerGone(Exception):
+    """Nobody reads this job's messages any more."""
+
+
+def main(spec: dict[str, Any], connection, stop_event, server_pid: int) -> None:
+    """Entry point of a job process: run the job, as a polite and bounded neighbour."""
     torch.set_num_threads(1)  # one core per job; the job limit decides how many cores in total
-    _exit_with_server(server_pid)
+    _bound_resources(spec.get("limits") or {})
+    orphaned = threading.Event()
+    _exit_with_server(server_pid, orphaned)
     polite = [False]
 
-    def send(message: tuple) -> None:
-        queue.put(message)
+    def send(message: Message) -> None:
+        if orphaned.is_set():
+            return
+        try:
+            connection.send(message)
+        except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
+            orphaned.set()  # the server is gone: stop, write the files, exit (see _exit_with_server)
+            return
         # The job starts at the server's priority, so that its first picture (about 0.1 s
         # of work) is not held up by busy neighbours; then it trains at nice 10, and the
         # web server (nice 0) answers polls first (measured in GRADIO_NOTES §3).
-        if not polite[0] and message[0] in ("samples", "done"):
+        if not polite[0] and isinstance(message, (Samples, Done)):
             polite[0] = True
             try:
                 os.nice(10)
@@ -69,31 +85,57 @@ def main(spec: dict[str, Any], queue, stop_event, server_pid: int) -> None:
                 pass
 
     try:
-        run(spec, send, stop_event.is_set)
+        run(spec, send, lambda: stop_event.is_set() or orphaned.is_set())
     finally:
-        queue.close()
-        queue.join_thread()  # flush the last messages before the process ends
+        try:
+            connection.close()
+        except OSError:
+            pass
 
 
-def _exit_with_server(server_pid: int) -> None:
-    """End this process when the server is gone (killed without cleaning up its children).
+def _bound_resources(limits: dict[str, Any]) -> None:
+    """OS-level backstops: address space and file size. The server already refused configs
+    whose estimate is above its limits; these catch what an estimate missed."""
+    memory = limits.get("memory_bytes")
+    if isinstance(memory, int) and memory > 0:
+        try:  # what the process already maps (torch's libraries: about 1-2 GB) plus the budget, doubled
+            mapped = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+            ceiling = mapped + 2 * memory
+            resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+        except (OSError, ValueError):
+            pass
+    run_bytes = limits.get("run_bytes")
+    if isinstance(run_bytes, int) and run_bytes > 0:
+        try:  # a write past this raises OSError (EFBIG) instead of filling the disk
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (run_bytes, run_bytes))
+        except (OSError, ValueError):
+            pass
+
+
+def _exit_with_server(server_pid: int, orphaned: threading.Event) -> None:
+    """Stop this job when the server is gone (killed without cleaning up its children).
 
     A forkserver child's parent is the forkserver, which exits when the server does; so
     either a new parent or a vanished server pid means the job has nobody to report to.
+    It then stops like a stopped run (its checkpoint and files are written, and a
+    restarted server lists it as interrupted), and exits for good after ORPHAN_GRACE_S.
     """
     parent = os.getppid()
 
     def watch() -> None:
-        while True:
+        while not orphaned.is_set():
             time.sleep(WATCHDOG_INTERVAL_S)
             try:
                 os.kill(server_pid, 0)
             except ProcessLookupError:
-                os._exit(3)
+                orphaned.set()
             except PermissionError:
                 pass
             if os.getppid() != parent:
-                os._exit(3)
+                orphaned.set()
+        time.sleep(ORPHAN_GRACE_S)
+        os._exit(3)
 
     threading.Thread(target=watch, name="exit-with-server", daemon=True).start()
 
@@ -103,14 +145,13 @@ def run(spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> st
 
     spec: {"kind": "train" | "continue" | "view", "config": dict (train, continue),
            "steps": int (continue), "checkpoint": path (continue, view), "out_dir": path}.
-    Every failure ends in a ("done", "failed", reason, ...) message a student can read;
+    Every failure ends in a Done("failed", reason, ...) message a student can read;
     nothing is raised to the caller.
     """
     trainer = None
     try:
-        trainer = _make_trainer(spec)
-        send(("started", {"config": trainer.config.to_dict(), "step": trainer.step,
-                          "history": list(trainer.history)}))
+        trainer = _make_trainer(spec, send)
+        send(Started(config=trainer.config.to_dict(), step=trainer.step, history=list(trainer.history)))
         state = _train(trainer, spec, send, should_stop)
         reason = None
     except TrainingDiverged as error:
@@ -121,24 +162,74 @@ def run(spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> st
             traceback.print_exc(file=sys.stderr)  # a bug: keep the trace in the server log
     if trainer is not None:
         _send_curves(trainer, send)  # the whole run, also after a stop or a failure
-    files = _write_files(trainer, spec["out_dir"], send) if trainer is not None else {}
+    run_bytes = (spec.get("limits") or {}).get("run_bytes")
+    files = _write_files(trainer, spec["out_dir"], send, run_bytes) if trainer is not None else {}
     seconds = trainer.seconds if trainer is not None else 0.0
-    send(("done", state, reason, files, seconds))
+    send(Done(state=state, reason=reason, files=files, seconds=seconds,
+              warning=_divergence_warning(trainer) if state == "finished" else None))
     return state
 
 
-def _make_trainer(spec: dict[str, Any]) -> Trainer:
+def _make_trainer(spec: dict[str, Any], send: Send | None = None) -> Trainer:
     kind = spec["kind"]
+    limits = spec.get("limits") or {}
     if kind == "train":
-        return Trainer(GANConfig.from_dict(spec["config"]))
+        config = GANConfig.from_dict(spec["config"])
+        _prepare_data(config, send)
+        return Trainer(config)
+    check = _limit_check(limits)
     if kind == "continue":
-        return trainer_from_checkpoint(spec["checkpoint"], steps=int(spec["steps"]))
+        return trainer_from_checkpoint(spec["checkpoint"], steps=int(spec["steps"]), check=check)
     if kind == "view":
-        trainer = trainer_from_checkpoint(spec["checkpoint"])
+        trainer = trainer_from_checkpoint(spec["checkpoint"], check=check)
         # Viewing trains nothing: the run ends where the checkpoint stopped.
         trainer.config = trainer.config.replace(steps=max(trainer.step, 1))
         return trainer
     raise ValueError(f"unknown job kind {kind!r}")
+
+
+def _prepare_data(config: GANConfig, send: Send | None) -> None:
+    """A data set that must be downloaded first says so in the page (once per machine, under a lock)."""
+    from . import data, datasets_cache
+
+    if send is None or datasets_cache.cached(config.data):
+        return
+    data.load_dataset(config.data, on_download=lambda text: send(Note(text=text)))
+
+
+def _limit_check(limits: dict[str, Any]):
+    """The server's limits held against a checkpoint's declared config before a model is built
+    (the server checked the same for uploads; this is the job's own backstop)."""
+    from .budget import describe_bytes, estimate
+    from .checkpoint import CheckpointError
+
+    def check(config: GANConfig) -> None:
+        for key, value, what in (("max_steps", config.steps, "steps"),
+                                 ("max_batch_size", config.batch_size, "batch size"),
+                                 ("max_hidden_dim", config.hidden_dim, "model width (hidden_dim)")):
+            if isinstance(limits.get(key), int) and value > limits[key]:
+                raise CheckpointError(f"this checkpoint's {what} is {value:,}; this server allows {limits[key]:,}")
+        needs = estimate(config)
+        if isinstance(limits.get("memory_bytes"), int) and needs.memory_bytes > limits["memory_bytes"]:
+            raise CheckpointError(f"this checkpoint's model would need about {describe_bytes(needs.memory_bytes)} "
+                                  f"of memory; this server allows {describe_bytes(limits['memory_bytes'])} per job")
+        if isinstance(limits.get("run_bytes"), int) and needs.checkpoint_bytes > limits["run_bytes"]:
+            raise CheckpointError(f"this checkpoint's model is about {describe_bytes(needs.checkpoint_bytes)}; "
+                                  f"this server keeps at most {describe_bytes(limits['run_bytes'])} per run")
+
+    return check
+
+
+def _divergence_warning(trainer: Trainer | None) -> str | None:
+    """A run can end 'finished' with losses of 1e6: say so, with what to try."""
+    if trainer is None or not trainer.history:
+        return None
+    last = trainer.history[-1]
+    worst = max(abs(float(last.get(key, 0.0))) for key in ("d_loss", "g_loss"))
+    if math.isfinite(worst) and worst <= HUGE_LOSS:
+        return None
+    return (f"the losses ended huge (up to {worst:.3g}): training diverged although nothing failed; "
+            "try a smaller learning rate")
 
 
 def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> str:
@@ -146,11 +237,11 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
 
     def send_picture(step: int, samples=None) -> None:
         samples = trainer.fixed_samples() if samples is None else samples
-        send(("samples", step, render.png_bytes(samples_picture(trainer.dataset, samples))))
+        send(Samples(step=step, png=render.png_bytes(samples_picture(trainer.dataset, samples))))
         last_picture[0] = time.perf_counter()
 
     def on_log(row: dict[str, float]) -> None:
-        send(("log", row))
+        send(Log(row=row))
         step = int(row["step"])
         now = time.perf_counter()
         if (step % trainer.config.sample_every != 0 and step != trainer.config.steps
@@ -164,7 +255,8 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
         numbers = {k: float(v) for k, v in measured.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
         warning = measured.get("warning")
-        send(("metrics", step, numbers, warning if isinstance(warning, str) else None, _metrics_png(measured)))
+        send(Metrics(step=step, numbers=numbers, warning=warning if isinstance(warning, str) else None,
+                     png=_metrics_png(measured)))
 
     # The first picture goes out at once, before the metrics evaluator is built (it may
     # prepare a classifier first), so the page shows something within a fraction of a second.
@@ -194,7 +286,7 @@ def _send_curves(trainer: Trainer, send: Send) -> None:
     if not trainer.history:
         return
     try:
-        send(("curves", trainer.step, curves.training_curves_png(trainer.history)))
+        send(Curves(step=trainer.step, png=curves.training_curves_png(trainer.history)))
     except Exception:
         traceback.print_exc(file=sys.stderr)
 
@@ -207,7 +299,7 @@ def _safe_evaluator(trainer: Trainer, send: Send):
     try:
         evaluate = metrics.evaluator_for(trainer)
     except Exception as error:
-        send(("metrics", trainer.step, {}, f"metrics are off for this run: {_plain(error)}", None))
+        send(Metrics(step=trainer.step, numbers={}, warning=f"metrics are off for this run: {_plain(error)}"))
         return None
     if evaluate is None:
         return None
@@ -239,13 +331,19 @@ def _metrics_png(measured: dict[str, Any]) -> bytes | None:
         return None
 
 
-def _write_files(trainer: Trainer, out_dir: str, send: Send) -> dict[str, str]:
-    """config.json, metrics.csv, samples.png and the checkpoint, also after a stop or a failure."""
+def _write_files(trainer: Trainer, out_dir: str, send: Send, run_bytes: int | None = None) -> dict[str, str]:
+    """config.json, metrics.csv, samples.png and the checkpoint, also after a stop or a failure;
+    no checkpoint when its tensors alone would pass the server's bytes per run."""
+    tensor_bytes = sum(t.numel() * t.element_size() for t in trainer.state_tensors().values())
+    if run_bytes is not None and tensor_bytes > run_bytes:
+        send(Metrics(step=trainer.step, numbers={}, warning=f"no checkpoint written: it would be "
+                     f"{tensor_bytes / 1e6:.0f} MB, above this server's {run_bytes / 1e6:.0f} MB per run"))
+        return {}
     try:
         paths = write_run(trainer, out_dir)
     except Exception as error:
         traceback.print_exc(file=sys.stderr)
-        send(("metrics", trainer.step, {}, f"could not write the run's files: {_plain(error)}", None))
+        send(Metrics(step=trainer.step, numbers={}, warning=f"could not write the run's files: {_plain(error)}"))
         return {}
     return {name: str(Path(path)) for name, path in paths.items()}
 
