@@ -18,7 +18,8 @@ tanh output:
   Small enough to train on a CPU in minutes.
 - ``mnist`` (LeCun et al. 1998) and ``fashion-mnist`` (Xiao et al. 2017), 28x28,
   read from the four standard gzip IDX files in the data cache and downloaded
-  there on first use.
+  there once per machine on first use, when the download policy allows it
+  (:mod:`ganapp.datasets_cache`).
 
 Everything is reproducible: a 2-D set is fixed by its seed and split, the image
 splits are fixed files or a fixed permutation.
@@ -27,17 +28,35 @@ splits are fixed files or a fixed permutation.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import gzip
 import hashlib
+import http.client
 import os
 import pathlib
 import tempfile
+import time
 import urllib.request
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+# The cache's questions are answered torch-free in datasets_cache, for the web server;
+# the names stay importable from here.
+from .datasets_cache import (  # noqa: F401
+    IDX_BYTES,
+    IDX_FILES,
+    IDX_MD5,
+    IDX_MIRRORS,
+    DataError,
+    data_cache_dir,
+    describe_size,
+    downloads_allowed,
+)
 
 DATASETS = ("ring8", "grid25", "spiral", "digits", "mnist", "fashion-mnist")
 TWO_D = ("ring8", "grid25", "spiral")
@@ -55,39 +74,16 @@ SPIRAL_NOISE_STD = 0.05
 DIGITS_FILE = pathlib.Path(__file__).with_name("datafiles") / "digits.npz"
 DIGITS_TEST_SIZE = 300  # of 1,797: the last 300 rows of a fixed permutation
 
-# The four files of each IDX data set, by split, as (images, labels).
-IDX_FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
-IDX_MIRRORS = {
-    # yann.lecun.com now refuses downloads; torchvision uses this copy.
-    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    # The address given in the Fashion-MNIST README (zalandoresearch/fashion-mnist).
-    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-}
-IDX_MD5 = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-    },
-    "fashion-mnist": {
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-    },
-}
 IDX_IMAGE_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (n, rows, cols)
 IDX_LABEL_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (n,)
 IDX_IMAGE_SIZE = 28
+# A download stops, and its partial file is deleted, when the server goes quiet for
+# DOWNLOAD_TIMEOUT_S, when one file takes longer than DOWNLOAD_DEADLINE_S in all, or when
+# more than MAX_DOWNLOAD_BYTES arrive (the largest real file is 26 MB; a wrong mirror or a
+# hostile one must not fill the disk).
 DOWNLOAD_TIMEOUT_S = 30
-
-
-class DataError(Exception):
-    """A data set cannot be loaded; the message says what to do about it."""
+DOWNLOAD_DEADLINE_S = 600
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -141,28 +137,25 @@ class Dataset:
         )
 
 
-def data_cache_dir() -> pathlib.Path:
-    """Where downloaded data sets live: $GANAPP_DATA_DIR if set, else ~/.cache/ganapp."""
-    configured = os.environ.get("GANAPP_DATA_DIR", "").strip()
-    if configured:
-        return pathlib.Path(configured).expanduser()
-    return pathlib.Path.home() / ".cache" / "ganapp"
-
-
 def load_dataset(
     name: str,
     *,
     seed: int = 0,
     split: str = "train",
     cache_dir: str | os.PathLike | None = None,
+    allow_downloads: bool | None = None,
+    on_download: Callable[[str], None] | None = None,
 ) -> Dataset:
     """Load data set ``name`` ("ring8", "grid25", "spiral", "digits", "mnist",
     "fashion-mnist") for ``split`` ("train" or "test").
 
     ``seed`` only affects the 2-D sets, whose points are generated; image splits
     are fixed. MNIST and Fashion-MNIST are read from ``<cache_dir>/<name>/``
-    (``cache_dir`` defaults to :func:`data_cache_dir`) and downloaded there if
-    missing.
+    (``cache_dir`` defaults to :func:`data_cache_dir`); when the split's files are
+    missing, the whole set is downloaded there once (see :func:`download_dataset`).
+    ``allow_downloads`` overrides the environment's policy
+    (:func:`ganapp.datasets_cache.downloads_allowed`); ``on_download`` receives a
+    sentence for a person before a download starts and when it ends.
     """
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}")
@@ -173,7 +166,10 @@ def load_dataset(
     if name == "digits":
         return _digits(split)
     root = pathlib.Path(cache_dir) if cache_dir is not None else data_cache_dir()
-    return _idx_dataset(name, split, root / name)
+    folder = root / name
+    if any(not (folder / f).is_file() for f in IDX_FILES[split]):
+        download_dataset(name, cache_dir=root, allow_downloads=allow_downloads, on_download=on_download)
+    return _idx_dataset(name, split, folder)
 
 
 # ---------------------------------------------------------------- 2-D sets
@@ -262,7 +258,6 @@ def _image_dataset(name: str, pixels: np.ndarray, labels: np.ndarray) -> Dataset
 
 def _idx_dataset(name: str, split: str, folder: pathlib.Path) -> Dataset:
     image_file, label_file = IDX_FILES[split]
-    _ensure_files(name, folder, [image_file, label_file])
     images = _read_idx(folder / image_file, IDX_IMAGE_MAGIC, name)
     labels = _read_idx(folder / label_file, IDX_LABEL_MAGIC, name)
     if images.shape[1:] != (IDX_IMAGE_SIZE, IDX_IMAGE_SIZE):
@@ -322,50 +317,137 @@ def _replace_hint(name: str) -> str:
     return f"delete it to download it again, or replace it with the original from {IDX_MIRRORS[name]}"
 
 
-def _ensure_files(name: str, folder: pathlib.Path, files: list[str]) -> None:
-    """Download whichever of ``files`` is missing from ``folder``, unless
-    GANAPP_OFFLINE is set; fail with instructions for doing it by hand."""
-    missing = [f for f in files if not (folder / f).is_file()]
-    if not missing:
+# ---------------------------------------------------------------- downloads
+
+
+def download_dataset(
+    name: str,
+    *,
+    cache_dir: str | os.PathLike | None = None,
+    allow_downloads: bool | None = None,
+    on_download: Callable[[str], None] | None = None,
+) -> None:
+    """Put every file of ``name`` into ``<cache_dir>/<name>/``, downloading what is
+    missing; nothing to do for the generated and shipped sets.
+
+    Once per machine: the download holds an exclusive lock on
+    ``<cache_dir>/.<name>.download.lock``, and whoever gets the lock after someone else
+    finds the files there and downloads nothing. Each file is bounded in size and time,
+    checked against its MD5 sum and renamed into place only when complete, so a partial
+    file is never left behind. When downloads are not allowed (``allow_downloads``, or
+    else :func:`downloads_allowed`), a DataError says which files to put where by hand.
+    """
+    if name not in IDX_MIRRORS:
+        if name in DATASETS:
+            return
+        raise DataError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}")
+    report = on_download or (lambda sentence: None)
+    root = pathlib.Path(cache_dir) if cache_dir is not None else data_cache_dir()
+    folder = root / name
+    if not _missing(name, folder):
         return
-    if _offline():
-        raise DataError(_manual_instructions(name, folder, missing, "GANAPP_OFFLINE is set"))
-    for file in missing:
+    allowed = downloads_allowed() if allow_downloads is None else allow_downloads
+    if not allowed:
+        raise DataError(_manual_instructions(name, folder, _missing(name, folder),
+                                             explicit=allow_downloads is not None))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(
+            f"cannot create the data folder {folder} ({error.strerror or error}); "
+            "set GANAPP_DATA_DIR to a folder you can write"
+        ) from None
+    with _download_lock(root / f".{name}.download.lock", name, report):
+        missing = _missing(name, folder)  # again: whoever held the lock may have fetched them
+        if not missing:
+            return
+        for stale in folder.glob("*.part"):  # left by a download that was killed; we hold the lock
+            stale.unlink(missing_ok=True)
+        size = sum(IDX_BYTES[name][f] for f in missing)
+        report(f"downloading {name} once for this machine (about {describe_size(size)})...")
+        for file in missing:
+            try:
+                _download(IDX_MIRRORS[name] + file, folder / file, IDX_MD5[name][file])
+            except (OSError, ValueError, http.client.HTTPException) as error:
+                # URLError, HTTPError, timeouts, a cut connection, disk errors
+                raise DataError(_manual_instructions(
+                    name, folder, _missing(name, folder), downloading=f"downloading {file} failed: {error}"
+                )) from error
+        report(f"downloaded {name} into {folder}")
+
+
+def _missing(name: str, folder: pathlib.Path) -> list[str]:
+    return [f for f in IDX_FILES["train"] + IDX_FILES["test"] if not (folder / f).is_file()]
+
+
+@contextmanager
+def _download_lock(path: pathlib.Path, name: str, report: Callable[[str], None]) -> Iterator[None]:
+    """Hold an exclusive flock on ``path``; say so when another download holds it first.
+
+    flock excludes other processes and also other threads of this one, since each call
+    opens its own file description. The lock file stays: deleting it would let a waiter
+    lock a file that a newcomer no longer sees."""
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise DataError(
+            f"cannot create the download lock {path} ({error.strerror or error}); "
+            "set GANAPP_DATA_DIR to a folder you can write"
+        ) from None
+    try:
         try:
-            _download(IDX_MIRRORS[name] + file, folder / file, IDX_MD5[name][file])
-        except (OSError, ValueError) as error:  # URLError, timeouts, disk errors
-            raise DataError(
-                _manual_instructions(name, folder, missing, f"downloading {file} failed: {error}")
-            ) from error
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            report(f"waiting: another job is downloading {name} for this machine...")
+            fcntl.flock(handle, fcntl.LOCK_EX)  # the holder's download is bounded in time
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
 
 
-def _offline() -> bool:
-    return os.environ.get("GANAPP_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _manual_instructions(name: str, folder: pathlib.Path, missing: list[str], reason: str) -> str:
+def _manual_instructions(name: str, folder: pathlib.Path, missing: list[str], *,
+                         explicit: bool = False, downloading: str | None = None) -> str:
+    if downloading:
+        reason, remedy = downloading, ""
+    elif explicit:
+        reason, remedy = "downloads are turned off here", ""
+    elif os.environ.get("GANAPP_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        reason, remedy = "GANAPP_OFFLINE is set", " Unset GANAPP_OFFLINE to let ganapp download them."
+    else:
+        reason, remedy = "GANAPP_DOWNLOADS is off", " Set GANAPP_DOWNLOADS=on to let ganapp download them."
     return (
         f"data set {name!r} is not in the cache and cannot be downloaded ({reason}). "
         f"Download these files from {IDX_MIRRORS[name]} and put them, still gzipped, "
         f"in {folder}: {', '.join(missing)}. "
         "To keep data elsewhere, set GANAPP_DATA_DIR to a folder holding "
-        f"{name}/<files>."
-        + (" Unset GANAPP_OFFLINE to let ganapp download them." if _offline() else "")
+        f"{name}/<files>." + remedy
     )
 
 
 def _download(url: str, destination: pathlib.Path, md5: str) -> None:
     """Fetch ``url`` to ``destination`` and check its MD5. The bytes go to a
-    temporary file in the same folder first, so an interrupted or bad download
-    never leaves a file that looks complete."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    temporary file in the same folder first, so an interrupted, oversized or bad
+    download never leaves a file that looks complete."""
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=destination.name + ".", suffix=".part")
     try:
         digest = hashlib.md5()
+        deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
+        received = 0
         with os.fdopen(handle, "wb") as out, urllib.request.urlopen(
             url, timeout=DOWNLOAD_TIMEOUT_S
         ) as response:
+            declared = _content_length(response)
+            if declared is not None and declared > MAX_DOWNLOAD_BYTES:
+                raise DataError(_too_large(url, destination, f"the server announces {declared:,} bytes"))
             while chunk := response.read(1 << 20):
+                received += len(chunk)
+                if received > MAX_DOWNLOAD_BYTES:
+                    raise DataError(_too_large(url, destination, f"more than {MAX_DOWNLOAD_BYTES:,} bytes arrived"))
+                if time.monotonic() > deadline:
+                    raise DataError(
+                        f"{url} took longer than {DOWNLOAD_DEADLINE_S} s; the partial file was deleted. "
+                        f"Try again later or fetch the file by hand into {destination.parent}"
+                    )
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != md5:
@@ -374,7 +456,25 @@ def _download(url: str, destination: pathlib.Path, md5: str) -> None:
                 "the bad copy was deleted, try again later or fetch the file by hand "
                 f"into {destination.parent}"
             )
+        os.chmod(temporary, 0o644)  # mkstemp makes files private; the cache is for every job
         os.replace(temporary, destination)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _content_length(response) -> int | None:
+    headers = getattr(response, "headers", None)
+    try:
+        return int(headers.get("Content-Length")) if headers is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _too_large(url: str, destination: pathlib.Path, what: str) -> str:
+    real_size = IDX_BYTES.get(destination.parent.name, {}).get(destination.name, 0)
+    return (
+        f"{url} is too large: {what}, and ganapp stops at {MAX_DOWNLOAD_BYTES // (1024 * 1024)} MB "
+        f"(the real file is about {describe_size(real_size)}); "
+        f"nothing was kept. The mirror may be wrong: fetch the file by hand into {destination.parent}"
+    )

@@ -1,8 +1,15 @@
-"""Tests for ganapp.data. Nothing here downloads: IDX files are synthetic and
-written to a temporary cache, and GANAPP_OFFLINE is set for every test."""
+"""Tests for ganapp.data. Nothing here reaches the network: IDX files are synthetic and
+written to a temporary cache, GANAPP_OFFLINE is set for every test, and the download
+tests serve fake files from a local HTTP server on 127.0.0.1."""
 
 import gzip
+import hashlib
+import http.server
+import io
 import math
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -248,8 +255,6 @@ def test_failed_download_deletes_partial_file_and_explains(tmp_path, monkeypatch
 
 
 def test_download_with_wrong_checksum_is_deleted(tmp_path, monkeypatch):
-    import io
-
     monkeypatch.delenv("GANAPP_OFFLINE")
     monkeypatch.setattr(
         data.urllib.request, "urlopen", lambda url, timeout: io.BytesIO(b"not the file")
@@ -257,6 +262,256 @@ def test_download_with_wrong_checksum_is_deleted(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="MD5"):
         load_dataset("mnist", cache_dir=tmp_path)
     assert list((tmp_path / "mnist").iterdir()) == []
+
+
+# ---------------------------------------------------------------- downloads from a local mirror
+
+
+class Mirror:
+    """A local HTTP server holding fake IDX files: counts requests, and can hold the
+    first one until a test says go, send a body with or without a Content-Length, or
+    stall mid-body."""
+
+    def __init__(self, files):
+        self.files = dict(files)  # name -> bytes
+        self.requests = []
+        self.hold_first = None  # an Event the first request waits for
+        self.send_length = True
+        self.stall = None  # an Event a request waits for after its first bytes
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                name = self.path.rsplit("/", 1)[-1]
+                mirror.requests.append(name)
+                if mirror.hold_first is not None and len(mirror.requests) == 1:
+                    assert mirror.hold_first.wait(10), "the test never released the first request"
+                body = mirror.files.get(name)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                if mirror.send_length:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if mirror.stall is not None:
+                    self.wfile.write(body[:10])
+                    self.wfile.flush()
+                    mirror.stall.wait(10)
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/idx/"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        for event in (self.hold_first, self.stall):
+            if event is not None:
+                event.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def fake_idx_files(n=20):
+    """The four gzip IDX files of a tiny fake set, as name -> bytes."""
+    folder = {}
+    rng = np.random.default_rng(1)
+    for split, count in (("train", n), ("test", n // 2)):
+        image_file, label_file = data.IDX_FILES[split]
+        for file, array in ((image_file, rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)),
+                            (label_file, np.arange(count, dtype=np.uint8) % 10)):
+            buffer = io.BytesIO()
+            write_idx(buffer, array)
+            folder[file] = buffer.getvalue()
+    return folder
+
+
+@pytest.fixture
+def mirror(monkeypatch):
+    """Downloads allowed, mnist's mirror and MD5 sums pointed at a local server."""
+    monkeypatch.delenv("GANAPP_OFFLINE")
+    files = fake_idx_files()
+    server = Mirror(files)
+    monkeypatch.setitem(data.IDX_MIRRORS, "mnist", server.url)
+    monkeypatch.setitem(data.IDX_MD5, "mnist", {k: hashlib.md5(v).hexdigest() for k, v in files.items()})
+    yield server
+    server.close()
+
+
+def folder_listing(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_a_download_fetches_the_whole_set_once_and_says_so(tmp_path, mirror):
+    said = []
+    train = load_dataset("mnist", cache_dir=tmp_path, on_download=said.append)
+    assert len(train) == 20 and sorted(mirror.requests) == sorted(mirror.files)
+    assert said[0] == "downloading mnist once for this machine (about 12 MB)..."
+    assert said[-1] == f"downloaded mnist into {tmp_path / 'mnist'}"
+    assert folder_listing(tmp_path / "mnist") == sorted(mirror.files)  # no partial files
+    assert cached_here(tmp_path)
+    # The test split came with it, and nothing is fetched again.
+    said.clear()
+    assert len(load_dataset("mnist", split="test", cache_dir=tmp_path, on_download=said.append)) == 10
+    assert len(mirror.requests) == 4 and said == []
+
+
+def cached_here(root):
+    from ganapp.datasets_cache import cached
+
+    return cached("mnist", root)
+
+
+def test_two_jobs_loading_at_once_download_once(tmp_path, mirror):
+    """The first request is held until the other loader reports that it waits for the
+    lock, so the two loads truly overlap; the waiter then finds the files and fetches none."""
+    mirror.hold_first = threading.Event()
+    said, results, errors = [], [], []
+
+    def on_download(sentence):
+        said.append(sentence)
+        if sentence.startswith("waiting"):
+            mirror.hold_first.set()
+
+    def load():
+        try:
+            results.append(load_dataset("mnist", cache_dir=tmp_path, on_download=on_download))
+        except Exception as error:  # shown by the assertion below
+            errors.append(error)
+
+    loaders = [threading.Thread(target=load) for _ in range(2)]
+    for loader in loaders:
+        loader.start()
+    for loader in loaders:
+        loader.join(30)
+    assert not errors and len(results) == 2
+    assert sorted(mirror.requests) == sorted(mirror.files)  # each file once
+    assert "waiting: another job is downloading mnist for this machine..." in said
+    assert sum(s.startswith("downloading mnist") for s in said) == 1
+    assert torch.equal(results[0].data, results[1].data)
+    assert folder_listing(tmp_path / "mnist") == sorted(mirror.files)
+
+
+HOLD_THE_LOCK = """
+import fcntl, os, shutil, sys
+lock, source, target = sys.argv[1:]
+handle = os.open(lock, os.O_RDWR | os.O_CREAT)
+fcntl.flock(handle, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.readline()  # until the other loader says that it waits
+shutil.copytree(source, target, dirs_exist_ok=True)
+"""
+
+
+def test_a_download_in_another_process_is_waited_for_not_repeated(tmp_path, mirror):
+    """Another process (a plain Python holding the lock as ganapp does) fills the cache
+    while this one waits; this one then loads the files without a single request."""
+    write_fake_idx_set(tmp_path / "elsewhere")
+    (tmp_path / "cache").mkdir()
+    other = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, str(tmp_path / "cache" / ".mnist.download.lock"),
+                              str(tmp_path / "elsewhere"), str(tmp_path / "cache" / "mnist")],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "locked"
+        said = []
+
+        def on_download(sentence):
+            said.append(sentence)
+            other.stdin.write("go\n")
+            other.stdin.flush()
+
+        assert len(load_dataset("mnist", cache_dir=tmp_path / "cache", on_download=on_download)) == 20
+    finally:
+        other.stdin.close()
+        other.wait(30)
+    assert said == ["waiting: another job is downloading mnist for this machine..."]
+    assert mirror.requests == []
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["content-length", "no-length"])
+def test_an_oversized_download_is_refused_and_leaves_no_file(tmp_path, mirror, monkeypatch, announced):
+    mirror.send_length = announced
+    monkeypatch.setattr(data, "MAX_DOWNLOAD_BYTES", 1000)  # the fake image files are about 16 kB
+    with pytest.raises(DataError) as caught:
+        load_dataset("mnist", cache_dir=tmp_path)
+    message = str(caught.value)
+    assert "train-images-idx3-ubyte.gz is too large" in message and "nothing was kept" in message
+    assert ("announces" in message) is announced
+    assert folder_listing(tmp_path / "mnist") == []
+
+
+def test_a_stalled_server_times_out_and_leaves_no_file(tmp_path, mirror, monkeypatch):
+    mirror.stall = threading.Event()
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT_S", 0.3)
+    with pytest.raises(DataError, match="downloading train-images-idx3-ubyte.gz failed: .*timed out"):
+        load_dataset("mnist", cache_dir=tmp_path)
+    assert folder_listing(tmp_path / "mnist") == []
+
+
+def test_a_missing_file_on_the_mirror_keeps_what_arrived_and_explains(tmp_path, mirror):
+    del mirror.files["t10k-labels-idx1-ubyte.gz"]
+    with pytest.raises(DataError) as caught:
+        load_dataset("mnist", cache_dir=tmp_path)
+    message = str(caught.value)
+    assert "downloading t10k-labels-idx1-ubyte.gz failed: HTTP Error 404" in message
+    assert f"in {tmp_path / 'mnist'}: t10k-labels-idx1-ubyte.gz." in message  # only what is still missing
+    # The three good files stay (checked against their MD5), so a retry fetches one file.
+    assert folder_listing(tmp_path / "mnist") == sorted(mirror.files)
+
+
+def test_a_killed_download_is_cleaned_up_by_the_next(tmp_path, mirror):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    (folder / "train-images-idx3-ubyte.gz.abc123.part").write_bytes(b"half a file")
+    load_dataset("mnist", cache_dir=tmp_path)
+    assert folder_listing(folder) == sorted(mirror.files)
+
+
+def test_a_split_already_there_never_touches_the_network(tmp_path, mirror):
+    write_fake_idx_set(tmp_path / "mnist")
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    assert len(load_dataset("mnist", cache_dir=tmp_path)) == 20
+    assert mirror.requests == []
+
+
+@pytest.mark.parametrize("setting, words", [
+    ({"GANAPP_DOWNLOADS": "off"}, "(GANAPP_DOWNLOADS is off)"),
+    ({"GANAPP_OFFLINE": "yes"}, "Unset GANAPP_OFFLINE to let ganapp download them."),
+    ({"GANAPP_DOWNLOADS": "maybe"}, "GANAPP_DOWNLOADS must be on or off; got 'maybe'"),
+    ({"allow_downloads": False}, "(downloads are turned off here)"),
+])
+def test_downloads_refused_make_no_request_and_say_what_to_do(tmp_path, mirror, monkeypatch, setting, words):
+    keywords = {}
+    for key, value in setting.items():
+        if key.startswith("GANAPP_"):
+            monkeypatch.setenv(key, value)
+        else:
+            keywords[key] = value
+    with pytest.raises(DataError) as caught:
+        load_dataset("mnist", cache_dir=tmp_path, on_download=pytest.fail, **keywords)
+    assert words in str(caught.value)
+    assert mirror.requests == [] and folder_listing(tmp_path / "mnist") == []
+
+
+def test_allow_downloads_true_overrides_an_offline_environment(tmp_path, mirror, monkeypatch):
+    """The server passes its own policy; the environment is only the default."""
+    monkeypatch.setenv("GANAPP_OFFLINE", "1")
+    assert len(load_dataset("mnist", cache_dir=tmp_path, allow_downloads=True)) == 20
+    assert len(mirror.requests) == 4
+
+
+def test_download_dataset_is_a_no_op_for_built_in_sets(tmp_path):
+    for name in ("ring8", "digits"):
+        data.download_dataset(name, cache_dir=tmp_path, on_download=pytest.fail)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataError, match="unknown data set"):
+        data.download_dataset("cifar10", cache_dir=tmp_path)
 
 
 # ---------------------------------------------------------------- bad names
