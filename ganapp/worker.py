@@ -194,7 +194,7 @@ def _prepare_data(config: GANConfig, send: Send | None) -> None:
 
     if send is None or datasets_cache.cached(config.data):
         return
-    data.load_dataset(config.data, on_download=lambda text: send(Note(text=text)))
+    data.download_dataset(config.data, on_download=lambda text: send(Note(text=text)))
 
 
 def _limit_check(limits: dict[str, Any]):
@@ -221,15 +221,16 @@ def _limit_check(limits: dict[str, Any]):
 
 
 def _divergence_warning(trainer: Trainer | None) -> str | None:
-    """A run can end 'finished' with losses of 1e6: say so, with what to try."""
+    """A run can end 'finished' with losses of 1e6: say so, with what to try. Looks at the
+    last quarter of the run, where a run that recovered from an early spike is calm again."""
     if trainer is None or not trainer.history:
         return None
-    last = trainer.history[-1]
-    worst = max(abs(float(last.get(key, 0.0))) for key in ("d_loss", "g_loss"))
+    rows = trainer.history[-max(1, len(trainer.history) // 4):]
+    worst = max(abs(float(row.get(key, 0.0))) for row in rows for key in ("d_loss", "g_loss"))
     if math.isfinite(worst) and worst <= HUGE_LOSS:
         return None
-    return (f"the losses ended huge (up to {worst:.3g}): training diverged although nothing failed; "
-            "try a smaller learning rate")
+    return (f"the losses grew huge (up to {worst:.3g}) late in the run: training diverged although nothing "
+            "failed; try a smaller learning rate")
 
 
 def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> str:

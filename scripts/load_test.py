@@ -70,9 +70,9 @@ def percentile(values: list[float], q: float) -> float:
 class Server:
     """`python app.py` on loopback, plus the page's event ids read from /config."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, jobs: int = 2):
         env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
-                   GANAPP_MAX_JOBS="2", GANAPP_MAX_JOBS_PER_VISITOR="2", GANAPP_MAX_STEPS="200000")
+                   GANAPP_MAX_JOBS=str(jobs), GANAPP_MAX_JOBS_PER_VISITOR="2", GANAPP_MAX_STEPS="200000")
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -256,14 +256,15 @@ def main() -> int:
     parser.add_argument("--visitors", type=int, default=30)
     parser.add_argument("--window", type=float, default=15.0, help="seconds per measurement window")
     parser.add_argument("--repeats", type=int, default=3, help="windows with N visitors, each between quiet ones")
+    parser.add_argument("--jobs", type=int, default=2, help="jobs training during the windows (1..8)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--nice", type=int, default=19,
                         help="niceness of the simulated visitors (default 19: they stand in for browsers on other "
                              "machines, so they take the CPU last)")
     args = parser.parse_args()
-    if not (1 <= args.visitors <= 60 and 3 <= args.window <= 60 and 1 <= args.repeats <= 5):
-        parser.error("--visitors must be 1..60, --window 3..60 and --repeats 1..5")
-    server = Server(free_port())
+    if not (1 <= args.visitors <= 60 and 3 <= args.window <= 60 and 1 <= args.repeats <= 5 and 1 <= args.jobs <= 8):
+        parser.error("--visitors must be 1..60, --window 3..60, --repeats 1..5 and --jobs 1..8")
+    server = Server(free_port(), args.jobs)
     os.nice(args.nice)  # after starting the server, which must not inherit it
     results: dict = {"visitors": args.visitors, "window_s": args.window, "cores": os.cpu_count(),
                      "load_average_before": os.getloadavg()}
@@ -275,7 +276,7 @@ def main() -> int:
             if time.monotonic() > deadline:
                 raise RuntimeError("the warm-up run did not finish")
             time.sleep(0.2)
-        tokens = [server.api("new_token") for _ in range(2)]
+        tokens = [server.api("new_token") for _ in range(args.jobs)]
         runs = [(token, server.api("start_run", token, JOB, f"job {i}")["run_id"]) for i, token in enumerate(tokens)]
         while min(job_steps(server, runs)) < 50:
             time.sleep(0.2)

@@ -225,6 +225,7 @@ def test_configs_above_the_budgets_are_refused_before_any_job(scripted):
     owner = manager.issue_token()
     with pytest.raises(LimitError, match="memory"):  # the issue's batch 1024 x 1024 kernels: > 8 GiB
         manager.submit(owner, tiny(batch_size=1024, minibatch_discrimination=True, minibatch_kernels=1024))
+    manager.limits.max_job_memory_bytes = 10**12  # so that the bytes on disk are what refuses the next one
     with pytest.raises(LimitError, match="checkpoint of about"):  # the issue's 2.16 GB checkpoint in one step
         manager.submit(owner, tiny(batch_size=2, hidden_dim=512, minibatch_discrimination=True,
                                    minibatch_kernels=1024, minibatch_kernel_dim=256,

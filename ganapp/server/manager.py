@@ -38,7 +38,7 @@ from ..config import ConfigError, GANConfig
 from ..presets import ready_made_checkpoint
 from . import records
 from .backend import JobBackend, JobHandle, LocalProcesses
-from .limits import JobError, LimitError, Limits
+from .limits import JobError, LimitError, Limits, SettingsError
 from .messages import Curves, Done, Log, Message, Metrics, Note, Samples, Started
 from .records import DISPLAY_ROWS_CAP, LOSS_COLUMNS, RECORD_FORMAT  # noqa: F401  (re-exported)
 from .tokens import TokenIssuer
@@ -187,6 +187,7 @@ class JobManager:
                  backend: JobBackend | None = None, pump_interval_s: float = 0.05):
         self.limits = limits or Limits.from_env()
         self.limits.check()
+        self.downloads = _downloads_policy()
         self._own_runs_dir = runs_dir is None and not os.environ.get("GANAPP_RUNS_DIR")
         if self._own_runs_dir:
             self.runs_dir = Path(tempfile.mkdtemp(prefix="ganapp-runs-"))
@@ -404,19 +405,15 @@ class JobManager:
             name += ", G without BN"  # the collapse setting: say so where runs are listed
         return name
 
-    @staticmethod
-    def _check_data_available(config: GANConfig) -> None:
+    def _check_data_available(self, config: GANConfig) -> None:
         """The server's download policy, applied before a job starts (README: Limits and safety)."""
-        try:
-            from .. import datasets_cache
-        except ImportError:  # pragma: no cover - the module ships with ganapp
+        from .. import datasets_cache
+
+        if datasets_cache.cached(config.data) or self.downloads:
             return
-        if datasets_cache.cached(config.data):
-            return
-        if not datasets_cache.downloads_allowed():
-            raise JobError(f"the {config.data} data set is not on this server, and this server does not download "
-                           "(GANAPP_DOWNLOADS=off or GANAPP_OFFLINE is set). Choose ring8, grid25, spiral or "
-                           "digits, or ask the server's administrator to put the files in place")
+        raise JobError(f"the {config.data} data set is not on this server, and this server does not download "
+                       "(GANAPP_DOWNLOADS=off or GANAPP_OFFLINE is set). Choose ring8, grid25, spiral or "
+                       "digits, or ask the server's administrator to put the files in place")
 
     def _add(self, owner: str, kind: str, config: GANConfig | None, name: Any, spec: dict[str, Any],
              budget_bytes: int, before_queue=None) -> Run:
@@ -822,6 +819,17 @@ class JobManager:
         if state != record["state"]:
             self._save(run)
         return run
+
+
+def _downloads_policy() -> bool:
+    """Whether jobs may download a data set (once per machine, under a lock, size-bounded:
+    ganapp.data); a value the server cannot read stops it at start."""
+    from ..datasets_cache import DataError, downloads_allowed
+
+    try:
+        return downloads_allowed()
+    except DataError as error:
+        raise SettingsError(str(error)) from None
 
 
 def _draw_restored_curves(runs: list[Run], draw) -> None:
