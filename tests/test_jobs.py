@@ -487,3 +487,30 @@ def test_a_run_whose_losses_explode_ends_with_a_warning():
     assert worker._divergence_warning(SimpleNamespace(history=spike_then_calm)) is None
     warning = worker._divergence_warning(SimpleNamespace(history=exploded))
     assert "3e+06" in warning and "smaller learning rate" in warning
+
+
+def test_a_job_process_is_bounded_by_the_os_as_a_backstop(tmp_path):
+    """Behind the estimates: a job cannot map far past its memory budget or write a file past
+    the bytes per run (the server's checks come first; this catches what an estimate missed)."""
+    probe = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        import numpy as np
+        from ganapp import worker
+        worker._bound_resources({{"memory_bytes": 256 * 2**20, "run_bytes": 2**20}})
+        try:
+            np.ones(2**31, dtype=np.uint8) + 1  # 2 GiB, far past 2 x 256 MiB over what is mapped
+            print("memory: allowed")
+        except MemoryError:
+            print("memory: refused")
+        try:
+            with open({str(tmp_path / "big")!r}, "wb") as out:
+                out.write(b"x" * (2 * 2**20))
+            print("file: allowed")
+        except OSError as error:
+            print("file: refused", error.errno)
+        small = np.ones(2**20)  # ordinary work still goes on
+        print("small:", int(small.sum()))
+    """)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split("\n")[:3] == ["memory: refused", "file: refused 27", f"small: {2**20}"], result
