@@ -123,43 +123,49 @@ class GANConfig:
             if not ok:
                 raise ConfigError(message)
 
-        need(self.data in DATASETS, f"data must be one of {', '.join(DATASETS)}; got {self.data!r}")
-        need(1 <= self.steps <= MAX_STEPS, f"steps must be between 1 and {MAX_STEPS:,}; got {self.steps}")
+        need(self.data in DATASETS, f"data must be one of {', '.join(DATASETS)}; got {short_repr(self.data)}")
+        need(1 <= self.steps <= MAX_STEPS, f"steps must be between 1 and {MAX_STEPS:,}; got {short_repr(self.steps)}")
         need(2 <= self.batch_size <= MAX_BATCH_SIZE,
-             f"batch_size must be between 2 and {MAX_BATCH_SIZE} (batch statistics need two examples); got {self.batch_size}")
-        need(0 <= self.seed < 2**63, f"seed must be a whole number >= 0; got {self.seed}")
-        need(1 <= self.noise_dim <= 1024, f"noise_dim must be between 1 and 1024; got {self.noise_dim}")
-        need(4 <= self.hidden_dim <= 4096, f"hidden_dim must be between 4 and 4096; got {self.hidden_dim}")
+             f"batch_size must be between 2 and {MAX_BATCH_SIZE} (batch statistics need two examples); "
+             f"got {short_repr(self.batch_size)}")
+        need(0 <= self.seed < 2**63, f"seed must be a whole number >= 0; got {short_repr(self.seed)}")
+        need(1 <= self.noise_dim <= 1024, f"noise_dim must be between 1 and 1024; got {short_repr(self.noise_dim)}")
+        need(4 <= self.hidden_dim <= 4096, f"hidden_dim must be between 4 and 4096; got {short_repr(self.hidden_dim)}")
         for name in ("lr_generator", "lr_discriminator"):
             value = getattr(self, name)
-            need(0 < value <= 1, f"{name} (learning rate) must be > 0 and at most 1; got {value}")
+            need(0 < value <= 1, f"{name} (learning rate) must be > 0 and at most 1; got {short_repr(value)}")
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
-            need(0 <= value < 1, f"{name} must be >= 0 and < 1; got {value}")
+            need(0 <= value < 1, f"{name} must be >= 0 and < 1; got {short_repr(value)}")
         need(self.generator_loss in GENERATOR_LOSSES,
-             f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}; got {self.generator_loss!r}")
-        need(1 <= self.minibatch_kernels <= 1024, f"minibatch_kernels (B) must be between 1 and 1024; got {self.minibatch_kernels}")
+             f"generator_loss must be one of {', '.join(GENERATOR_LOSSES)}; got {short_repr(self.generator_loss)}")
+        need(1 <= self.minibatch_kernels <= 1024,
+             f"minibatch_kernels (B) must be between 1 and 1024; got {short_repr(self.minibatch_kernels)}")
         need(1 <= self.minibatch_kernel_dim <= 256,
-             f"minibatch_kernel_dim (C) must be between 1 and 256; got {self.minibatch_kernel_dim}")
+             f"minibatch_kernel_dim (C) must be between 1 and 256; got {short_repr(self.minibatch_kernel_dim)}")
         need(self.minibatch_reduction in MINIBATCH_REDUCTIONS,
-             f"minibatch_reduction must be one of {', '.join(MINIBATCH_REDUCTIONS)}; got {self.minibatch_reduction!r}")
+             f"minibatch_reduction must be one of {', '.join(MINIBATCH_REDUCTIONS)}; "
+             f"got {short_repr(self.minibatch_reduction)}")
         need(self.historical_averaging in HA_MODES,
-             f"historical_averaging must be one of {', '.join(HA_MODES)}; got {self.historical_averaging!r}")
+             f"historical_averaging must be one of {', '.join(HA_MODES)}; got {short_repr(self.historical_averaging)}")
         need(0 <= self.historical_averaging_weight <= 100,
-             f"historical_averaging_weight must be between 0 and 100; got {self.historical_averaging_weight}")
+             "historical_averaging_weight must be between 0 and 100; "
+             f"got {short_repr(self.historical_averaging_weight)}")
         need(0 < self.historical_averaging_decay < 1,
-             f"historical_averaging_decay must be strictly between 0 and 1; got {self.historical_averaging_decay}")
+             "historical_averaging_decay must be strictly between 0 and 1; "
+             f"got {short_repr(self.historical_averaging_decay)}")
         if self.label_smoothing is not None:
             need(0.5 < self.label_smoothing <= 1,
                  "label_smoothing is the real target alpha and must be > 0.5 and <= 1 (e.g. 0.9); "
-                 f"got {self.label_smoothing}")
+                 f"got {short_repr(self.label_smoothing)}")
         need(1 <= self.vbn_reference_size <= MAX_BATCH_SIZE,
-             f"vbn_reference_size must be between 1 and {MAX_BATCH_SIZE}; got {self.vbn_reference_size}")
+             f"vbn_reference_size must be between 1 and {MAX_BATCH_SIZE}; got {short_repr(self.vbn_reference_size)}")
         for name in ("log_every", "sample_every"):
             value = getattr(self, name)
-            need(value >= 1, f"{name} must be at least 1; got {value}")
-        need(self.metrics_every >= 0, f"metrics_every must be >= 0 (0 turns metrics off); got {self.metrics_every}")
-        need(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}; got {self.device!r}")
+            need(value >= 1, f"{name} must be at least 1; got {short_repr(value)}")
+        need(self.metrics_every >= 0,
+             f"metrics_every must be >= 0 (0 turns metrics off); got {short_repr(self.metrics_every)}")
+        need(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}; got {short_repr(self.device)}")
 
     def _check_types(self) -> None:
         hints = get_type_hints(type(self))
@@ -167,14 +173,17 @@ class GANConfig:
             value = getattr(self, f.name)
             allowed = _allowed_types(hints[f.name])
             if isinstance(value, bool) and bool not in allowed:
-                raise ConfigError(f"{f.name} must be a {_type_words(allowed)}; got {value!r}")
+                raise ConfigError(f"{f.name} must be a {_type_words(allowed)}; got {short_repr(value)}")
             if isinstance(value, int) and not isinstance(value, bool) and float in allowed and int not in allowed:
-                value = float(value)  # 1 is a fine learning rate
+                try:
+                    value = float(value)  # 1 is a fine learning rate
+                except OverflowError:  # a whole number beyond any float
+                    raise ConfigError(f"{f.name} must be a finite number; got {short_repr(value)}") from None
                 setattr(self, f.name, value)
             if not isinstance(value, allowed):
-                raise ConfigError(f"{f.name} must be a {_type_words(allowed)}; got {value!r}")
+                raise ConfigError(f"{f.name} must be a {_type_words(allowed)}; got {short_repr(value)}")
             if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{f.name} must be a finite number; got {value!r}")
+                raise ConfigError(f"{f.name} must be a finite number; got {short_repr(value)}")
 
     # --- plain dict / JSON -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -185,9 +194,10 @@ class GANConfig:
         if not isinstance(values, dict):
             raise ConfigError(f"a config must be a dictionary of settings; got {type(values).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(short_repr(k, quote=not isinstance(k, str)) for k in values if k not in known)
         if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+            shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            raise ConfigError(f"unknown setting(s): {shown}")
         return cls(**values)
 
     def to_json(self) -> str:
@@ -199,10 +209,28 @@ class GANConfig:
             values = json.loads(text)
         except json.JSONDecodeError as error:
             raise ConfigError(f"the config is not valid JSON: {error}") from None
+        except (ValueError, RecursionError):  # a number too long to read, or nesting too deep
+            raise ConfigError("the config is not valid JSON: a number is too long or the nesting too deep") from None
         return cls.from_dict(values)
 
     def replace(self, **changes: Any) -> "GANConfig":
         return dataclasses.replace(self, **changes)
+
+
+def short_repr(value: Any, limit: int = 60, *, quote: bool = True) -> str:
+    """repr(value) cut to about `limit` characters, so that a message never echoes a huge value."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a whole number of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
+    if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > limit:
+        return f"a {type(value).__name__} of {len(value):,} items"
+    if isinstance(value, str) and not quote:
+        text = value
+    else:
+        try:
+            text = repr(value)
+        except (RecursionError, ValueError):  # deep nesting; an int beyond Python's str limit
+            text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _allowed_types(hint: Any) -> tuple[type, ...]:
