@@ -16,8 +16,9 @@ it free of side effects: everything that starts things happens in build_demo() a
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
-import html
+import dataclasses
 import importlib.util
 import math
 import os
@@ -35,8 +36,11 @@ if __name__ != "__mp_main__":
     import gradio as gr
     import pandas as pd
 
+    from ganapp.web import safety
+    from ganapp.web.safety import InputError, html_text
+
 from ganapp.config import DATASETS, GENERATOR_LOSSES, MINIBATCH_REDUCTIONS, ConfigError, GANConfig, field_help
-from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner, new_owner_token
+from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner
 from ganapp import curves, presets
 from ganapp.presets import PRESETS, READY_MADE_NOTES, preset_config, ready_made_runs
 from ganapp.sweep import METRIC_TITLES
@@ -48,6 +52,8 @@ FAST_TICK_VISITORS = 10  # open pages polling, above which pages refresh once a 
 REDRAW_EVERY_S = {"metrics": 5.0, "compare": 2.0}  # while a run trains, these redraw at most this often
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
 UPLOAD_WAIT_S = 15.0
+MAX_HISTORY_ROWS = 2000  # history rows one /poll_run reply carries at most
+RUN_FILES = ("checkpoint", "samples", "metrics", "config")  # what a run's files are, in this order
 METRIC_PLOTS = 4  # one small plot per metric (each its own scale), up to this many
 AXES = dict(x_axis_format="d", y_axis_format=".3~r", x_title="step", y_title=" ")  # whole steps, short numbers
 OVERLAYS = {"G loss": "g_loss", "D loss": "d_loss", "mean D(x)": "d_real", "mean D(G(z))": "d_fake"}
@@ -76,7 +82,8 @@ CSS = """
 #status .reason { font-size: 1.15rem; color: #b00020; margin-top: 6px; }
 .state-running .state, .state-starting .state { color: #1565c0; }
 .state-finished .state { color: #2e7d32; }
-.state-stopped .state, .state-stopping .state { color: #8d6e00; }
+.state-stopped .state, .state-stopping .state, .state-interrupted .state { color: #8d6e00; }
+#status .warning { font-size: 1.1rem; color: #8d6e00; margin-top: 6px; }
 .state-failed .state { color: #b00020; }
 .state-queued .state { color: #6a1b9a; }
 .ganapp-picture { width: 100%; max-width: 520px; image-rendering: pixelated; border: 1px solid #ddd; }
@@ -274,10 +281,11 @@ def metric_columns(rows: list[dict]) -> list[str]:
 
 
 def picture_html(png: bytes | None, alt: str, placeholder: str = "no picture yet") -> str:
+    """An <img> of PNG bytes; its alt text (it names the run) is escaped, like all run data."""
     if not png:
-        return f'<div class="ganapp-placeholder">{html.escape(placeholder)}</div>'
+        return f'<div class="ganapp-placeholder">{html_text(placeholder)}</div>'
     data = base64.b64encode(png).decode("ascii")
-    return f'<img class="ganapp-picture" alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+    return f'<img class="ganapp-picture" alt="{html_text(alt)}" src="data:image/png;base64,{data}">'
 
 
 def run_label(run: Run) -> str:
@@ -323,6 +331,7 @@ class GanApp:
         self._pictures: dict[tuple[str, str, int], str] = {}
         self._throttled: dict[tuple[str, str, str], tuple[float, Any]] = {}
         self._pages: dict[str, float] = {}  # open pages (Gradio sessions) -> when they last polled
+        self.uploads: set[str] = set()  # Gradio's record of uploaded files (build_demo sets it)
         self._pages_lock = threading.Lock()
 
     def note_page(self, page: str) -> None:
@@ -395,18 +404,78 @@ class GanApp:
         what = ", ".join(run.techniques) or "no techniques (vanilla)"
         data = run.config.data if run.config else "checkpoint"
         seed = f" · seed {run.config.seed}" if run.config else ""
-        reason = f'<div class="reason">{html.escape(run.reason)}</div>' if run.reason else ""
-        warning = (f'<div class="reason">{html.escape(run.metrics_warning)}</div>'
-                   if run.metrics_warning else "")
-        return (f'<div class="ganapp-status state-{run.state}">'
-                f'<div class="state" id="state-text">{html.escape(state)}</div>'
+        # Everything a visitor or a checkpoint could have written is escaped and shortened.
+        notes = [f'<div class="reason">{html_text(run.reason)}</div>' if run.reason else "",
+                 f'<div class="warning" id="run-warning">{html_text(run.warning)}</div>' if run.warning else "",
+                 f'<div class="reason">{html_text(run.metrics_warning)}</div>' if run.metrics_warning else ""]
+        return (f'<div class="ganapp-status state-{html_text(run.state, 20)}">'
+                f'<div class="state" id="state-text">{html_text(state)}</div>'
                 f'<div class="counter">step <span id="step-count">{run.step:,}</span>{total}</div>'
                 f'<div class="speed">{f"{speed:,.0f} steps/s" if speed else "– steps/s"}'
                 f' · {run.seconds:.1f} s of training</div>'
-                f'<div class="what">{html.escape(run.name)} · {html.escape(data)} · {html.escape(what)}{seed}</div>'
-                f"{reason}{warning}</div>")
+                f'<div class="what">{html_text(run.name, safety.NAME_CHARS)} · {html_text(data)} · '
+                f'{html_text(what)}{seed}</div>'
+                f'{"".join(notes)}</div>')
+
+    # ------------------------------------------------------------------ what the job server says
+    def summary(self, run: Run) -> dict[str, Any]:
+        """A run's summary for the API (with `warning`: the job server's word on it, or None)."""
+        return run.describe(self.jobs.queue_position(run))
+
+    def notices(self, owner: str) -> list[str]:
+        """One-off messages for the visitor (e.g. that their oldest run made room), each once."""
+        return [safety.shorten(text) for text in self.jobs.take_notices(owner)]
+
+    def show_notices(self, owner: str) -> None:
+        """The visitor's notices as warning toasts (after an action that added a run)."""
+        for text in self.notices(owner):
+            safety.warning(text)
+
+    # ------------------------------------------------------------------ uploaded checkpoints
+    def open_upload(self, owner: str, path: str) -> Run:
+        """Read an uploaded checkpoint as a 'view' run and wait for it (await_view). The job
+        server checks the file and copies it into the run's folder at once, so Gradio's copy
+        is deleted then, whatever the outcome: the upload folder keeps nothing. A refusal,
+        which may quote the file's contents, is plain text."""
+        try:
+            run = self.jobs.load_checkpoint(owner, path, os.path.basename(path))
+        except FileNotFoundError:
+            # Gradio stores uploads by content: the same file, uploaded twice at once, may
+            # already have been read and deleted for the other upload.
+            raise safety.refusal("the uploaded file is no longer on the server; please upload it again",
+                                 title="Not loaded") from None
+        except (OSError, JobError) as error:
+            raise safety.refusal(error, title="Not loaded") from None
+        finally:
+            safety.discard_upload(path, self.uploads)
+        self.show_notices(owner)
+        return self.await_view(owner, run)
+
+    def await_view(self, owner: str, run: Run) -> Run:
+        """Wait for a 'view' job (a checkpoint being read); a failed one is removed, and its
+        reason (which may quote the file's contents) is refused as plain text."""
+        self.jobs.wait(owner, run.id, timeout_s=UPLOAD_WAIT_S)
+        if run.state == "failed":
+            self.jobs.remove(owner, run.id)  # a file that is no checkpoint leaves no run behind
+            raise safety.refusal(run.reason or "that file is not a ganapp checkpoint", title="Not loaded")
+        return run
 
     # ------------------------------------------------------------------ lookups (owner first)
+    def owner(self, token: Any) -> str:
+        """The visitor's token, if well formed and issued by this server; else a refusal."""
+        try:
+            self.jobs.owner_key(check_owner(token))
+        except JobError as error:
+            raise safety.refusal(error, title="No visitor token") from None
+        return token
+
+    def valid_owner(self, token: Any) -> bool:
+        try:
+            self.jobs.owner_key(check_owner(token))
+        except JobError:
+            return False
+        return True
+
     def owned_run(self, owner: str, run_id: Any) -> Run | None:
         """The owner's run with this id, or None: never another visitor's run."""
         if not run_id:
@@ -420,23 +489,19 @@ class GanApp:
         return self.owned_run(owner, run_id) or (runs[-1] if runs else None)
 
 
-def valid_owner(owner: Any) -> bool:
-    try:
-        check_owner(owner)
-    except JobError:
-        return False
-    return True
-
-
-def _owner_or_error(owner: Any) -> str:
-    try:
-        return check_owner(owner)
-    except JobError as error:
-        raise gr.Error(str(error)) from None
-
-
 def _user_error(error: Exception) -> gr.Error:
-    return gr.Error(str(error), title="Not started" if isinstance(error, ConfigError) else "Refused")
+    """A refusal toast (or API error) for a request the form, the config or the job server
+    refused: its text, which may quote the visitor's values, shows as plain text."""
+    return safety.refusal(error, title="Not started" if isinstance(error, (ConfigError, InputError)) else "Refused")
+
+
+@contextlib.contextmanager
+def _refusals():
+    """Turn the refusals of a request (a wrong parameter, config or limit) into error toasts."""
+    try:
+        yield
+    except (InputError, ConfigError, JobError) as error:
+        raise _user_error(error) from None
 
 
 # ====================================================================================
@@ -457,8 +522,12 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
     limits = jobs.limits
 
     with gr.Blocks(title="ganapp: GAN techniques, live", analytics_enabled=False,
-                   delete_cache=(600, 3600)) as demo:
+                   delete_cache=(300, 1800)) as demo:
+        # Gradio's cache (uploads, copies of run files for download) is swept every 5
+        # minutes of what is older than 30; an upload is deleted as soon as the job server
+        # has copied it (GanApp.open_upload), and UploadGuard bounds what waits meanwhile.
         demo.ganapp = app  # for tests and scripts
+        app.uploads = demo.upload_file_set
         owner = gr.BrowserState(None, storage_key="ganapp-owner-token")
         # What this tab already shows, per group of views, so that polls send only changes,
         # and the stamps whose changes trigger the rarer views' redraws (see the handlers).
@@ -626,7 +695,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             if run is not None and (switched or run.metrics_count != last.get("count")):
                 now["count"] = run.metrics_count
                 out[metrics_picture] = app.picture(run, "metrics")
-                out[metrics_text] = metrics_line(run.metrics)
+                out[metrics_text] = safety.markdown_text(metrics_line(run.metrics), limit=1000)
             visible = bool(names) or (run is not None and run.metrics_picture is not None)
             if visible != last.get("visible", False) or switched:
                 out[metrics_row] = gr.Row(visible=visible)
@@ -638,6 +707,8 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                          out: dict) -> None:
             """Two runs' pictures side by side and one of their curves overlaid."""
             now = dict(last)
+            if not isinstance(overlay_name, str) or len(overlay_name) > 60:  # a typed-in curve name
+                overlay_name = "G loss"
             run_a, run_b = app.owned_run(owner_token, a_id), app.owned_run(owner_token, b_id)
             key = compare_key(app, run_a, run_b, overlay_name)
             if key != last.get("key"):
@@ -722,9 +793,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
 
         def tick(owner_token, shown_id, a_id, b_id, overlay_name, last, request: gr.Request = None):
             """The poll: the live view's changes, and the stamps of the rarer views."""
-            try:
-                check_owner(owner_token)
-            except JobError:
+            if not app.valid_owner(owner_token):
                 return {timer: gr.Timer(active=False), live_seen: {}}
             app.note_page(request.session_hash if request is not None else owner_token)
             runs = app.jobs.runs(owner_token)
@@ -738,7 +807,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         # visit the stamps change before the browser has stored the new token (page load
         # already drew everything), and an error toast there would only confuse.
         def on_metrics_stamp(owner_token, shown_id, last):
-            if not valid_owner(owner_token):
+            if not app.valid_owner(owner_token):
                 return gr.skip()
             out: dict = {}
             metrics_view(app.shown_run(owner_token, app.jobs.runs(owner_token), shown_id),
@@ -746,14 +815,14 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             return out or gr.skip()
 
         def on_compare_stamp(owner_token, a_id, b_id, overlay_name, last):
-            if not valid_owner(owner_token):
+            if not app.valid_owner(owner_token):
                 return gr.skip()
             out: dict = {}
             compare_view(owner_token, a_id, b_id, overlay_name, last if isinstance(last, dict) else {}, out)
             return out or gr.skip()
 
         def on_rare_stamp(owner_token, shown_id, last):
-            if not valid_owner(owner_token):
+            if not app.valid_owner(owner_token):
                 return gr.skip()
             runs = app.jobs.runs(owner_token)
             out: dict = {}
@@ -762,10 +831,12 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             return out or gr.skip()
 
         def on_load(owner_token, shown_id, a_id, b_id, overlay_name, request: gr.Request = None):
-            try:
-                owner_token = check_owner(owner_token)
-            except JobError:
-                owner_token = new_owner_token()
+            if not app.valid_owner(owner_token):  # a first visit, or a token of another server
+                try:
+                    owner_token = app.jobs.issue_token(safety.client_host(request))
+                except JobError as error:  # too many new visitors from one address
+                    safety.warning(error)
+                    return {token_box: ""}
             app.note_page(request.session_hash if request is not None else owner_token)
             out = render(owner_token, shown_id, a_id, b_id, overlay_name)
             out[owner] = owner_token
@@ -773,12 +844,11 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             return out
 
         def start(values: dict) -> dict:
-            owner_token = _owner_or_error(values[owner])
-            try:
-                config = form.to_config(values)
-                run = app.jobs.submit(owner_token, config, name=values[run_name] or "")
-            except (ConfigError, JobError) as error:
-                raise _user_error(error) from None
+            owner_token = app.owner(values[owner])
+            with _refusals():
+                name = safety.text_param("run name", values[run_name], max_chars=safety.NAME_CHARS)
+                run = app.jobs.submit(owner_token, form.to_config(values), name=name)
+            app.show_notices(owner_token)
             wait_for_first_picture(run)
             return show_run(owner_token, run.id, values[compare_a], values[compare_b], values[overlay])
 
@@ -799,9 +869,9 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             data, seed and steps), started together and shown side by side."""
             name = values[preset]
             if name not in PRESETS or name.endswith(": vanilla"):
-                raise gr.Error("Choose a technique's preset first; it starts beside its vanilla partner.",
-                               title="No preset chosen")
-            owner_token = _owner_or_error(values[owner])
+                raise safety.refusal("Choose a technique's preset first; it starts beside its vanilla partner.",
+                                     title="No preset chosen")
+            owner_token = app.owner(values[owner])
             partner = name.split(":")[0] + ": vanilla"
             try:
                 base = app.jobs.submit(owner_token, preset_config(partner), name=partner)
@@ -815,6 +885,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
                 if not base.active:
                     app.jobs.remove(owner_token, base.id)
                 raise _user_error(error) from None
+            app.show_notices(owner_token)
             wait_for_first_picture(other)
             out = show_run(owner_token, other.id, base.id, other.id, values[overlay])
             choices = [(run_label(r), r.id) for r in reversed(app.jobs.runs(owner_token))]
@@ -825,27 +896,27 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         def stop(owner_token, shown_id):
             """Stop the run shown. The page learns of it from its next poll (within half a
             second): a reply drawn now could arrive after that poll's, and show a stale state."""
-            owner_token = _owner_or_error(owner_token)
+            owner_token = app.owner(owner_token)
             run = app.owned_run(owner_token, shown_id) or next(
                 (r for r in reversed(app.jobs.runs(owner_token)) if r.active), None)
             if run is None or not run.active:
-                gr.Info("Nothing to stop: the run shown has already ended.")
+                safety.info("Nothing to stop: the run shown has already ended.")
             else:
                 app.jobs.stop(owner_token, run.id)
 
         def show(owner_token, shown_id, a_id, b_id, overlay_name):
-            owner_token = _owner_or_error(owner_token)
+            owner_token = app.owner(owner_token)
             return show_run(owner_token, shown_id, a_id, b_id, overlay_name)
 
         def pick_row(owner_token, a_id, b_id, overlay_name, event: gr.SelectData):
-            owner_token = _owner_or_error(owner_token)
+            owner_token = app.owner(owner_token)
             row = event.row_value or []
             return show_run(owner_token, row[0] if row else None, a_id, b_id, overlay_name)
 
         def compare(owner_token, shown_id, a_id, b_id, overlay_name):
-            owner_token = _owner_or_error(owner_token)
+            owner_token = app.owner(owner_token)
             if not (app.owned_run(owner_token, a_id) or app.owned_run(owner_token, b_id)):
-                gr.Info("Choose two of your runs (left and right) first.")
+                safety.info("Choose two of your runs (left and right) first.")
             runs = app.jobs.runs(owner_token)
             out = {compare_stamp: current_stamps(owner_token, runs, app.shown_run(owner_token, runs, shown_id),
                                                  a_id, b_id, overlay_name)[compare_stamp]}
@@ -854,44 +925,40 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
 
         def suggest_continue(owner_token, shown_id):
             """Twice the shown run's planned steps (within the server's limit), as a suggestion."""
-            run = app.owned_run(owner_token, shown_id) if valid_owner(owner_token) else None
+            run = app.owned_run(owner_token, shown_id) if app.valid_owner(owner_token) else None
             if run is None or run.config is None:
                 return gr.skip()
             return min(2 * run.config.steps, limits.max_steps)
 
         def continue_training(owner_token, shown_id, steps, a_id, b_id, overlay_name):
-            owner_token = _owner_or_error(owner_token)
+            owner_token = app.owner(owner_token)
             run = app.owned_run(owner_token, shown_id)
             if run is None:
-                raise gr.Error("Choose one of your runs to continue first.")
-            try:
+                raise safety.refusal("Choose one of your runs to continue first.")
+            with _refusals():
                 new = app.jobs.continue_run(owner_token, run.id, _number("steps", steps, integer=True))
-            except (ConfigError, JobError) as error:
-                raise _user_error(error) from None
+            app.show_notices(owner_token)
             return show_run(owner_token, new.id, a_id, b_id, overlay_name)
 
         def opened(owner_token: str, run: Run, a_id, b_id, overlay_name) -> dict:
             """Wait for a 'view' job (a checkpoint being read) and show it; a failed one is removed."""
-            app.jobs.wait(owner_token, run.id, timeout_s=UPLOAD_WAIT_S)
-            if run.state == "failed":
-                app.jobs.remove(owner_token, run.id)  # a file that is no checkpoint leaves no run behind
-                raise gr.Error(run.reason or "that file is not a ganapp checkpoint", title="Not loaded")
+            app.show_notices(owner_token)
+            app.await_view(owner_token, run)
             return show_run(owner_token, run.id, a_id, b_id, overlay_name)
 
         def load_checkpoint(owner_token, path, a_id, b_id, overlay_name):
-            owner_token = _owner_or_error(owner_token)
+            owner_token = app.owner(owner_token)
             if not path:
                 return gr.skip()
-            try:
-                run = app.jobs.load_checkpoint(owner_token, path, os.path.basename(path))
-            except (OSError, JobError) as error:
-                raise _user_error(error) from None
-            out = opened(owner_token, run, a_id, b_id, overlay_name)
+            if not isinstance(path, str):
+                raise safety.refusal("choose one checkpoint file")
+            run = app.open_upload(owner_token, path)
+            out = show_run(owner_token, run.id, a_id, b_id, overlay_name)
             out[upload] = None
             return out
 
         def open_ready_made(owner_token, name, a_id, b_id, overlay_name):
-            owner_token = _owner_or_error(owner_token)
+            owner_token = app.owner(owner_token)
             if name not in READY_MADE_NOTES:
                 return gr.skip()
             try:
@@ -904,10 +971,10 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
             return out
 
         def copy_settings(owner_token, shown_id):
-            owner_token = _owner_or_error(owner_token)
+            owner_token = app.owner(owner_token)
             run = app.owned_run(owner_token, shown_id)
             if run is None or run.config is None:
-                raise gr.Error("Choose one of your runs first (a checkpoint's settings appear once it is read).")
+                raise safety.refusal("Choose one of your runs first (a checkpoint's settings appear once it is read).")
             return form.from_config(run.config)
 
         def apply_preset(name):
@@ -1011,8 +1078,13 @@ def scoreboard_view(app: GanApp, owner_token: str, runs: list[Run]) -> tuple[Any
     with open(path, "w", newline="", encoding="utf-8") as stream:
         writer = csv.writer(stream)
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows([[_csv_cell(cell) for cell in row] for row in rows])
     return pd.DataFrame(rows, columns=header), gr.DownloadButton(value=str(path))
+
+
+def _csv_cell(value: Any) -> Any:
+    """A run name as a spreadsheet's text, never a formula: '=HYPERLINK(...)' would run when opened."""
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _round(value: Any) -> Any:
@@ -1034,59 +1106,78 @@ def compare_frame(sides: dict[str, Run | None], column: str) -> pd.DataFrame:
 # ====================================================================================
 def wire_api(app: GanApp, demo: gr.Blocks) -> None:
     """Each action as an endpoint. The caller's token plays the browser's part: runs are
-    looked up among that token's runs only."""
+    looked up among that token's runs only. Parameters arrive as whatever JSON a script
+    sends: each is checked for its kind first, and a wrong one is named in a short error."""
+    settings = {f.name for f in dataclasses.fields(GANConfig)}
 
-    def new_token() -> str:
-        """A fresh visitor token (192 random bits). Keep it: it is how the server knows your runs."""
-        return new_owner_token()
+    def new_token(request: gr.Request = None) -> str:
+        """A fresh visitor token. Keep it: it is how the server knows your runs. The server
+        hands out a limited number per address and minute."""
+        with _refusals():
+            return app.jobs.issue_token(safety.client_host(request))
 
     def start_run(token: str, config: dict, name: str = "") -> dict:
-        """Start a run from a config dict (any GANConfig fields; the rest default). Returns the run's summary."""
-        token = _owner_or_error(token)
-        try:
-            if not isinstance(config, dict):
-                raise ConfigError(f"config must be a dictionary of settings; got {type(config).__name__}")
-            run = app.jobs.submit(token, GANConfig.from_dict(dict(config)), name=name or "")
-        except (ConfigError, JobError, TypeError) as error:
-            raise _user_error(error) from None
-        return run.describe(app.jobs.queue_position(run))
+        """Start a run from a config dict (any GANConfig fields; the rest default). Returns the
+        run's summary, with `notices`: one-off messages from the server (e.g. that your oldest
+        run was deleted to make room)."""
+        token = app.owner(token)
+        with _refusals():
+            name = safety.text_param("name", name, max_chars=safety.NAME_CHARS)
+            run = app.jobs.submit(token, GANConfig.from_dict(safety.settings_param(config, settings)), name=name)
+        reply = app.summary(run)
+        reply["notices"] = app.notices(token)
+        return reply
 
-    def poll_run(token: str, run_id: str, with_samples: bool = False, max_rows: int = 200) -> dict:
-        """A run's state, step, speed, metrics and thinned history; with_samples adds the latest
-        sample picture as base64 PNG."""
-        token = _owner_or_error(token)
+    def owned(token: str, run_id: Any) -> Run:
+        with _refusals():
+            run_id = safety.text_param("run_id", run_id, max_chars=64)
         run = app.owned_run(token, run_id)
         if run is None:
-            raise gr.Error(f"you have no run {run_id!r}")
-        summary = run.describe(app.jobs.queue_position(run))
-        summary["history"] = thin(run.history, max(2, min(int(max_rows), 2000)))
+            raise safety.refusal(f"you have no run {run_id!r}")
+        return run
+
+    def poll_run(token: str, run_id: str, with_samples: bool = False, max_rows: int = 200) -> dict:
+        """A run's state, step, speed, metrics, warning and thinned history (at most max_rows
+        rows, 1 to 2,000); with_samples adds the latest sample picture as base64 PNG."""
+        token = app.owner(token)
+        with _refusals():
+            with_samples = safety.flag_param("with_samples", with_samples)
+            max_rows = safety.whole_number("max_rows", max_rows, 1, MAX_HISTORY_ROWS, default=200)
+        run = owned(token, run_id)
+        history = run.history[:]  # before the summary, so that its rows reach no further than its step
+        summary = app.summary(run)
+        summary["history"] = thin(history, max_rows)
         if with_samples and run.picture:
             summary["samples_png_base64"] = base64.b64encode(run.picture).decode("ascii")
         return summary
 
     def stop_run(token: str, run_id: str) -> dict:
         """Stop one of your runs (a waiting run at once, a running one within a training step)."""
-        token = _owner_or_error(token)
-        try:
-            run = app.jobs.stop(token, run_id)
-        except JobError as error:
-            raise gr.Error(str(error)) from None
-        return run.describe()
+        token = app.owner(token)
+        run = owned(token, run_id)
+        with _refusals():
+            run = app.jobs.stop(token, run.id)
+        return app.summary(run)
 
     def list_runs(token: str) -> list:
         """Your runs, oldest first, as summaries without their config."""
-        token = _owner_or_error(token)
+        token = app.owner(token)
         runs = app.jobs.runs(token)
-        return [{k: v for k, v in r.describe(app.jobs.queue_position(r)).items() if k != "config"} for r in runs]
+        return [{k: v for k, v in app.summary(r).items() if k != "config"} for r in runs]
 
     def run_files(token: str, run_id: str) -> list[str] | None:
-        token = _owner_or_error(token)
-        run = app.owned_run(token, run_id)
-        if run is None:
-            raise gr.Error(f"you have no run {run_id!r}")
-        if run.active or not run.files:
-            raise gr.Error(f"run {run.name!r} is {run.state}; its files are written when it ends")
-        return [run.files[k] for k in ("checkpoint", "samples", "metrics", "config") if k in run.files]
+        """The files a run has written (checkpoint, samples, metrics, config), once it has ended."""
+        token = app.owner(token)
+        run = owned(token, run_id)
+        if run.active:
+            raise safety.refusal(f"run {run.name!r} is {run.state}; its files are written when it ends")
+        present = [run.files[k] for k in RUN_FILES if k in run.files and os.path.isfile(run.files[k])]
+        if present:
+            return present  # a failed or interrupted run may have written some of them
+        why = f": {run.reason}" if run.reason else ""
+        if run.state == "failed":
+            raise safety.refusal(f"this run failed before writing files{why}")
+        raise safety.refusal(f"run {run.name!r} ended ({run.state}) without files{why}")
 
     for fn in (new_token, start_run, poll_run, stop_run, list_runs):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
@@ -1099,10 +1190,18 @@ def wire_api(app: GanApp, demo: gr.Blocks) -> None:
 
 
 # ====================================================================================
-def launch_options(manager: JobManager) -> dict[str, Any]:
-    """demo.launch() settings the page needs, for main() and for the tests' server."""
-    return dict(css=CSS, allowed_paths=[str(manager.runs_dir)], max_file_size=manager.limits.max_upload_bytes,
-                footer_links=["api", "settings"], run_history=False)
+def launch_options(manager: JobManager, *, uploads: safety.UploadPolicy | None = None) -> dict[str, Any]:
+    """demo.launch() settings the page needs, for main() and for the tests' server.
+
+    Gradio's upload route takes files from anyone, without a visitor token: each file is
+    capped at the server's checkpoint size (max_file_size, which the page also checks
+    before sending; gr.File takes no size of its own), and an UploadGuard in front of the
+    route bounds each request, each client address's uploads per minute and the bytes
+    uploads hold (`uploads`, by default from the job server's Limits)."""
+    limits = manager.limits
+    policy = uploads or safety.UploadPolicy.for_limits(limits.max_upload_bytes, limits.max_uploads_per_minute)
+    return dict(css=CSS, allowed_paths=[str(manager.runs_dir)], max_file_size=limits.max_upload_bytes,
+                footer_links=["api", "settings"], run_history=False, app_kwargs=safety.upload_middleware(policy))
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from gradio_client import Client
 import app
 from conftest import wait_until
 from ganapp.config import GANConfig
-from ganapp.jobs import new_owner_token
 from ganapp.presets import PRESETS, preset_config
 
 TINY = {"data": "ring8", "batch_size": 32, "hidden_dim": 32, "log_every": 5, "sample_every": 20,
@@ -159,7 +158,7 @@ def _by_name(updates) -> dict:
 
 def test_a_poll_sends_only_what_changed(server, manager):
     app_ = server.app
-    owner = new_owner_token()
+    owner = manager.issue_token("test")
     run = manager.submit(owner, GANConfig(**{**TINY, "steps": 300}))
     manager.wait(owner, run.id, timeout_s=60)
     assert run.state == "finished", run.reason
@@ -192,14 +191,14 @@ def test_a_poll_sends_only_what_changed(server, manager):
     assert app_.on_compare_stamp(owner, run.id, run.id, "G loss", drawn[app_.seen["compare"]]) == gr.skip()
 
     # Someone else's run id finds nothing: it is looked up among the caller's own runs.
-    stranger = new_owner_token()
+    stranger = manager.issue_token("test")
     theirs = _by_name(app_.render(stranger, run.id, run.id, None, "G loss"))
     assert "no run yet" in theirs["status"] and theirs["compare-picture-a"] == ""
 
 
 def test_a_poll_while_training_sends_the_live_view_only(server, manager):
     app_ = server.app
-    owner = new_owner_token()
+    owner = manager.issue_token("test")
     run = manager.submit(owner, GANConfig(**{**TINY, "steps": 20_000}))
     try:
         wait_until(lambda: run.picture_count > 0 and run.history, 60, "the run to train")
@@ -231,7 +230,7 @@ def test_plotted_curves_are_thinned_however_long_the_run():
 
 
 def test_the_refresh_rate_backs_off_for_a_big_class_and_a_waiting_run(server, manager, monkeypatch):
-    owner = new_owner_token()
+    owner = manager.issue_token("test")
     run = manager.submit(owner, GANConfig(**{**TINY, "steps": 20_000}))
 
     def timer(token):
@@ -241,11 +240,11 @@ def test_the_refresh_rate_backs_off_for_a_big_class_and_a_waiting_run(server, ma
     try:
         wait_until(lambda: run.state == "running", 60, "the run to start")
         assert timer(owner).value == app.FAST_TICK_S and timer(owner).active
-        for _ in range(app.FAST_TICK_VISITORS + 1):
-            server.app.note_page(new_owner_token())  # other pages, polling
+        for page in range(app.FAST_TICK_VISITORS + 1):
+            server.app.note_page(f"page {page}")  # other pages, polling
         assert timer(owner).value == app.SLOW_TICK_S
         monkeypatch.setattr(manager.limits, "max_running", 0)  # no free slot: the next run waits
-        patient = new_owner_token()
+        patient = manager.issue_token("test")
         waiting = manager.submit(patient, GANConfig(**{**TINY, "steps": 10}))
         assert waiting.state == "queued" and timer(patient).value == app.QUEUED_TICK_S and timer(patient).active
         manager.stop(patient, waiting.id)

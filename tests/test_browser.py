@@ -6,8 +6,13 @@ artifacts/ (GANAPP_ARTIFACTS_DIR) for people to look at.
 
 from __future__ import annotations
 
+import http.server
 import pickle
 import re
+import secrets
+import threading
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -24,12 +29,36 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture
+def trap():
+    """A tiny web server on loopback that records every request it gets: what the page
+    shows must never make the browser reach it."""
+    hits: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=httpd.serve_forever, name="trap", daemon=True).start()
+    yield SimpleNamespace(port=httpd.server_address[1], hits=hits, url=f"http://127.0.0.1:{httpd.server_address[1]}")
+    httpd.shutdown()
+    httpd.server_close()
+
+
 def _token(page) -> str:
     """This browser's owner token, from the (folded) API section of the page."""
     box = page.locator("#owner-token textarea")
     if not box.is_visible():
         page.get_by_text("Scripting: the API").click()
-    expect(box).to_have_value(re.compile(r"^[\w-]{32}$"), timeout=10_000)
+    expect(box).to_have_value(re.compile(r"^[\w-]{24}\.[\w-]{22}$"), timeout=10_000)  # a token the server signed
     return box.input_value()
 
 
@@ -174,3 +203,56 @@ def test_a_preset_starts_beside_its_vanilla_partner_in_one_click(server, page, a
     page.screenshot(path=str(artifacts_dir / "browser-pair.png"), full_page=True)
     for run in (vanilla, vbn):
         server.app.jobs.stop(owner, run.id)
+
+
+def test_nothing_a_visitor_wrote_is_rendered_as_html(server, manager, page, trap, tmp_path, artifacts_dir,
+                                                      monkeypatch):
+    """A checkpoint's config, a notice and a run name, each holding HTML that would fetch
+    from `trap` or draw a fake link, show as plain text; the browser fetches nothing."""
+    from gradio import utils as gradio_utils
+    from gradio_client import Client
+
+    from test_app_hardening import TINY, checkpoint_with_config
+
+    requests_to_trap = []
+    page.on("request", lambda request: requests_to_trap.append(request.url) if trap.url in request.url else None)
+    evil = checkpoint_with_config(tmp_path / f"evil-{secrets.token_hex(4)}.safetensors",
+                                  {"data": f"<img src={trap.url}/i onerror=alert(1)>"})
+    _open(page, server.url)
+    owner = _token(page)
+    notice = f"Your run <img src={trap.url}/n> was deleted to make room"
+    notices = {owner: [notice]}
+    monkeypatch.setattr(manager, "take_notices", lambda token: notices.pop(token, []), raising=False)
+
+    # The checkpoint is refused with its config quoted: as text, like the notice shown on the way.
+    page.get_by_text("Load a checkpoint").click()
+    page.locator("#checkpoint-upload input[type=file]").set_input_files(str(evil))
+    refusal = page.get_by_text(f"<img src={trap.url}/i onerror=alert(1)>", exact=False)
+    expect(refusal).to_be_visible(timeout=30_000)
+    assert page.locator(f"img[src^='{trap.url}'], a[href^='{trap.url}']").count() == 0
+    page.screenshot(path=str(artifacts_dir / "browser-escaped-toast.png"), animations="disabled")  # the toast flies in
+    assert server.app.jobs.runs(owner) == []  # the refused checkpoint left no run
+    assert not list(Path(gradio_utils.get_upload_folder()).glob(f"*/{evil.name}"))  # nor its upload
+
+    # A notice (after Start) and a run name holding a fake link show as text.
+    name = f"<a href={trap.url}/l><b>Session expired</b></a>"
+    page.locator("#field-steps input").fill("40")
+    page.locator("#run-name input, #run-name textarea").first.fill(name)
+    notices[owner] = [notice]
+    page.locator("#start-button").click()
+    expect(page.get_by_text(notice, exact=False)).to_be_visible(timeout=30_000)
+    page.screenshot(path=str(artifacts_dir / "browser-escaped-notice.png"), animations="disabled")
+    expect(page.locator("#status .what")).to_contain_text(name, timeout=FIRST_PICTURE_S * 1000)
+    expect(page.locator("#state-text")).to_have_text("finished", timeout=60_000)
+    expect(page.locator("#runs-table")).to_contain_text(name, timeout=30_000)
+    expect(page.locator("#scoreboard")).to_contain_text(name, timeout=30_000)
+    expect(page.locator("#samples img")).to_have_attribute("alt", re.compile(re.escape(name)))
+    # The same through the API: a script's run name, seen after a reload.
+    api_name = f"<img src={trap.url}/a>api"
+    Client(server.url, verbose=False).predict(owner, {**TINY, "steps": 40}, api_name, api_name="/start_run")
+    page.reload()
+    expect(page.locator("#status .what")).to_contain_text(api_name, timeout=30_000)
+    expect(page.locator("#runs-table")).to_contain_text(api_name, timeout=30_000)
+    assert page.locator(f"img[src^='{trap.url}'], a[href^='{trap.url}'], #status b, #runs-table b").count() == 0
+    page.screenshot(path=str(artifacts_dir / "browser-escaped-names.png"), full_page=True)
+    assert requests_to_trap == [] and trap.hits == []
