@@ -40,7 +40,7 @@ if __name__ != "__mp_main__":
     from ganapp.web.safety import InputError, html_text
 
 from ganapp.config import DATASETS, GENERATOR_LOSSES, MINIBATCH_REDUCTIONS, ConfigError, GANConfig, field_help
-from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, check_owner
+from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, JobError, JobManager, Run, SettingsError, check_owner
 from ganapp import curves, presets
 from ganapp.presets import PRESETS, READY_MADE_NOTES, preset_config, ready_made_runs
 from ganapp.sweep import METRIC_TITLES
@@ -405,7 +405,8 @@ class GanApp:
         data = run.config.data if run.config else "checkpoint"
         seed = f" · seed {run.config.seed}" if run.config else ""
         # Everything a visitor or a checkpoint could have written is escaped and shortened.
-        notes = [f'<div class="reason">{html_text(run.reason)}</div>' if run.reason else "",
+        notes = [f'<div class="reason" id="run-note">{html_text(run.note)}</div>' if run.note else "",
+                 f'<div class="reason">{html_text(run.reason)}</div>' if run.reason else "",
                  f'<div class="warning" id="run-warning">{html_text(run.warning)}</div>' if run.warning else "",
                  f'<div class="reason">{html_text(run.metrics_warning)}</div>' if run.metrics_warning else ""]
         return (f'<div class="ganapp-status state-{html_text(run.state, 20)}">'
@@ -1205,7 +1206,11 @@ def launch_options(manager: JobManager, *, uploads: safety.UploadPolicy | None =
 
 
 def main() -> None:
-    manager = JobManager()
+    try:
+        manager = JobManager()  # reads the GANAPP_* limits: a bad value stops here, in a sentence
+    except SettingsError as error:
+        print(f"ganapp: {error}", file=sys.stderr)
+        sys.exit(2)
     demo = build_demo(manager)
 
     def on_sigterm(*_):  # atexit (and so manager.shutdown) runs on sys.exit, not on a bare SIGTERM

@@ -302,3 +302,18 @@ def test_environment_variables_set_the_limits():
     assert (limits.max_job_memory_bytes, limits.max_run_bytes) == (512 * MB, 10 * MB)
     with pytest.raises(SettingsError, match="disk limits must grow"):
         Limits.from_env({"GANAPP_MAX_RUN_MB": "900", "GANAPP_MAX_VISITOR_MB": "100"})
+
+
+@pytest.mark.slow
+def test_the_app_refuses_to_start_on_a_bad_variable_with_one_sentence():
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    for variable, value in (("GANAPP_MAX_JOBS", "abc"), ("GANAPP_MAX_BATCH_SIZE", "-1"), ("GANAPP_DOWNLOADS", "maybe")):
+        result = subprocess.run([sys.executable, "app.py"], cwd=REPO, capture_output=True, text=True, timeout=120,
+                                env={**os.environ, variable: value, "GRADIO_SERVER_PORT": "1"})
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert result.stderr.startswith(f"ganapp: {variable}") and value in result.stderr
