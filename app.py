@@ -45,6 +45,7 @@ from ganapp import curves, presets
 from ganapp.presets import PRESETS, READY_MADE_NOTES, preset_config, ready_made_runs
 from ganapp.sweep import METRIC_TITLES
 
+SESSIONS_KEPT = 1000  # Gradio sessions whose state the server keeps (launch's state_session_capacity)
 CURVE_POINTS = 120  # per LinePlot curve: an update costs ~10 ms at 500 points, ~100 ms at 5,000
 FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
 QUEUED_TICK_S = 2.0  # a page whose runs all wait in the queue has little news
@@ -1201,8 +1202,12 @@ def launch_options(manager: JobManager, *, uploads: safety.UploadPolicy | None =
     uploads hold (`uploads`, by default from the job server's Limits)."""
     limits = manager.limits
     policy = uploads or safety.UploadPolicy.for_limits(limits.max_upload_bytes, limits.max_uploads_per_minute)
+    # Gradio keeps each session's state (every API call is a session of its own) until
+    # state_session_capacity sessions exist: 10,000 by default, about 0.7 GB here (measured by
+    # scripts/soak.py). A class is 30 pages; 1,000 bounds the server's memory to about 0.1 GB.
     return dict(css=CSS, allowed_paths=[str(manager.runs_dir)], max_file_size=limits.max_upload_bytes,
-                footer_links=["api", "settings"], run_history=False, app_kwargs=safety.upload_middleware(policy))
+                footer_links=["api", "settings"], run_history=False, app_kwargs=safety.upload_middleware(policy),
+                state_session_capacity=SESSIONS_KEPT)
 
 
 def main() -> None:
