@@ -1,0 +1,229 @@
+"""A class on one server: N visitors each start a preset pair at once (a benchmark, not a test).
+
+Starts `python app.py` on a free loopback port (load_test.Server, the app's own API), runs
+one short warm-up job (as a server that has been up a while has its job imports done),
+then N simulated visitors arrive: each takes a token (/new_token) and starts a technique
+preset beside its vanilla partner, as the page's "Start this preset beside its vanilla
+partner" does (partner first, through /start_run with each preset's settings), then
+polls its runs (/list_runs) until both have ended. Measured per run, from the moment
+the visitor asked for it:
+
+  queue wait      until the run left "queued" (a job was started for it)
+  first picture   until its first sample picture was there (samples_count > 0)
+  finished        until it had ended
+  training s      the run's own training time (one torch thread: about its core-seconds)
+
+and for the class: every run ended (makespan), steps per second of all jobs together,
+the sum of training seconds (core-seconds of work) and what k machines would give.
+
+A visitor polls 5 times a second while a run of theirs is about to show its first
+picture (starting, or first or second in the queue), else once a second, so waits are
+measured to about 0.2 s without 60 runs' worth of polls at 5 Hz loading the server.
+The visitors run in this process at nice 19, standing in for browsers elsewhere.
+Bounded: at most 60 visitors and --max-minutes (then every run still going is stopped
+and the figures say how many ended). Loopback only.
+
+    python scripts/class_bench.py [--visitors 30] [--preset NAME] [--max-minutes 20] [--json out.json]
+    GANAPP_RAY_ADDRESS=local python scripts/class_bench.py ...   # the same class on a Ray backend
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from load_test import Server, free_port  # noqa: E402
+
+from ganapp.presets import PRESETS  # noqa: E402
+from ganapp.server.limits import available_cores  # noqa: E402
+
+DEFAULT_PRESET = "ring8, G without batch norm: minibatch discrimination"  # the collapse-and-cure pair
+ENDED = ("finished", "stopped", "failed", "interrupted")
+FAST_POLL_S, SLOW_POLL_S = 0.2, 1.0
+
+
+def partner_of(preset: str) -> str:
+    return preset.split(":")[0] + ": vanilla"  # as the page's pair button picks it
+
+
+def visitor(server: Server, number: int, preset: str, clock_zero: float, deadline: float,
+            stop_all: threading.Event) -> dict:
+    """One student: a token, the pair, then polls until both runs have ended (or time is up)."""
+    token = server.api("new_token")
+    asked = time.monotonic()
+    runs = {}
+    for name in (partner_of(preset), preset):
+        reply = server.api("start_run", token, dict(PRESETS[name]), name)
+        runs[reply["run_id"]] = {"preset": name, "asked_s": round(time.monotonic() - clock_zero, 3),
+                                 "asked_at": time.monotonic(), "queue_wait_s": None, "first_picture_s": None,
+                                 "finished_s": None, "state": reply["state"]}
+    while True:
+        now = time.monotonic()
+        summaries = {s["run_id"]: s for s in server.api("list_runs", token)}
+        soon = False
+        for run_id, run in runs.items():
+            summary = summaries.get(run_id)
+            if summary is None:
+                continue
+            run.update(state=summary["state"], step=summary["step"], steps=summary["steps"],
+                       training_s=summary["seconds"], reason=summary["reason"])
+            since = round(now - run["asked_at"], 3)
+            if run["queue_wait_s"] is None and summary["state"] != "queued":
+                run["queue_wait_s"] = since
+            if run["first_picture_s"] is None and summary["samples_count"] > 0:
+                run["first_picture_s"] = since
+            if run["finished_s"] is None and summary["state"] in ENDED:
+                run["finished_s"] = since
+            if summary["state"] in ("starting", "running") and summary["samples_count"] == 0:
+                soon = True
+            if summary["state"] == "queued" and (summary["queue_position"] or 99) <= 2:
+                soon = True
+        if all(run["finished_s"] is not None for run in runs.values()):
+            break
+        if now > deadline or stop_all.is_set():
+            for run_id, run in runs.items():
+                if run["finished_s"] is None:
+                    server.api("stop_run", token, run_id)
+            break
+        time.sleep(FAST_POLL_S if soon else SLOW_POLL_S)
+    for run in runs.values():
+        run.pop("asked_at")
+    return {"visitor": number, "runs": list(runs.values())}
+
+
+def describe(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    return {"n": len(values), "min": round(ordered[0], 2), "median": round(statistics.median(ordered), 2),
+            "p90": round(ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))], 2),
+            "max": round(ordered[-1], 2)}
+
+
+def summarise(visitors: list[dict], makespan_s: float, jobs: int, preset: str) -> dict:
+    runs = [run for v in visitors for run in v["runs"]]
+    ended = [r for r in runs if r["state"] == "finished"]
+    pair_first = [max(r["first_picture_s"] for r in v["runs"]) for v in visitors
+                  if all(r["first_picture_s"] is not None for r in v["runs"])]
+    pair_done = [max(r["finished_s"] for r in v["runs"]) for v in visitors
+                 if all(r["state"] == "finished" for r in v["runs"])]
+    work = {}
+    for name in (partner_of(preset), preset):
+        work[name] = describe([r["training_s"] for r in ended if r["preset"] == name])
+    core_seconds = sum(r.get("training_s") or 0.0 for r in runs)
+    steps = sum(r.get("step") or 0 for r in runs)
+    return {
+        "runs": len(runs), "finished": len(ended),
+        "states": {s: sum(1 for r in runs if r["state"] == s) for s in sorted({r["state"] for r in runs})},
+        "jobs_at_once": jobs,
+        "first_picture_s (each run)": describe([r["first_picture_s"] for r in runs if r["first_picture_s"] is not None]),
+        "first_picture_s (a visitor's pair, both shown)": describe(pair_first),
+        "queue_wait_s": describe([r["queue_wait_s"] for r in runs if r["queue_wait_s"] is not None]),
+        "pair_finished_s": describe(pair_done),
+        "makespan_s": round(makespan_s, 1),
+        "training_s per run": work,
+        "core_seconds_total": round(core_seconds, 1),
+        "steps_total": steps,
+        "steps_per_s_all_jobs": round(steps / makespan_s, 1) if makespan_s > 0 else None,
+        "runs_per_minute": round(60 * len(ended) / makespan_s, 2) if makespan_s > 0 else None,
+        "busy_share": round(core_seconds / (jobs * makespan_s), 3) if makespan_s > 0 else None,
+    }
+
+
+def print_table(summary: dict) -> None:
+    print(f"\n{summary['runs']} runs ({summary['states']}), {summary['jobs_at_once']} jobs at once; "
+          f"every run ended after {summary['makespan_s']} s")
+    print(f"{'seconds from asking':<42} {'n':>4} {'min':>7} {'median':>7} {'p90':>7} {'max':>7}")
+    for key in ("first_picture_s (each run)", "first_picture_s (a visitor's pair, both shown)", "queue_wait_s",
+                "pair_finished_s"):
+        row = summary[key]
+        if row["n"]:
+            print(f"{key:<42} {row['n']:>4} {row['min']:>7} {row['median']:>7} {row['p90']:>7} {row['max']:>7}")
+    for name, row in summary["training_s per run"].items():
+        if row["n"]:
+            print(f"{'training s: ' + name[:30]:<42} {row['n']:>4} {row['min']:>7} {row['median']:>7} "
+                  f"{row['p90']:>7} {row['max']:>7}")
+    print(f"work: {summary['core_seconds_total']} core-seconds of training, {summary['steps_total']:,} steps, "
+          f"{summary['steps_per_s_all_jobs']} steps/s for all jobs, {summary['runs_per_minute']} runs/minute, "
+          f"slots busy {summary['busy_share']:.0%} of the time")
+    cores = summary["jobs_at_once"]
+    print("k machines of the same size (work / (k x jobs), the longest pair as a floor):")
+    longest = max((row.get("max", 0) for row in summary["training_s per run"].values()), default=0)
+    for k in (1, 2, 4, 8):
+        print(f"  k={k}: about {max(summary['core_seconds_total'] / (k * cores), longest):.0f} s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--visitors", type=int, default=30, help="simulated students (1..60)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, help="the technique preset each visitor starts "
+                        "beside its vanilla partner")
+    parser.add_argument("--jobs", type=int, default=None, help="GANAPP_MAX_JOBS for the server (default: "
+                        "this machine's cores, the server's own default)")
+    parser.add_argument("--arrival-s", type=float, default=0.0, help="visitors arrive spread over this many "
+                        "seconds (default 0: the whole class clicks at once)")
+    parser.add_argument("--max-minutes", type=float, default=20.0, help="stop every run still going after this")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    if not 1 <= args.visitors <= 60 or not 0.5 <= args.max_minutes <= 60 or not 0 <= args.arrival_s <= 600:
+        parser.error("--visitors must be 1..60, --max-minutes 0.5..60, --arrival-s 0..600")
+    if args.preset not in PRESETS or args.preset.endswith(": vanilla"):
+        parser.error(f"--preset must be a technique preset, one of: {', '.join(p for p in PRESETS if 'vanilla' not in p)}")
+    jobs = args.jobs or available_cores()
+    if not 1 <= jobs <= 256:
+        parser.error("--jobs must be 1..256")
+    backend = os.environ.get("GANAPP_RAY_ADDRESS") and f"ray ({os.environ['GANAPP_RAY_ADDRESS']})" or "local processes"
+    results: dict = {"visitors": args.visitors, "preset": args.preset, "partner": partner_of(args.preset),
+                     "backend": backend, "cores": os.cpu_count(), "load_average_before": os.getloadavg()}
+    server = Server(free_port(), jobs)
+    os.nice(19)  # after starting the server, which must not inherit it
+    try:
+        warm = server.api("new_token")
+        run = server.api("start_run", warm, {"data": "ring8", "steps": 20}, "warm-up")
+        started = time.monotonic()
+        while server.api("poll_run", warm, run["run_id"], False, 2)["state"] not in ENDED:
+            if time.monotonic() - started > 180:
+                raise RuntimeError("the warm-up run did not end within 3 minutes")
+            time.sleep(0.1)
+        results["warm_up_s"] = round(time.monotonic() - started, 2)
+
+        clock_zero = time.monotonic()
+        deadline = clock_zero + 60 * args.max_minutes
+        stop_all = threading.Event()
+        delays = sorted(random.Random(0).uniform(0, args.arrival_s) for _ in range(args.visitors))
+
+        def arrive(number: int) -> dict:
+            time.sleep(max(0.0, clock_zero + delays[number] - time.monotonic()))
+            return visitor(server, number, args.preset, clock_zero, deadline, stop_all)
+
+        with ThreadPoolExecutor(max_workers=args.visitors) as pool:
+            try:
+                visitors = list(pool.map(arrive, range(args.visitors)))
+            except BaseException:
+                stop_all.set()
+                raise
+        makespan = max(r["asked_s"] + (r["finished_s"] or 0.0) for v in visitors for r in v["runs"])
+        results["load_average_after"] = os.getloadavg()
+        results["visitors_detail"] = visitors
+        results["summary"] = summarise(visitors, makespan, jobs, args.preset)
+    finally:
+        server.stop()
+    print_table(results["summary"])
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
