@@ -156,3 +156,16 @@ class LocalProcesses:
 
     def close(self) -> None:
         pass
+
+
+def backend_from_env(environ: dict[str, str] | None = None) -> JobBackend:
+    """The backend this server's configuration asks for: local processes by default, or a
+    Ray cluster when GANAPP_RAY_ADDRESS is set ("auto", "HOST:6379", "ray://HOST:10001", or
+    "local" for a Ray instance on this machine). Ray is imported only then; without it the
+    server stops with a sentence that says so (SettingsError)."""
+    address = (os.environ if environ is None else environ).get("GANAPP_RAY_ADDRESS", "").strip()
+    if not address:
+        return LocalProcesses()
+    from .ray_backend import RayJobs
+
+    return RayJobs(address)

@@ -37,7 +37,7 @@ from typing import Any
 from ..config import ConfigError, GANConfig
 from ..presets import ready_made_checkpoint
 from . import records
-from .backend import JobBackend, JobHandle, LocalProcesses
+from .backend import JobBackend, JobHandle, backend_from_env
 from .limits import JobError, LimitError, Limits, SettingsError
 from .messages import Curves, Done, Log, Message, Metrics, Note, Samples, Started
 from .records import DISPLAY_ROWS_CAP, LOSS_COLUMNS, RECORD_FORMAT  # noqa: F401  (re-exported)
@@ -196,7 +196,7 @@ class JobManager:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.tokens = TokenIssuer(secret_file=None if self._own_runs_dir else self.runs_dir / ".token-secret",
                                   per_minute=self.limits.max_tokens_per_minute)
-        self.backend = backend or LocalProcesses()
+        self.backend = backend or backend_from_env()
         self._lock = threading.RLock()
         self._owners: dict[str, dict[str, Run]] = {}  # owner key -> run id -> Run, in creation order
         self._waiting: collections.deque[Run] = collections.deque()

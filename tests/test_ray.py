@@ -1,0 +1,150 @@
+"""The job server on a real Ray cluster (ganapp.server.ray_backend), on loopback.
+
+One Ray instance for the module (2 CPUs, no dashboard, its own temporary folder, on
+127.0.0.1), one JobManager whose backend is RayJobs; the same behaviours as
+tests/test_jobs.py checks with local processes: a run trains and its files arrive in
+the run's folder on the server; stop; a killed job fails only its own run; owners
+and queue positions; continue and view from a checkpoint (its bytes travel to the
+job). Ray is shut down at the end. Skipped when Ray is not installed (pip install ray).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, wait_until
+from ganapp.config import GANConfig
+from ganapp.jobs import JobError, RunNotFound
+
+TINY = dict(data="ring8", batch_size=32, hidden_dim=32, log_every=5, sample_every=20, metrics_every=0)
+FIRST_START_S = 90  # each Ray job is a new process that imports torch (slow on a busy 2-core box)
+
+
+def tiny(**changes) -> GANConfig:
+    return GANConfig(**{**TINY, **changes})
+
+
+def ended(manager, owner, run, timeout_s=60):
+    run = manager.wait(owner, run.id, timeout_s=timeout_s)
+    assert run.state in ("finished", "stopped", "failed", "interrupted"), f"run still {run.state} after {timeout_s} s"
+    return run
+
+
+@pytest.fixture(scope="module")
+def ray_manager(tmp_path_factory):
+    """A JobManager on a fresh Ray instance with 2 CPUs; Ray shut down afterwards."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install ray); the cluster backend is optional")
+    from ganapp.jobs import JobManager, Limits
+    from ganapp.server.ray_backend import RayJobs
+
+    if ray.is_initialized():
+        ray.shutdown()
+    # A short folder of its own: Ray's sockets live there (a path of at most 107 bytes), and a
+    # Ray started by someone else on this machine is neither joined nor touched.
+    temp_dir = tempfile.mkdtemp(prefix="ganapp-ray-", dir="/tmp")
+    backend = RayJobs("local", init_options={
+        "num_cpus": 2, "_temp_dir": temp_dir, "log_to_driver": False,
+        # The checkout is not installed as a package; a cluster's machines install ganapp.
+        "runtime_env": {"env_vars": {"PYTHONPATH": str(REPO)}}})
+    limits = Limits(max_running=2, max_running_per_owner=2, max_waiting=8, max_waiting_per_owner=3,
+                    max_steps=20_000, max_runs_per_owner=8)
+    manager = JobManager(limits=limits, runs_dir=tmp_path_factory.mktemp("ray-runs"), backend=backend)
+    yield manager
+    manager.shutdown()  # closes the backend: kills what is left, shuts Ray down
+    assert not ray.is_initialized()
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_run_trains_on_ray_and_its_files_come_back_to_the_run_folder(ray_manager):
+    manager = ray_manager
+    owner = manager.issue_token()
+    run = ended(manager, owner, manager.submit(owner, tiny(steps=60, seed=3)), FIRST_START_S)
+    assert run.state == "finished", run.reason
+    assert run.step == 60 and run.history[-1]["step"] == 60 and len(run.history) == 12
+    assert run.picture.startswith(b"\x89PNG") and run.picture_step == 60
+    assert run.curves.startswith(b"\x89PNG")
+    assert set(run.files) == {"config", "metrics", "samples", "checkpoint"}
+    for path in run.files.values():  # written by the server, from the bytes the job sent
+        assert Path(path).parent == run.folder and Path(path).stat().st_size > 0
+    assert GANConfig.from_json(Path(run.files["config"]).read_text()).seed == 3
+    wait_until(lambda: run.handle is None, 10, "the job's handle to be closed")
+
+    # continue: the checkpoint's bytes travel to the job, the new files come back
+    more = ended(manager, owner, manager.continue_run(owner, run.id, 80), FIRST_START_S)
+    assert more.state == "finished", more.reason
+    assert more.step == 80 and more.history[0]["step"] == 5 and more.config.seed == 3
+    assert Path(more.files["checkpoint"]).parent == more.folder
+    # view: an uploaded checkpoint, read by a job on the cluster
+    viewed = ended(manager, owner, manager.load_checkpoint(owner, run.files["checkpoint"], "mine.safetensors"),
+                   FIRST_START_S)
+    assert viewed.state == "finished", viewed.reason
+    assert viewed.name == "ring8 vanilla seed 3, step 60 (mine.safetensors)" and viewed.step == 60
+
+
+def test_stop_and_a_killed_job_fails_only_its_own_run(ray_manager):
+    manager = ray_manager
+    owner = manager.issue_token()
+    victim = manager.submit(owner, tiny(steps=20_000))
+    bystander = manager.submit(owner, tiny(steps=20_000, seed=1))
+    wait_until(lambda: victim.step > 0 and bystander.step > 0, FIRST_START_S, "both jobs to train")
+    _, pid = victim.handle.where()
+    os.kill(pid, signal.SIGKILL)  # the job's process on the cluster dies (OOM killer, a crash)
+    victim = ended(manager, owner, victim, 30)
+    assert victim.state == "failed"
+    assert "ended unexpectedly" in victim.reason and "died" in victim.reason, victim.reason
+    assert bystander.state == "running"
+    step = bystander.step
+    wait_until(lambda: bystander.step > step, 20, "the other run to go on training")
+
+    manager.stop(owner, bystander.id)  # stop: the job writes its files, and they come back
+    bystander = ended(manager, owner, bystander, 30)
+    assert bystander.state == "stopped", bystander.reason
+    assert 0 < bystander.step < 20_000 and Path(bystander.files["checkpoint"]).is_file()
+
+
+def test_owners_and_queue_positions_as_with_local_processes(ray_manager):
+    manager = ray_manager
+    alice, bob, carol, mallory = (manager.issue_token() for _ in range(4))
+    first = [manager.submit(alice, tiny(steps=20_000, seed=s)) for s in (0, 1)]
+    wait_until(lambda: all(r.state == "running" for r in first), FIRST_START_S, "alice's two jobs to start")
+    later = manager.submit(alice, tiny(steps=20_000, seed=2))
+    bobs = manager.submit(bob, tiny(steps=20_000))
+    carols = manager.submit(carol, tiny(steps=20_000))
+    # Fair turns: alice started last, so bob and carol go first; positions follow the turns.
+    assert [manager.queue_position(r) for r in (bobs, carols, later)] == [1, 2, 3]
+    with pytest.raises(RunNotFound):
+        manager.get(mallory, first[0].id)
+    with pytest.raises(RunNotFound):
+        manager.stop(mallory, first[0].id)
+    with pytest.raises(JobError):
+        manager.continue_run(mallory, first[0].id, 30_000)
+    assert manager.runs(mallory) == []
+    manager.stop(alice, first[0].id)
+    wait_until(lambda: bobs.state in ("starting", "running"), 30, "bob's run to start in the freed slot")
+    assert manager.queue_position(carols) == 1 and manager.queue_position(later) == 2
+    for owner in (alice, bob, carol):
+        for run in manager.runs(owner):
+            if run.active:
+                manager.stop(owner, run.id)
+    for owner in (alice, bob, carol):
+        for run in manager.runs(owner):
+            assert ended(manager, owner, run, 30).state == "stopped"
+
+
+def test_the_backend_is_chosen_by_configuration(monkeypatch):
+    from ganapp.server.backend import LocalProcesses, backend_from_env
+    from ganapp.server.limits import SettingsError
+
+    assert isinstance(backend_from_env({}), LocalProcesses)
+    assert isinstance(backend_from_env({"GANAPP_RAY_ADDRESS": "  "}), LocalProcesses)
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
+    with pytest.raises(SettingsError, match="GANAPP_RAY_ADDRESS is set, but Ray is not installed"):
+        backend_from_env({"GANAPP_RAY_ADDRESS": "auto"})
