@@ -39,6 +39,10 @@ def ended(manager, owner, run, timeout_s=60):
 @pytest.fixture(scope="module")
 def ray_manager(tmp_path_factory):
     """A JobManager on a fresh Ray instance with 2 CPUs; Ray shut down afterwards."""
+    from ganapp.server.ray_backend import LOOPBACK_ONLY
+
+    for name, value in LOOPBACK_ONLY.items():  # before Ray is imported: its servers listen on 127.0.0.1 only
+        os.environ.setdefault(name, value)
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install ray); the cluster backend is optional")
     from ganapp.jobs import JobManager, Limits
     from ganapp.server.ray_backend import RayJobs
@@ -54,6 +58,7 @@ def ray_manager(tmp_path_factory):
         "runtime_env": {"env_vars": {"PYTHONPATH": str(REPO)}}})
     limits = Limits(max_running=2, max_running_per_owner=2, max_waiting=8, max_waiting_per_owner=3,
                     max_steps=20_000, max_runs_per_owner=8)
+    assert set(ray.cluster_resources()) >= {"node:127.0.0.1"}  # on loopback
     manager = JobManager(limits=limits, runs_dir=tmp_path_factory.mktemp("ray-runs"), backend=backend)
     yield manager
     manager.shutdown()  # closes the backend: kills what is left, shuts Ray down

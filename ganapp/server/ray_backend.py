@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -54,8 +55,17 @@ FINAL_DRAIN_S = 5.0  # after a job has ended, how long its last messages may tak
 FILE_ORDER = ("config", "metrics", "samples", "checkpoint")  # the small files first, if the budget is short
 
 
-def import_ray():
+# Ray turns "127.0.0.1" into the machine's network address, and its servers listen there;
+# a private instance ("local") is made to stay on loopback with the switch Ray itself uses
+# on laptops (read when Ray is first imported, and by the processes Ray starts).
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def import_ray(address: str = ""):
     """Ray, or a SettingsError that says what to do (the app stops with that one sentence)."""
+    if address == "local" and "ray" not in sys.modules:
+        for name, value in LOOPBACK_ONLY.items():
+            os.environ.setdefault(name, value)
     try:
         import ray
     except ImportError:
@@ -336,14 +346,12 @@ class RayJobs:
 
     def __init__(self, address: str = "auto", *, init_options: dict[str, Any] | None = None,
                  warm_runners: int = WARM_RUNNERS):
-        ray = import_ray()
+        ray = import_ray(address)
         self._ray = ray
         self._owns_connection = not ray.is_initialized()
         if self._owns_connection:
             options: dict[str, Any] = {"namespace": "ganapp", "include_dashboard": False}
-            if address == "local":  # a fresh instance on this machine, on loopback only
-                options["_node_ip_address"] = "127.0.0.1"
-            else:
+            if address != "local":
                 options["address"] = address
             options.update(init_options or {})
             try:
