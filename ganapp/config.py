@@ -28,8 +28,35 @@ class ConfigError(ValueError):
     """A setting is wrong; the message says which one and what would be right."""
 
 
-def _help(text: str, **extra: Any) -> dict[str, Any]:
-    return {"help": text, **extra}
+@dataclass(frozen=True)
+class Bounds:
+    """The allowed range of a number setting, as validate() checks it. `low_open`/`high_open`
+    mean the bound itself is not allowed; `high` None means no upper bound. The page shows
+    and checks these (with the server's own limits on top); tests check that validate()
+    agrees with them."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def allows(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+
+def _help(text: str, *, label: str, zh: tuple[str, str], group: str, **extra: Any) -> dict[str, Any]:
+    """A field's description, written once: English help, English label, Traditional Chinese
+    (label, help) in Taiwan's terms, and the group the form shows it in. Optional: `bounds`,
+    `choices` (with `choice_labels`: {value: (English, 中文)}) and `knob_of` (the technique
+    switch this knob belongs to: the form disables it while that switch is off)."""
+    return {"help": text, "label": label, "label_zh": zh[0], "help_zh": zh[1], "group": group, **extra}
+
+
+_T = "technique"  # the form's groups
+_TRAIN = "training"
+_ADV = "advanced"
 
 
 @dataclass
@@ -38,58 +65,123 @@ class GANConfig:
 
     # --- what to learn -------------------------------------------------------------
     data: str = field(default="ring8", metadata=_help(
-        "data set: ring8, grid25, spiral (2-D points), digits (8x8), mnist, fashion-mnist (28x28)"))
-    steps: int = field(default=2000, metadata=_help("number of training steps (one D update and one G update each)"))
-    batch_size: int = field(default=64, metadata=_help("examples per batch, for real and for generated data"))
-    seed: int = field(default=0, metadata=_help("random seed: the same config and seed give the same numbers"))
+        "data set: ring8, grid25, spiral (2-D points), digits (8x8), mnist, fashion-mnist (28x28)",
+        label="Data set", group="data", menu=DATASETS,
+        zh=("資料集", "ring8、grid25、spiral：2-D 的點；digits：8×8 影像；mnist、fashion-mnist：28×28 影像"
+                    "（第一次使用時下載）")))
+    steps: int = field(default=2000, metadata=_help(
+        "number of training steps (one D update and one G update each)", label="Training steps",
+        group=_TRAIN, bounds=Bounds(1, MAX_STEPS),
+        zh=("訓練步數", "每一步更新判別器一次、生成器一次")))
+    batch_size: int = field(default=64, metadata=_help(
+        "examples per batch, for real and for generated data", label="Batch size", group=_TRAIN,
+        bounds=Bounds(2, MAX_BATCH_SIZE), zh=("批次大小", "每個批次的真實資料與生成樣本數")))
+    seed: int = field(default=0, metadata=_help(
+        "random seed: the same config and seed give the same numbers", label="Seed", group=_TRAIN,
+        bounds=Bounds(0, 2**63, high_open=True), zh=("隨機種子", "相同的設定與隨機種子，得到相同的結果")))
 
     # --- models --------------------------------------------------------------------
-    noise_dim: int = field(default=16, metadata=_help("size of the noise vector z fed to the generator"))
+    noise_dim: int = field(default=16, metadata=_help(
+        "size of the noise vector z fed to the generator", label="Noise size (z)", group=_ADV,
+        bounds=Bounds(1, 1024), zh=("雜訊向量 z 的大小", "輸入生成器的雜訊向量 z 有幾個數字")))
     hidden_dim: int = field(default=128, metadata=_help(
-        "model width: hidden units of the 2-D MLPs, feature units of the image models"))
+        "model width: hidden units of the 2-D MLPs, feature units of the image models", label="Model width",
+        group=_ADV, bounds=Bounds(4, 4096), zh=("模型寬度", "2-D 模型的隱藏單元數，影像模型的特徵數")))
     generator_batch_norm: bool = field(default=True, metadata=_help(
         "batch norm in G's hidden layers (DCGAN, the paper); off: no normalisation, where a vanilla GAN "
-        "collapses on ring8 at learning rate 3e-4 (docs/results.md). Virtual batch norm replaces it when on"))
+        "collapses on ring8 at learning rate 3e-4 (docs/results.md). Virtual batch norm replaces it when on",
+        label="Batch norm in the generator", group=_ADV,
+        zh=("生成器使用批次歸一化", "關閉時生成器沒有歸一化：原始 GAN 在 ring8 上會模式崩潰（mode collapse）")))
 
     # --- optimisation ----------------------------------------------------------------
-    lr_generator: float = field(default=1e-3, metadata=_help("Adam learning rate of the generator"))
-    lr_discriminator: float = field(default=1e-3, metadata=_help("Adam learning rate of the discriminator"))
-    beta1: float = field(default=0.5, metadata=_help("Adam beta1 (0.5 as in DCGAN and the paper's code)"))
-    beta2: float = field(default=0.999, metadata=_help("Adam beta2"))
+    lr_generator: float = field(default=1e-3, metadata=_help(
+        "Adam learning rate of the generator", label="Learning rate of the generator", group=_TRAIN,
+        bounds=Bounds(0, 1, low_open=True), zh=("生成器的學習率", "生成器（generator）的 Adam 學習率")))
+    lr_discriminator: float = field(default=1e-3, metadata=_help(
+        "Adam learning rate of the discriminator", label="Learning rate of the discriminator", group=_TRAIN,
+        bounds=Bounds(0, 1, low_open=True), zh=("判別器的學習率", "判別器（discriminator）的 Adam 學習率")))
+    beta1: float = field(default=0.5, metadata=_help(
+        "Adam beta1 (0.5 as in DCGAN and the paper's code)", label="Adam β1", group=_ADV,
+        bounds=Bounds(0, 1, high_open=True), zh=("Adam β1", "Adam 的 β1（DCGAN 與論文程式用 0.5）")))
+    beta2: float = field(default=0.999, metadata=_help(
+        "Adam beta2", label="Adam β2", group=_ADV, bounds=Bounds(0, 1, high_open=True),
+        zh=("Adam β2", "Adam 的 β2")))
     generator_loss: str = field(default="non-saturating", metadata=_help(
         "generator loss: non-saturating (-log D(G(z)), the usual one) or saturating (log(1 - D(G(z))), the original minimax)",
-        choices=GENERATOR_LOSSES))
+        choices=GENERATOR_LOSSES, label="Generator loss", group=_ADV,
+        choice_labels={"non-saturating": ("non-saturating", "非飽和"), "saturating": ("saturating", "飽和")},
+        zh=("生成器損失", "非飽和：-log D(G(z))，常用的一種；飽和：log(1 - D(G(z)))，原始的極小極大")))
 
     # --- the five techniques (Salimans et al. 2016, section 3) -------------------------
     feature_matching: bool = field(default=False, metadata=_help(
-        "feature matching (sec. 3.1): G matches the mean of D's features on real data instead of fooling D"))
+        "feature matching (sec. 3.1): G matches the mean of D's features on real data instead of fooling D",
+        label="Feature matching", group=_T,
+        zh=("特徵匹配（feature matching）", "生成器不再設法騙過判別器，而是讓判別器內部特徵的平均值與真實資料一致（3.1 節）")))
     minibatch_discrimination: bool = field(default=False, metadata=_help(
-        "minibatch discrimination (sec. 3.2): D sees how close each sample is to the others in its batch"))
-    minibatch_kernels: int = field(default=16, metadata=_help("minibatch discrimination: number of kernels B (paper: 100)"))
-    minibatch_kernel_dim: int = field(default=5, metadata=_help("minibatch discrimination: kernel dimension C (paper: 5)"))
+        "minibatch discrimination (sec. 3.2): D sees how close each sample is to the others in its batch",
+        label="Minibatch discrimination", group=_T,
+        zh=("小批次判別（minibatch discrimination）", "判別器看得到每個樣本和同批次其他樣本有多接近，"
+                                                    "所以崩潰的生成器很容易被抓到（3.2 節）")))
+    minibatch_kernels: int = field(default=16, metadata=_help(
+        "minibatch discrimination: number of kernels B (paper: 100)", label="Kernels (B)", group=_T,
+        bounds=Bounds(1, 1024), knob_of="minibatch_discrimination",
+        zh=("核數量 B", "小批次判別：比較樣本時用幾組特徵（論文：100）")))
+    minibatch_kernel_dim: int = field(default=5, metadata=_help(
+        "minibatch discrimination: kernel dimension C (paper: 5)", label="Kernel size (C)", group=_T,
+        bounds=Bounds(1, 256), knob_of="minibatch_discrimination",
+        zh=("核維度 C", "小批次判別：每組特徵有幾個數字（論文：5）")))
     minibatch_reduction: str = field(default="mean", metadata=_help(
         "minibatch discrimination: mean of exp(-distance) over the other samples (the official ImageNet "
         "code; the default, see docs/results.md) or their sum (the paper's formula; on 2-D data D wins outright)",
-        choices=MINIBATCH_REDUCTIONS))
+        choices=MINIBATCH_REDUCTIONS, label="Closeness to the other samples", group=_T,
+        knob_of="minibatch_discrimination",
+        choice_labels={"mean": ("mean", "平均"), "sum": ("sum (the paper)", "總和（論文）")},
+        zh=("與其他樣本的接近程度", "平均：官方 ImageNet 程式的做法（預設）；總和：論文的公式，"
+                                  "在 2-D 資料上判別器會完全獲勝")))
     historical_averaging: str = field(default="off", metadata=_help(
         "historical averaging (sec. 3.3): off, uniform (the paper: average of all past weights) "
-        "or exponential (recent weights count more)", choices=HA_MODES))
+        "or exponential (recent weights count more)", choices=HA_MODES, label="Historical averaging", group=_T,
+        choice_labels={"off": ("off", "關閉"), "uniform": ("uniform", "均勻"), "exponential": ("exponential", "指數")},
+        zh=("歷史平均法（historical averaging）", "把每個玩家拉回它自己過去權重的平均，減少繞圈（3.3 節）。"
+                                                "均勻：論文的做法；指數：最近的權重比較重要")))
     historical_averaging_weight: float = field(default=0.001, metadata=_help(
         "historical averaging: weight of the penalty ||theta - average||^2; 0.001 cost the least of "
-        "0.001, 0.01, 0.1 and 1 on ring8 and grid25, larger weights lose modes (docs/results.md)"))
+        "0.001, 0.01, 0.1 and 1 on ring8 and grid25, larger weights lose modes (docs/results.md)",
+        label="Weight of the pull to the past", group=_T, bounds=Bounds(0, 100), knob_of="historical_averaging",
+        zh=("拉回過去平均的權重", "懲罰項 ||θ - 平均||² 的權重；0.001 影響最小，較大的權重會失去模式")))
     historical_averaging_decay: float = field(default=0.99, metadata=_help(
-        "historical averaging, exponential mode: decay of the moving average (0 < decay < 1)"))
+        "historical averaging, exponential mode: decay of the moving average (0 < decay < 1)",
+        label="Decay (exponential mode)", group=_ADV, bounds=Bounds(0, 1, low_open=True, high_open=True),
+        knob_of="historical_averaging", zh=("衰減率（指數模式）", "歷史平均法的指數模式：移動平均的衰減率（0 到 1 之間）")))
     label_smoothing: float | None = field(default=None, metadata=_help(
-        "one-sided label smoothing (sec. 3.4): the real target alpha, e.g. 0.9; fake targets stay 0"))
+        "one-sided label smoothing (sec. 3.4): the real target alpha, e.g. 0.9; fake targets stay 0",
+        label="One-sided label smoothing", group=_T, bounds=Bounds(0.5, 1, low_open=True),
+        knob_label=("Target for real data (α)", "真實資料的目標值 α"),
+        zh=("單邊的標籤平滑（one-sided label smoothing）", "判別器對真實資料的目標是 α 而不是 1（生成樣本仍是 0），"
+                                                        "判別器比較不會過度自信（3.4 節）")))
     virtual_batch_norm: bool = field(default=False, metadata=_help(
-        "virtual batch normalization (sec. 3.5): G normalises each example with a fixed reference batch"))
-    vbn_reference_size: int = field(default=64, metadata=_help("virtual batch norm: size of the fixed reference batch"))
+        "virtual batch normalization (sec. 3.5): G normalises each example with a fixed reference batch",
+        label="Virtual batch normalization", group=_T,
+        zh=("虛擬的批次歸一化（virtual batch normalization）", "生成器用一個固定的參考批次來歸一化每個樣本，"
+                                                           "而不是用它自己的批次（3.5 節）")))
+    vbn_reference_size: int = field(default=64, metadata=_help(
+        "virtual batch norm: size of the fixed reference batch", label="Reference batch size", group=_T,
+        bounds=Bounds(1, MAX_BATCH_SIZE), knob_of="virtual_batch_norm",
+        zh=("參考批次大小", "虛擬的批次歸一化：固定參考批次的大小")))
 
     # --- reporting -------------------------------------------------------------------
-    log_every: int = field(default=10, metadata=_help("record losses every this many steps"))
-    sample_every: int = field(default=100, metadata=_help("draw the sample picture every this many steps"))
-    metrics_every: int = field(default=250, metadata=_help("compute quality metrics every this many steps (0: never)"))
-    device: str = field(default="auto", metadata=_help("auto (CUDA when present, else CPU), cpu or cuda", choices=DEVICES))
+    log_every: int = field(default=10, metadata=_help(
+        "record losses every this many steps", label="Record losses every (steps)", group=_ADV,
+        bounds=Bounds(1), zh=("每隔幾步記錄損失", "每隔這麼多步記錄一次損失")))
+    sample_every: int = field(default=100, metadata=_help(
+        "draw the sample picture every this many steps", label="Draw a picture every (steps)", group=_ADV,
+        bounds=Bounds(1), zh=("每隔幾步畫一張圖", "每隔這麼多步畫一張樣本圖")))
+    metrics_every: int = field(default=250, metadata=_help(
+        "compute quality metrics every this many steps (0: never)", label="Measure quality every (steps; 0: never)",
+        group=_ADV, bounds=Bounds(0), zh=("每隔幾步量測品質（0：不量測）", "每隔這麼多步計算一次品質指標")))
+    device: str = field(default="auto", metadata=_help(
+        "auto (CUDA when present, else CPU), cpu or cuda", choices=DEVICES, label="Device", group=_ADV,
+        zh=("裝置", "auto：有 CUDA 就用，否則用 CPU")))
 
     # ------------------------------------------------------------------------------------
     def __post_init__(self) -> None:
@@ -251,3 +343,8 @@ def field_help(name: str) -> str:
 
 def field_choices(name: str) -> tuple[str, ...] | None:
     return next(f.metadata.get("choices") for f in fields(GANConfig) if f.name == name)
+
+
+def field_meta(name: str) -> dict[str, Any]:
+    """Everything written about one field (help, labels in both languages, group, bounds...)."""
+    return dict(next(f.metadata for f in fields(GANConfig) if f.name == name))

@@ -160,3 +160,120 @@ def ready_made_checkpoint(name: str) -> Path:
     if name not in ready_made_runs():
         raise KeyError(f"unknown ready-made run {name!r}; known: {', '.join(ready_made_runs())}")
     return READY_MADE_DIR / name / "checkpoint.safetensors"
+
+
+# ---------------------------------------------------------------------------------------
+# The same in Traditional Chinese (Taiwan), for the page's 繁體中文 view (terms as in
+# shared/CLASSROOM.md). The English keys stay the presets' names everywhere (links, API).
+PRESET_TITLES_ZH: dict[str, str] = {
+    "ring8: vanilla": "ring8：原始 GAN",
+    "ring8: virtual batch norm": "ring8：虛擬的批次歸一化",
+    "ring8: feature matching": "ring8：特徵匹配",
+    "ring8: label smoothing 0.9": "ring8：單邊的標籤平滑 0.9",
+    "ring8: historical averaging": "ring8：歷史平均法",
+    "ring8: historical averaging 0.1 (too strong)": "ring8：歷史平均法 0.1（太強）",
+    "ring8: minibatch discrimination": "ring8：小批次判別",
+    "ring8: minibatch discrimination, summed (the paper's formula)": "ring8：小批次判別，總和（論文的公式）",
+    "ring8: the paper's methods (MBD + LS + VBN)": "ring8：論文的方法（小批次判別 + 標籤平滑 + 虛擬的批次歸一化）",
+    "ring8, G without batch norm: vanilla": "ring8，生成器沒有批次歸一化：原始 GAN",
+    "ring8, G without batch norm: minibatch discrimination": "ring8，生成器沒有批次歸一化：小批次判別",
+    "ring8, G without batch norm: label smoothing 0.9": "ring8，生成器沒有批次歸一化：單邊的標籤平滑 0.9",
+    "ring8, G without batch norm: feature matching": "ring8，生成器沒有批次歸一化：特徵匹配",
+    "ring8, G without batch norm: virtual batch norm": "ring8，生成器沒有批次歸一化：虛擬的批次歸一化",
+    "ring8, G without batch norm: historical averaging": "ring8，生成器沒有批次歸一化：歷史平均法",
+    "digits: vanilla": "digits：原始 GAN",
+    "digits: minibatch discrimination": "digits：小批次判別",
+    "digits: feature matching": "digits：特徵匹配",
+}
+
+PRESET_NOTES_ZH: dict[str, str] = {
+    "ring8: vanilla": (
+        "所有 ring8 預設實驗的基準：生成器裡的批次歸一化已經保住全部 8 個模式"
+        "（隨機種子 0-2：8 ± 0 個模式，高品質樣本比例 11.5 ± 4.4%）。"),
+    "ring8: virtual batch norm": (
+        "模式更集中：高品質樣本比例 29.9 ± 7.0%，原始 GAN 為 11.5 ± 4.4%，隨機種子 0-2 每一個都比較高"
+        "（模式數 7.7 ± 0.6，原始 GAN 為 8 ± 0）。"),
+    "ring8: feature matching": (
+        "生成器去對齊判別器的平均特徵，而不是騙過判別器，所以樣本散在模式之間：高品質樣本比例 3.9 ± 2.5%，"
+        "原始 GAN 為 11.5 ± 4.4%，隨機種子 0-2 每一個都比較低（7.3 ± 1.2 個模式）。"),
+    "ring8: label smoothing 0.9": (
+        "沒有穩定的效果（隨機種子 0-2：8 ± 0 個模式，高品質樣本比例 13.6 ± 4.4%，原始 GAN 為 11.5 ± 4.4%）："
+        "在 ring8 上判別器本來就不會太自信（真實資料的 D(x) 約 0.6-0.85），把目標限制在 0.9 改變不大。"),
+    "ring8: historical averaging": (
+        "在預設權重 0.001 下，沒有超出隨機種子差異的效果（隨機種子 0-2：7.3 ± 1.2 個模式，高品質樣本比例 "
+        "9.1 ± 5.9%，原始 GAN 為 8 ± 0 與 11.5 ± 4.4%）；我們沒有找到它有幫助的設定。"),
+    "ring8: historical averaging 0.1 (too strong)": (
+        "太強了：拉回所有過去權重平均的力量讓兩個玩家都停在起點附近，樣本散在模式之外"
+        "（隨機種子 0-2：高品質樣本比例 0.9 ± 0.3%，原始 GAN 為 11.5 ± 4.4%）。"),
+    "ring8: minibatch discrimination": (
+        "和原始 GAN 一樣好，沒有更好，因為原始 GAN 在這裡已經保住每個模式（隨機種子 0-2：8 ± 0 個模式，"
+        "高品質樣本比例 11.1 ± 3.3%，原始 GAN 為 11.5 ± 4.4%）。和下面的「總和」預設實驗比較，就知道 ganapp "
+        "為什麼對其他樣本取平均。"),
+    "ring8: minibatch discrimination, summed (the paper's formula)": (
+        "論文的公式，對其他 63 個樣本求總和：判別器太容易發現崩潰的批次，完全獲勝，生成器縮成一個點"
+        "（隨機種子 0-2：2.0 ± 3.5 個模式，高品質樣本比例 0.6 ± 1.1%；隨機種子 1 與 2 沒有樣本落在模式上）。"
+        "平均的形式（上面的預設實驗）保住全部 8 個。"),
+    "ring8: the paper's methods (MBD + LS + VBN)": (
+        "論文表 3 的「我們的方法」組合：ring8 最好的一列，每個隨機種子都有全部 8 個模式，高品質樣本比例 "
+        "30.5 ± 4.2%（原始 GAN 11.5 ± 4.4%），模式也最平均（模式分布的 KL 散度 0.16 ± 0.03，原始 GAN 0.41 ± 0.25）。"),
+    "ring8, G without batch norm: vanilla": (
+        "經典的模式崩潰（mode collapse）：生成器沒有批次歸一化（學習率 3e-4）時，樣本全部擠到同一個地方"
+        "（隨機種子 0-4：涵蓋的模式數 1.0 ± 0.7，任何種子最多 2 個）。"),
+    "ring8, G without batch norm: minibatch discrimination": (
+        "小批次判別的經典效果：判別器看得到崩潰的批次，生成器於是散布到整個圓環"
+        "（隨機種子 0-4：7.8 ± 0.4 個模式，原始 GAN 為 1.0 ± 0.7，每個種子都比較多；樣本仍然鬆散，"
+        "高品質樣本比例 2.8 ± 2.0%）。"),
+    "ring8, G without batch norm: label smoothing 0.9": (
+        "標籤平滑的效果：把判別器對真實資料的目標限制在 0.9，判別器不會過度自信，生成器保住全部 8 個模式"
+        "（隨機種子 0-4；原始 GAN 為 1.0 ± 0.7）；樣本仍然鬆散（高品質樣本比例 2.7 ± 1.9%）。"),
+    "ring8, G without batch norm: feature matching": (
+        "生成器去對齊判別器的平均特徵，而不是騙過判別器，因此散布到整個圓環（隨機種子 0-4：7.4 ± 0.5 個模式，"
+        "原始 GAN 為 1.0 ± 0.7），但很少樣本落在模式上（高品質樣本比例 1.0 ± 0.2%）。"),
+    "ring8, G without batch norm: virtual batch norm": (
+        "用固定的參考批次來歸一化每個樣本，就足以阻止崩潰，而且是這一組裡最集中的樣本"
+        "（隨機種子 0-4：8 ± 0 個模式，高品質樣本比例 17.6 ± 3.9%；原始 GAN 為 1.0 ± 0.7 與 0.8 ± 0.9%）。"),
+    "ring8, G without batch norm: historical averaging": (
+        "救不回來：在預設權重 0.001 下生成器仍然崩潰（隨機種子 0-4：1.6 ± 0.9 個模式，原始 GAN 為 1.0 ± 0.7，"
+        "在隨機種子的差異之內）。"),
+    "digits: vanilla": (
+        "digits 預設實驗的基準（隨機種子 0-2：分類器分數 6.61 ± 0.16，Fréchet 距離 132 ± 31，10 個類別都有；"
+        "真實的保留數字為 9.39 與 23.3）。"),
+    "digits: minibatch discrimination": (
+        "每個隨機種子的樣本都明顯更好（隨機種子 0-2：分類器分數 7.67 ± 0.18，原始 GAN 為 6.61 ± 0.16；"
+        "Fréchet 距離 44 ± 11，原始 GAN 為 132 ± 31；真實的保留數字：9.39 與 23.3）。"),
+    "digits: feature matching": (
+        "訓練 1000 步後比較好：分類器分數 6.84 ± 0.12，原始 GAN 為 6.61 ± 0.16（隨機種子 0-2 每個都比較高），"
+        "Fréchet 距離在隨機種子 1 與 2 比較低；在 600 步時每個種子都還比較差。"),
+}
+
+READY_MADE_TITLES_ZH: dict[str, str] = {
+    "ring8-no-batch-norm-vanilla": "ring8，生成器沒有批次歸一化：原始 GAN（模式崩潰）",
+    "ring8-no-batch-norm-minibatch-discrimination": "ring8，生成器沒有批次歸一化：小批次判別（治好崩潰）",
+    "ring8-vanilla": "ring8：原始 GAN",
+    "ring8-virtual-batch-norm": "ring8：虛擬的批次歸一化",
+    "ring8-minibatch-discrimination": "ring8：小批次判別",
+    "ring8-minibatch-discrimination-summed": "ring8：小批次判別，總和（論文的公式）",
+    "ring8-our-methods": "ring8：論文的方法",
+    "digits-vanilla": "digits：原始 GAN",
+    "digits-minibatch-discrimination": "digits：小批次判別",
+}
+
+READY_MADE_NOTES_ZH: dict[str, str] = {
+    "ring8-no-batch-norm-vanilla": "ring8，生成器沒有批次歸一化，學習率 3e-4，2000 步，隨機種子 0：經典的模式崩潰，"
+                                   "所有樣本都在穿過一個模式的一條線上。",
+    "ring8-no-batch-norm-minibatch-discrimination": "同樣的設定加上小批次判別：判別器看得到崩潰，生成器散布到整個"
+                                                    "圓環，涵蓋全部 8 個模式。",
+    "ring8-vanilla": "ring8，沒有技巧，2000 步，隨機種子 0：全部 8 個模式，高品質樣本比例 16.1%。",
+    "ring8-virtual-batch-norm": "ring8 加上虛擬的批次歸一化，2000 步，隨機種子 0：全部 8 個模式，落在模式上的樣本"
+                                "比例是原始 GAN 的兩倍以上（高品質樣本比例 37.6%）。",
+    "ring8-minibatch-discrimination": "ring8 加上小批次判別（對其他樣本取平均），2000 步，隨機種子 0：全部 8 個模式，"
+                                      "高品質樣本比例 14.4%，和原始 GAN 差不多。",
+    "ring8-minibatch-discrimination-summed": "ring8 加上論文的總和形式小批次判別，2000 步，隨機種子 0：判別器完全獲勝，"
+                                             "6 個模式，只有 1.9% 的樣本落在模式上。",
+    "ring8-our-methods": "ring8 加上論文的方法（小批次判別 + 標籤平滑 + 虛擬的批次歸一化），2000 步，隨機種子 0："
+                         "全部 8 個模式，高品質樣本比例 26.6%，模式最平均（模式分布的 KL 散度 0.12）。",
+    "digits-vanilla": "digits，沒有技巧，1000 步，隨機種子 1：分類器分數 7.12，Fréchet 距離 99.3"
+                      "（真實的保留數字：9.39 與 23.3）。",
+    "digits-minibatch-discrimination": "digits 加上小批次判別，1000 步，隨機種子 1：比原始 GAN 更接近真實數字"
+                                       "（Fréchet 距離 43.9，原始 GAN 為 99.3；分類器分數 7.34，原始 GAN 為 7.12）。",
+}

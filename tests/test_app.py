@@ -11,17 +11,18 @@ import gradio as gr
 import pytest
 from gradio_client import Client
 
-import app
 from conftest import wait_until
-from ganapp.config import GANConfig
+from ganapp.config import ConfigError, GANConfig
 from ganapp.presets import PRESETS, preset_config
+from ganapp.web import core, views
+from ganapp.web.form import ConfigForm
 
 TINY = {"data": "ring8", "batch_size": 32, "hidden_dim": 32, "log_every": 5, "sample_every": 20,
         "metrics_every": 0}
 
 
 # ------------------------------------------------------------------ widgets <-> config
-def _form_values(form: app.ConfigForm, config: GANConfig) -> dict:
+def _form_values(form: ConfigForm, config: GANConfig) -> dict:
     values = {component: component.value for component in form.components}  # widget defaults
     values.update(form.from_config(config))
     return values
@@ -29,9 +30,9 @@ def _form_values(form: app.ConfigForm, config: GANConfig) -> dict:
 
 def test_every_offered_config_field_maps_to_a_widget_and_back():
     with gr.Blocks():
-        form = app.ConfigForm(GANConfig(), max_steps=20_000)
+        form = ConfigForm(GANConfig(), max_steps=20_000)
     every_field = {f.name for f in dataclasses.fields(GANConfig)}
-    assert form.offered_fields() == every_field - set(app.ConfigForm.NOT_OFFERED)
+    assert form.offered_fields() == every_field - set(ConfigForm.NOT_OFFERED)
     everything_on = GANConfig(data="digits", steps=1234, batch_size=48, seed=7, noise_dim=9, hidden_dim=40,
                               lr_generator=2e-4, lr_discriminator=3e-4, beta1=0.3, beta2=0.95,
                               generator_loss="saturating", feature_matching=True, minibatch_discrimination=True,
@@ -52,14 +53,14 @@ def test_every_offered_config_field_maps_to_a_widget_and_back():
 
 def test_form_errors_name_the_setting():
     with gr.Blocks():
-        form = app.ConfigForm(GANConfig(), max_steps=20_000)
+        form = ConfigForm(GANConfig(), max_steps=20_000)
     values = _form_values(form, GANConfig())
     for name, value, message in (("steps", None, "steps is empty"), ("steps", 2.5, "whole number"),
                                  ("batch_size", 1, "batch_size must be between"),
                                  ("lr_generator", 0, "lr_generator (learning rate) must be > 0")):
         broken = dict(values)
         broken[form.fields[name]] = value
-        with pytest.raises(app.ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
             form.to_config(broken)
 
 
@@ -166,7 +167,7 @@ def test_a_poll_sends_only_what_changed(server, manager):
     page = app_.render(owner, None, None, None, "G loss")  # what a page load draws
     named = _by_name(page)
     assert "ganapp-picture" in named["samples"] and "finished" in named["status"]
-    assert "loss curves of" in named["curves"] and "data:image/png;base64," in named["curves"]
+    assert "loss curves of" in named["samples-b"] and "data:image/png;base64," in named["samples-b"]
     assert len(named["run-files"]) == 4
     board = named["scoreboard"]  # every ended run of the visitor adds a row, downloadable as CSV
     assert list(board["run"]) == [run.id] and list(board["state"]) == ["finished"]
@@ -178,7 +179,7 @@ def test_a_poll_sends_only_what_changed(server, manager):
         return app_.tick(owner, None, a, b, "G loss", page[app_.seen["live"]])
 
     quiet = poll()  # nothing changed: no picture, no plots; the same small texts and stamps
-    assert not {"samples", "curves"} & set(_by_name(quiet))
+    assert not {"samples", "samples-b"} & set(_by_name(quiet))
     assert [quiet[s] for s in app_.stamps] == [page[s] for s in app_.stamps]  # unchanged: no redraw event
 
     # Choosing two runs to compare changes one stamp; its own event then draws the comparison once.
@@ -204,10 +205,10 @@ def test_a_poll_while_training_sends_the_live_view_only(server, manager):
         wait_until(lambda: run.picture_count > 0 and run.history, 60, "the run to train")
         page = app_.render(owner, None, None, None, "G loss")
         seen = page[app_.seen["live"]]
-        wait_until(lambda: run.picture_count > seen["pic"] and run.curves_count > seen["curves"], 30,
+        wait_until(lambda: run.picture_count > seen["a"][1] and run.curves_count > seen["curves"], 30,
                    "a new picture and new curves")
         changed = _by_name(app_.tick(owner, None, None, None, "G loss", seen))
-        assert {"status", "samples", "curves"} <= set(changed)
+        assert {"status", "samples", "samples-b"} <= set(changed)
         assert "metrics-plot-0" not in changed and "runs-table" not in changed  # those have events of their own
     finally:
         manager.stop(owner, run.id)
@@ -217,16 +218,16 @@ def test_a_poll_while_training_sends_the_live_view_only(server, manager):
 def test_plotted_curves_are_thinned_however_long_the_run():
     rows = [{"step": i, "d_loss": 1.0, "g_loss": 2.0, "d_real": 0.5, "d_fake": 0.5, "seconds": i / 100,
              "modes_covered": 8.0} for i in range(1, 20_001)]
-    shown = app.thin(rows)
-    assert len(shown) <= app.CURVE_POINTS + 1 and shown[-1] is rows[-1] and shown[0] is rows[0]
-    frame = app.curve_frame(shown, {"d_loss": "D loss", "g_loss": "G loss"})
+    shown = views.thin(rows)
+    assert len(shown) <= views.CURVE_POINTS + 1 and shown[-1] is rows[-1] and shown[0] is rows[0]
+    frame = views.curve_frame(shown, {"d_loss": "D loss", "g_loss": "G loss"})
     assert len(frame) == 2 * len(shown) and str(frame["value"].dtype) == "float64"
     rows[5]["d_loss"] = float("nan")
-    assert len(app.curve_frame(rows[:10], {"d_loss": "D"})) == 9  # NaN would break the plot's JSON
+    assert len(views.curve_frame(rows[:10], {"d_loss": "D"})) == 9  # NaN would break the plot's JSON
     # A curve with no data yet still gets its legend entry (LinePlot fixes its legend when first drawn).
-    assert list(app.curve_frame(rows[:3], {"d_loss": "D", "nothing": "N"})["curve"]) == ["D", "D", "D", "N"]
-    assert len(app.metric_frame(rows, "modes_covered")) <= app.CURVE_POINTS + 1
-    assert app.metric_columns(rows) == ["modes_covered"]
+    assert list(views.curve_frame(rows[:3], {"d_loss": "D", "nothing": "N"})["curve"]) == ["D", "D", "D", "N"]
+    assert len(views.metric_frame(rows, "modes_covered")) <= views.CURVE_POINTS + 1
+    assert views.metric_columns(rows) == ["modes_covered"]
 
 
 def test_the_refresh_rate_backs_off_for_a_big_class_and_a_waiting_run(server, manager, monkeypatch):
@@ -239,14 +240,14 @@ def test_the_refresh_rate_backs_off_for_a_big_class_and_a_waiting_run(server, ma
 
     try:
         wait_until(lambda: run.state == "running", 60, "the run to start")
-        assert timer(owner).value == app.FAST_TICK_S and timer(owner).active
-        for page in range(app.FAST_TICK_VISITORS + 1):
+        assert timer(owner).value == core.FAST_TICK_S and timer(owner).active
+        for page in range(core.FAST_TICK_VISITORS + 1):
             server.app.note_page(f"page {page}")  # other pages, polling
-        assert timer(owner).value == app.SLOW_TICK_S
+        assert timer(owner).value == core.SLOW_TICK_S
         monkeypatch.setattr(manager.limits, "max_running", 0)  # no free slot: the next run waits
         patient = manager.issue_token("test")
         waiting = manager.submit(patient, GANConfig(**{**TINY, "steps": 10}))
-        assert waiting.state == "queued" and timer(patient).value == app.QUEUED_TICK_S and timer(patient).active
+        assert waiting.state == "queued" and timer(patient).value == core.QUEUED_TICK_S and timer(patient).active
         manager.stop(patient, waiting.id)
         assert not timer(patient).active  # nothing left to watch: the page stops polling
     finally:
@@ -255,7 +256,9 @@ def test_the_refresh_rate_backs_off_for_a_big_class_and_a_waiting_run(server, ma
 
 
 def test_image_metrics_are_shown_beside_real_datas_values():
-    line = app.metrics_line({"classifier_score": 7.123, "frechet_distance": 99.28, "real_classifier_score": 9.388,
+    line = views.metrics_line({"classifier_score": 7.123, "frechet_distance": 99.28, "real_classifier_score": 9.388,
                              "real_frechet_distance": 23.29})
     assert line == "classifier score: 7.12 (real data: 9.39) · Fréchet distance: 99.3 (real data: 23.3)"
-    assert app.metrics_line({"modes_covered": 8.0, "mode_kl": 0.1655}) == "mode KL: 0.166 · modes covered: 8"
+    assert views.metrics_line({"modes_covered": 8.0, "mode_kl": 0.1655}) == \
+        "mode unevenness (KL divergence): 0.166 · modes covered: 8"
+    assert views.metrics_line({"modes_covered": 8.0}, "zh-TW") == "涵蓋的模式數: 8"

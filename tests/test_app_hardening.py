@@ -24,7 +24,7 @@ from conftest import free_port
 from ganapp.config import GANConfig
 from ganapp.jobs import LimitError, Run, new_owner_token
 from ganapp.presets import ready_made_checkpoint, ready_made_runs
-from ganapp.web import safety
+from ganapp.web import safety, views
 
 pytestmark = pytest.mark.slow  # most of these start a real server (see conftest's fast tier)
 
@@ -83,7 +83,7 @@ def test_the_status_box_shows_run_data_as_text(server, tmp_path):
     assert "<img" not in box and "<a " not in box and "<script" not in box and "<b>" not in box
     assert "&lt;img src=x onerror=alert(1)&gt;&quot;" in box and "&lt;b&gt;losses grew to 1e6" in box
     assert len(box) < 5_000  # a 100 kB reason is shortened
-    picture = app.picture_html(b"png", alt='" onerror="alert(1)')
+    picture = views.picture_html(b"png", alt='" onerror="alert(1)')
     assert 'alt="&quot; onerror=&quot;alert(1)"' in picture
 
 
@@ -91,7 +91,7 @@ def test_the_scoreboard_csv_holds_run_names_as_text_not_formulas(server, manager
     owner = manager.issue_token("test")
     runs = [Run(id=f"abcd123{i}", owner="x" * 32, name=name, kind="train", config=GANConfig(), folder=tmp_path,
                 state="finished") for i, name in enumerate(('=HYPERLINK("http://evil","click")', "@SUM(1)", "plain"))]
-    table, download = app.scoreboard_view(server.app, owner, runs)
+    table, download = server.app.scoreboard_view(owner, runs)
     assert list(table["name"])[0] == '=HYPERLINK("http://evil","click")'  # the page shows the name as it is
     text = Path(download.value["path"] if isinstance(download.value, dict) else download.value).read_text()
     assert "'=HYPERLINK(" in text and "'@SUM(1)" in text and ",plain," in text

@@ -70,9 +70,17 @@ def _open(page, url: str) -> None:
     page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
 
 
+def _settings(page) -> None:
+    """Unfold the settings panel (folded on the first screen) if it is not open yet."""
+    if not page.locator("#field-steps input").is_visible():
+        page.locator("#settings").get_by_text(re.compile("Settings|設定")).first.click()
+    expect(page.locator("#field-steps input")).to_be_visible()
+
+
 def test_start_watch_and_stop_a_run(server, browser, page, artifacts_dir):
     _open(page, server.url)
     expect(page.locator("#state-text")).to_have_text("no run yet")
+    _settings(page)
     page.locator("#field-minibatch_discrimination input").check()
     page.locator("#field-steps input").fill("20000")
     page.locator("#start-button").click()
@@ -82,7 +90,7 @@ def test_start_watch_and_stop_a_run(server, browser, page, artifacts_dir):
     expect(samples).to_have_attribute("alt", re.compile(r"at step \d+"), timeout=FIRST_PICTURE_S * 1000)
     first_picture = samples.get_attribute("src")
     expect(samples).not_to_have_attribute("src", first_picture, timeout=30_000)
-    curves = page.locator("#curves img")
+    curves = page.locator("#samples-b img")  # without a pair, the right pane shows the loss curves
     expect(curves).to_have_attribute("alt", re.compile(r"loss curves of .* up to step \d+"), timeout=30_000)
     first_curves = curves.get_attribute("src")
     expect(curves).not_to_have_attribute("src", first_curves, timeout=30_000)
@@ -117,11 +125,13 @@ def test_start_watch_and_stop_a_run(server, browser, page, artifacts_dir):
 def test_compare_two_runs_and_refuse_bad_input(server, page, tmp_path, artifacts_dir):
     _open(page, server.url)
     # A preset fills the form and says what it showed when measured.
+    _settings(page)
     for name, checked in (("ring8: minibatch discrimination", True), ("ring8: vanilla", False)):
         page.locator("#preset input").click()
         page.locator("#preset").get_by_role("option", name=name, exact=True).click()
         expect(page.locator("#field-minibatch_discrimination input")).to_be_checked(checked=checked)
         expect(page.locator("#preset-note")).not_to_be_empty()
+    _settings(page)
     page.locator("#field-steps input").fill("200")
     page.locator("#run-name input, #run-name textarea").first.fill("vanilla")
     page.locator("#start-button").click()
@@ -147,9 +157,18 @@ def test_compare_two_runs_and_refuse_bad_input(server, page, tmp_path, artifacts
     page.screenshot(path=str(artifacts_dir / "browser-compare.png"), full_page=True)
 
     # Wrong settings: a clear message, and the form keeps what was typed.
+    _settings(page)
     page.locator("#field-lr_generator input").fill("-1")
     page.locator("#start-button").click()
-    expect(page.get_by_text(re.compile(r"lr_generator \(learning rate\) must be > 0"))).to_be_visible(timeout=10_000)
+    field_error = "Learning rate of the generator must be more than 0 and at most 1; you entered -1."
+    expect(page.locator("#field-lr_generator")).to_contain_text(field_error, timeout=10_000)  # at the field
+    shown = page.get_by_text(field_error).and_(page.locator(":not(.sr-only)")).filter(visible=True)  # (and a
+    # screen reader's live region, which says it aloud)
+    assert shown.count() == 1 and page.locator("#field-lr_generator").get_by_text(field_error).is_visible()
+    # No error badge on any output panel, and no error toast over the pictures.
+    assert page.locator("#status .error, #samples .error, #samples-b .error, .toast-body.error").count() == 0
+    page.screenshot(path=str(artifacts_dir / "browser-field-error.png"))
+    assert "lr_generator" not in page.locator("#field-lr_generator").inner_text()
     expect(page.locator("#field-lr_generator input")).to_have_value("-1")
     assert len(server.app.jobs.runs(owner)) == 2
 
@@ -236,6 +255,7 @@ def test_nothing_a_visitor_wrote_is_rendered_as_html(server, manager, page, trap
 
     # A notice (after Start) and a run name holding a fake link show as text.
     name = f"<a href={trap.url}/l><b>Session expired</b></a>"
+    _settings(page)
     page.locator("#field-steps input").fill("40")
     page.locator("#run-name input, #run-name textarea").first.fill(name)
     notices[owner] = [notice]

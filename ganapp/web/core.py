@@ -1,0 +1,256 @@
+"""GanApp: the page's view of the job server. Lookups (owner first), cached renderings
+shared by all of a run's tabs, the pictures a pair is held at, and refusals as toasts.
+
+The handlers (ganapp.web.handlers) ask it; it asks ganapp.jobs' JobManager, and never
+holds training math.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from typing import Any
+
+import gradio as gr
+
+from ganapp.config import ConfigError
+from ganapp.jobs import JobError, JobManager, Run, check_owner
+
+from . import safety, views
+from .safety import InputError
+from .text import tr
+
+FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
+QUEUED_TICK_S = 2.0  # a page whose runs all wait in the queue has little news
+FAST_TICK_VISITORS = 10  # open pages polling, above which pages refresh once a second
+REDRAW_EVERY_S = {"metrics": 5.0, "compare": 2.0}  # while a run trains, these redraw at most this often
+UPLOAD_WAIT_S = 15.0
+METRIC_PLOTS = 4  # one small plot per metric (each its own scale), up to this many
+PICTURES_KEPT = 200  # sample pictures kept per run, to show a pair at the same step
+RUNS_WITH_PICTURES = 32  # runs whose pictures are kept (the most recently drawn)
+
+
+class GanApp:
+    """The page's state over one JobManager: what it caches, and how it looks runs up."""
+
+    def __init__(self, manager: JobManager):
+        self.jobs = manager
+        self._frames: dict[tuple[str, str], tuple[tuple, dict[str, Any]]] = {}
+        self._pictures: dict[tuple, str] = {}
+        self._kept: dict[tuple[str, str], list[tuple[int, bytes]]] = {}  # run -> [(step, png)], oldest first
+        self._throttled: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self._pages: dict[str, float] = {}  # open pages (Gradio sessions) -> when they last polled
+        self.uploads: set[str] = set()  # Gradio's record of uploaded files (build_demo sets it)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ who is watching
+    def note_page(self, page: str) -> None:
+        """A poll from one open page (a browser tab: its Gradio session)."""
+        now = time.monotonic()
+        with self._lock:
+            self._pages[page] = now
+            if len(self._pages) > 1000:
+                self._pages = {k: t for k, t in self._pages.items() if now - t < 60}
+
+    def open_pages(self) -> int:
+        """Pages that polled in the last 5 seconds: the class that is watching now."""
+        now = time.monotonic()
+        with self._lock:
+            return sum(1 for t in self._pages.values() if now - t < 5.0)
+
+    def refresh_interval(self, runs: list[Run]) -> float:
+        """Twice a second while the class is small, once a second above FAST_TICK_VISITORS open
+        pages; every two seconds while the visitor's runs are all waiting in the queue."""
+        if not any(r.state in ("starting", "running", "stopping") for r in runs):
+            return QUEUED_TICK_S
+        return FAST_TICK_S if self.open_pages() <= FAST_TICK_VISITORS else SLOW_TICK_S
+
+    def throttled(self, run: Run, what: str, value: Any) -> Any:
+        """`value` for a run that has ended; while it trains, the value it had at most
+        REDRAW_EVERY_S[what] ago. Shared by all of the run's pages, so they redraw together."""
+        key = (run.owner, run.id, what)
+        now = time.monotonic()
+        cached = self._throttled.get(key)
+        if not run.active or cached is None or now - cached[0] >= REDRAW_EVERY_S[what]:
+            if len(self._throttled) > 1024:
+                self._throttled.clear()
+            self._throttled[key] = cached = (now, value)
+        return cached[1]
+
+    # ------------------------------------------------------------------ cached renderings
+    def frames(self, run: Run) -> dict[str, Any]:
+        """Thinned metric curves of a run, computed once per new history row, shared by its tabs."""
+        rows = run.history
+        key = (len(rows), rows[-1]["step"] if rows else -1, id(rows))
+        cached = self._frames.get((run.owner, run.id))
+        if cached and cached[0] == key:
+            return cached[1]
+        frames = {"metrics": {name: views.metric_frame(rows, name)
+                              for name in views.metric_columns(rows)[:METRIC_PLOTS]}}
+        if len(self._frames) > 256:
+            self._frames.clear()
+        self._frames[(run.owner, run.id)] = (key, frames)
+        return frames
+
+    def picture(self, run: Run, which: str = "samples", lang: str = "en") -> str:
+        """A run's latest picture as an <img> (samples, curves or metrics), encoded once per picture."""
+        count = {"samples": run.picture_count, "curves": run.curves_count, "metrics": run.metrics_count}[which]
+        key = (run.owner, run.id, which, count, lang)
+        cached = self._pictures.get(key)
+        if cached is None:
+            label = views.run_label(run)
+            if which == "samples":
+                self.keep_picture(run)
+                cached = views.picture_html(run.picture, tr(lang, "alt_samples", label=label, step=run.picture_step),
+                                            tr(lang, "waiting_picture"))
+            elif which == "curves":
+                cached = views.picture_html(run.curves, tr(lang, "alt_curves", label=label, step=run.step),
+                                            tr(lang, "curves_soon"), kind="curves")
+            else:
+                cached = views.picture_html(run.metrics_picture, tr(lang, "alt_metrics", name=run.name), "",
+                                            kind="metrics")
+            if len(self._pictures) > 256:
+                self._pictures.clear()
+            self._pictures[key] = cached
+        return cached
+
+    def keep_picture(self, run: Run) -> None:
+        """Remember the run's latest sample picture by step (bounded), so that a pair can be
+        shown at the same step: the side that is ahead shows its picture of the slower
+        side's step. Only pictures some page saw are kept; between them, the nearest earlier."""
+        picture, step = run.picture, run.picture_step
+        if not picture or step < 0:
+            return
+        key = (run.owner, run.id)
+        with self._lock:
+            kept = self._kept.setdefault(key, [])
+            if kept and kept[-1][0] >= step:
+                return
+            kept.append((step, picture))
+            if len(kept) > PICTURES_KEPT:  # thin the oldest half rather than forget the start
+                del kept[1:PICTURES_KEPT // 2:2]
+            if len(self._kept) > RUNS_WITH_PICTURES:
+                self._kept.pop(next(iter(self._kept)))
+
+    def picture_at(self, run: Run, step: int, lang: str = "en") -> tuple[int, str] | None:
+        """The run's kept picture of the latest step at or before `step`, as (step, <img>)."""
+        self.keep_picture(run)
+        with self._lock:
+            kept = list(self._kept.get((run.owner, run.id), ()))
+        earlier = [entry for entry in kept if entry[0] <= step]
+        if not earlier:
+            return None
+        shown, png = earlier[-1]
+        key = (run.owner, run.id, "at", shown, lang)
+        cached = self._pictures.get(key)
+        if cached is None:
+            cached = views.picture_html(png, tr(lang, "alt_samples", label=views.run_label(run), step=shown), "")
+            self._pictures[key] = cached
+        return shown, cached
+
+    def status_html(self, run: Run | None, lang: str = "en", **kw: Any) -> str:
+        """The caption of the run on the left (the status of the run shown)."""
+        if run is None:
+            return views.caption_html(None, lang)
+        position = self.jobs.queue_position(run) if run.state == "queued" else None
+        return views.caption_html(run, lang, position=position, own_limit=self.jobs.waits_for_own_runs(run), **kw)
+
+    def positions(self, runs: list[Run]) -> dict[str, int | None]:
+        return {r.id: self.jobs.queue_position(r) for r in runs if r.state == "queued"}
+
+    # ------------------------------------------------------------------ what the job server says
+    def summary(self, run: Run) -> dict[str, Any]:
+        """A run's summary for the API (with `warning`: the job server's word on it, or None)."""
+        return run.describe(self.jobs.queue_position(run))
+
+    def notices(self, owner: str) -> list[str]:
+        """One-off messages for the visitor (e.g. that their oldest run made room), each once."""
+        return [safety.shorten(text) for text in self.jobs.take_notices(owner)]
+
+    def show_notices(self, owner: str) -> None:
+        """The visitor's notices as warning toasts (after an action that added a run)."""
+        for text in self.notices(owner):
+            safety.warning(text)
+
+    # ------------------------------------------------------------------ uploaded checkpoints
+    def open_upload(self, owner: str, path: str) -> Run:
+        """Read an uploaded checkpoint as a 'view' run and wait for it (await_view). The job
+        server checks the file and copies it into the run's folder at once, so Gradio's copy
+        is deleted then, whatever the outcome: the upload folder keeps nothing. A refusal,
+        which may quote the file's contents, is plain text."""
+        try:
+            run = self.jobs.load_checkpoint(owner, path, os.path.basename(path))
+        except FileNotFoundError:
+            # Gradio stores uploads by content: the same file, uploaded twice at once, may
+            # already have been read and deleted for the other upload.
+            raise safety.refusal("the uploaded file is no longer on the server; please upload it again",
+                                 title="Not loaded") from None
+        except (OSError, JobError) as error:
+            raise safety.refusal(error, title="Not loaded") from None
+        finally:
+            safety.discard_upload(path, self.uploads)
+        self.show_notices(owner)
+        return self.await_view(owner, run)
+
+    def await_view(self, owner: str, run: Run) -> Run:
+        """Wait for a 'view' job (a checkpoint being read); a failed one is removed, and its
+        reason (which may quote the file's contents) is refused as plain text."""
+        self.jobs.wait(owner, run.id, timeout_s=UPLOAD_WAIT_S)
+        if run.state == "failed":
+            self.jobs.remove(owner, run.id)  # a file that is no checkpoint leaves no run behind
+            raise safety.refusal(run.reason or "that file is not a ganapp checkpoint", title="Not loaded")
+        return run
+
+    # ------------------------------------------------------------------ lookups (owner first)
+    def owner(self, token: Any) -> str:
+        """The visitor's token, if well formed and issued by this server; else a refusal."""
+        try:
+            self.jobs.owner_key(check_owner(token))
+        except JobError as error:
+            raise safety.refusal(error, title="No visitor token") from None
+        return token
+
+    def valid_owner(self, token: Any) -> bool:
+        try:
+            self.jobs.owner_key(check_owner(token))
+        except JobError:
+            return False
+        return True
+
+    def owned_run(self, owner: str, run_id: Any) -> Run | None:
+        """The owner's run with this id, or None: never another visitor's run."""
+        if not run_id or not isinstance(run_id, str):
+            return None
+        try:
+            return self.jobs.get(owner, run_id)
+        except JobError:
+            return None
+
+    def shown_run(self, owner: str, runs: list[Run], run_id: Any) -> Run | None:
+        return self.owned_run(owner, run_id) or (runs[-1] if runs else None)
+
+    def scoreboard_view(self, owner: str, runs: list[Run], lang: str = "en") -> tuple[Any, Any]:
+        """The scoreboard table and its CSV file (English headers) for the download button."""
+        table, header, rows = views.scoreboard(runs, lang)
+        if table is None:
+            return None, gr.DownloadButton(value=None)
+        path = self.jobs.owner_folder(owner) / "scoreboard.csv"
+        views.write_csv(path, header, rows)
+        return table, gr.DownloadButton(value=str(path))
+
+
+def user_error(error: Exception) -> gr.Error:
+    """A refusal toast (or API error) for a request the form, the config or the job server
+    refused: its text, which may quote the visitor's values, shows as plain text."""
+    return safety.refusal(error, title="Not started" if isinstance(error, (ConfigError, InputError)) else "Refused")
+
+
+@contextlib.contextmanager
+def refusals():
+    """Turn the refusals of a request (a wrong parameter, config or limit) into error replies."""
+    try:
+        yield
+    except (InputError, ConfigError, JobError) as error:
+        raise user_error(error) from None

@@ -1,0 +1,131 @@
+"""The page's look: projector-scale type, AA contrast, reserved space, and the views a link asks for.
+
+Sizes are for a room: body text 18 px at 1280x720; the live pictures take the height the
+screen has left (the first screen never scrolls); every caption line has a fixed height,
+so nothing moves when a run starts or a note arrives. Colours: white on #1d4ed8 (6.7:1)
+for the main buttons, white on #b91c1c (6.5:1) for Stop, text #1f2937 / #374151 on white
+(14.7:1 / 10.3:1); the runs' colours in the plots stay the colour-blind-safe pair
+#1f77b4 / #d95f02.
+
+HEAD runs before the page draws: it reads `view` and `hide` from the address and sets
+classes on <html>, which the CSS below turns into the presentation view and hidden parts.
+"""
+
+CSS = """
+:root:root, :root:root .dark {
+  --text-xxs: 14px; --text-xs: 16px; --text-sm: 18px; --text-md: 18px; --text-lg: 20px; --text-xl: 24px;
+  --text-xxl: 30px;
+  --body-text-color: #1f2937; --body-text-color-subdued: #374151; --block-label-text-color: #1f2937;
+  --block-info-text-color: #374151; --block-title-text-color: #1f2937; --input-placeholder-color: #4b5563;
+  --color-accent: #1d4ed8; --color-accent-soft: #dbeafe;
+  --button-primary-background-fill: #1d4ed8; --button-primary-background-fill-hover: #1e40af;
+  --button-primary-text-color: #ffffff; --button-primary-text-color-hover: #ffffff;
+  --button-primary-border-color: #1d4ed8; --button-primary-border-color-hover: #1e40af;
+  --button-cancel-background-fill: #b91c1c; --button-cancel-background-fill-hover: #991b1b;
+  --button-cancel-text-color: #ffffff; --button-cancel-text-color-hover: #ffffff;
+  --button-cancel-border-color: #b91c1c;
+  --button-secondary-text-color: #1f2937; --checkbox-background-color-selected: #1d4ed8;
+  --checkbox-border-color-selected: #1d4ed8; --slider-color: #1d4ed8; --loader-color: #1d4ed8;
+  --link-text-color: #1d4ed8; --link-text-color-hover: #1e40af; --link-text-color-visited: #5b21b6;
+  --block-label-text-size: 18px; --block-info-text-size: 16px; --block-title-text-size: 18px;
+  --section-header-text-size: 18px; --input-text-size: 18px;
+}
+.gradio-container { font-size: 18px; }
+.gradio-container .prose { font-size: 18px; }
+footer, footer a, footer button { color: #374151 !important; }
+/* header */
+#header { align-items: center; gap: 12px; }
+.gradio-container > main, .gradio-container main.contain { padding-top: 4px !important; }
+#title h1 { font-size: 28px; margin: 0; line-height: 1.2; }
+#lang-switch { flex-grow: 0 !important; min-width: 250px !important; }
+#lang-switch .wrap { flex-wrap: nowrap; }
+#link-button { flex-grow: 0 !important; min-width: 170px !important; }
+/* the controls */
+#pair-button { font-size: 22px; min-height: 64px; font-weight: 700; }
+#start-button, #stop-button { font-size: 22px; min-height: 52px; font-weight: 700; }
+.technique-note { font-size: 16px; color: #374151; }
+.form-heading h3 { font-size: 20px; margin: 4px 0; }
+/* the stage: two panes, each a caption and a picture */
+#stage { gap: 8px; }
+#panes { gap: 12px; flex-wrap: nowrap; }
+#pane-a, #pane-b { gap: 4px; min-width: 0 !important; }
+.ganapp-caption { padding: 6px 12px; border-radius: 10px; background: #f3f4f6; line-height: 1.3; }
+.ganapp-caption .cap-top { display: flex; gap: 16px; align-items: baseline; height: 32px; white-space: nowrap;
+  overflow: hidden; }
+.ganapp-caption .state { font-size: 24px; font-weight: 700; }
+.ganapp-caption .counter { font-size: 24px; font-weight: 700; font-variant-numeric: tabular-nums; }
+.ganapp-caption .what { font-size: 18px; height: 47px; overflow: hidden; display: -webkit-box;
+  -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
+.ganapp-caption .headline { font-size: 20px; font-weight: 600; height: 27px; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; font-variant-numeric: tabular-nums; }
+.ganapp-caption .speed { font-size: 16px; font-weight: 400; color: #374151; }
+.ganapp-caption .notes { font-size: 16px; height: 22px; overflow-y: auto; }
+.ganapp-caption .reason { color: #b91c1c; }
+.ganapp-caption .warning, .ganapp-caption .held { color: #7c4a03; }
+.state-running .state, .state-starting .state { color: #1d4ed8; }
+.state-finished .state { color: #166534; }
+.state-stopped .state, .state-stopping .state, .state-interrupted .state { color: #7c4a03; }
+.state-failed .state { color: #b91c1c; }
+.state-queued .state { color: #6b21a8; }
+.ganapp-picture { display: block; margin: 0 auto; max-width: 100%; height: auto; image-rendering: pixelated;
+  border: 1px solid #d1d5db; }
+.ganapp-picture.curves, .ganapp-picture.metrics { image-rendering: auto; }
+#samples, #samples-b { height: calc(100vh - 330px); min-height: 220px; display: flex; align-items: flex-start;
+  justify-content: center; overflow: hidden; }
+#samples img, #samples-b img { width: auto; max-height: calc(100vh - 330px); }
+.ganapp-placeholder { color: #374151; font-size: 18px; padding: 40px 12px; text-align: center; }
+#look-for { font-size: 18px; height: 52px; overflow-y: auto; line-height: 1.4; }
+#look-for .look { border-left: 4px solid #1d4ed8; padding-left: 10px; }
+/* the rest */
+#compare-picture-a img, #compare-picture-b img, #metrics-picture img { max-width: 100%; }
+#runs-table th, #scoreboard th { white-space: nowrap; word-break: keep-all; }
+#runs-table td, #scoreboard td { word-break: normal; overflow-wrap: normal; }
+/* toasts go to the bottom left, over the controls, never over the pictures */
+.toast-wrap { top: auto !important; bottom: 12px !important; left: 12px !important; right: auto !important;
+  align-items: flex-start !important; width: min(420px, calc(100vw - 24px)) !important; }
+/* the presentation view (?view=present): the pictures and captions only, larger */
+html.view-present #controls, html.view-present #below, html.view-present footer,
+html.view-present #share-row { display: none !important; }
+html.view-present #title h1 { font-size: 34px; }
+html.view-present .ganapp-caption .state, html.view-present .ganapp-caption .counter { font-size: 30px; }
+html.view-present .ganapp-caption .cap-top { height: 40px; }
+html.view-present .ganapp-caption .what { font-size: 22px; height: 58px; }
+html.view-present .ganapp-caption .headline { font-size: 26px; height: 34px; }
+html.view-present #look-for { font-size: 22px; height: 62px; }
+html.view-present #samples, html.view-present #samples-b { height: calc(100vh - 320px); }
+html.view-present #samples img, html.view-present #samples-b img { max-height: calc(100vh - 320px); }
+/* parts a link hides (?hide=advanced,api) */
+html.hide-settings #settings, html.hide-advanced #advanced, html.hide-runs #runs-section,
+html.hide-details #details, html.hide-compare #compare-section, html.hide-scoreboard #scoreboard-section,
+html.hide-load #load-section, html.hide-api #api-section, html.hide-glossary #glossary-section,
+html.hide-link #link-button { display: none !important; }
+/* a phone: the panes stack, each picture full width */
+@media (max-width: 760px) {
+  #panes { flex-wrap: wrap; }
+  #pane-a, #pane-b { flex: 1 1 100% !important; }
+  #samples, #samples-b { height: auto; min-height: 0; }
+  #samples img, #samples-b img { width: 100%; max-height: none; }
+  #title h1 { font-size: 24px; }
+  .ganapp-caption .cap-top { height: auto; white-space: normal; flex-wrap: wrap; }
+}
+"""
+
+HEAD = """
+<script>
+(function () {
+  var query = new URLSearchParams(window.location.search);
+  var root = document.documentElement;
+  if (query.get("view") === "present") root.classList.add("view-present");
+  (query.get("hide") || "").split(",").forEach(function (part) {
+    if (/^[a-z]{1,20}$/.test(part)) root.classList.add("hide-" + part);
+  });
+  var lang = query.get("lang") || navigator.language || "en";
+  root.setAttribute("lang", /^zh/i.test(lang) ? "zh-Hant-TW" : "en");
+})();
+</script>
+"""
+
+# The copy button's script: the page's own address goes to the server with the form (it
+# builds the link); the link then goes to the clipboard where the browser allows it.
+PAGE_URL_JS = "(url, ...rest) => [window.location.href, ...rest]"
+COPY_JS = """(link) => { try { if (link && navigator.clipboard) navigator.clipboard.writeText(link); } catch (e) {} }"""

@@ -1,0 +1,292 @@
+"""Every string the page shows, in English and Traditional Chinese (Taiwan), in one table.
+
+The settings' own labels and help live with the config fields (ganapp/config.py, field
+metadata); the presets' titles and notes in ganapp/presets.py. This module holds the rest:
+the page's labels, states, captions, messages, the technique notes and the glossary.
+
+Terms follow /shared/CLASSROOM.md (the origin article's: 特徵匹配, 小批次判別, 歷史平均法,
+單邊的標籤平滑, 虛擬的批次歸一化; generator / discriminator as 生成器 / 判別器).
+
+Why the server translates rather than gr.I18n alone: gr.I18n follows the browser's
+language only (navigator.language), while a teacher's link carries the language
+(`?lang=zh-TW`) and a student switches in the page; the server also writes the captions,
+states and messages, which gr.I18n does not reach. So the page is drawn in the visitor's
+language on load and relabelled in one event when they switch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LANGUAGES = {"en": "English", "zh-TW": "繁體中文"}
+DEFAULT_LANGUAGE = "en"
+
+# key -> (English, 繁體中文). Format fields in braces.
+TEXT: dict[str, tuple[str, str]] = {
+    # ------------------------------------------------------------ the first screen
+    "title": ("Why is GAN training hard? Watch it live",
+              "為什麼生成對抗網路（GAN）很難訓練？現場看它學習"),
+    "language": ("Language", "語言"),
+    "copy_link": ("Copy the link for the class", "複製給全班的連結"),
+    "link_box": ("Link for the class (settings, preset, language and view)", "給全班的連結（設定、預設實驗、語言與檢視）"),
+    "link_copied": ("Link ready: it is in the box below the header (and on the clipboard where the browser allows).",
+                    "連結已產生：在標題下方的框中（瀏覽器允許時也已複製）。"),
+    "preset": ("Preset (a measured setting and its vanilla partner)", "預設實驗（測量過的設定與原始 GAN 對照）"),
+    "preset_none": ("(choose a preset)", "（選擇預設實驗）"),
+    "pair_button": ("▶ Start the pair: preset beside vanilla", "▶ 開始對照：預設實驗與原始 GAN 並排"),
+    "start": ("Start", "開始"),
+    "stop": ("Stop", "停止"),
+    "ready_made": ("Ready-made run (opens in a second, nothing to train)", "現成的訓練結果（一秒內開啟，不必訓練）"),
+    "ready_none": ("(open a finished run)", "（開啟已完成的訓練）"),
+    "settings": ("Settings: data, techniques, training", "設定：資料、技巧、訓練"),
+    "run_name": ("Run name (optional)", "訓練名稱（可不填）"),
+    "group_data": ("Data set", "資料集"),
+    "group_technique": ("The five techniques (Salimans et al. 2016)", "五種技巧（Salimans 等人，2016）"),
+    "group_training": ("Training", "訓練"),
+    "group_advanced": ("Advanced settings", "進階設定"),
+    "look_for_title": ("What to look for", "要看什麼"),
+    # ------------------------------------------------------------ states and captions
+    "state_none": ("no run yet", "還沒有訓練"),
+    "state_queued": ("queued", "排隊中"),
+    "state_starting": ("starting", "啟動中"),
+    "state_running": ("running", "訓練中"),
+    "state_stopping": ("stopping", "停止中"),
+    "state_stopped": ("stopped", "已停止"),
+    "state_finished": ("finished", "已完成"),
+    "state_failed": ("failed", "失敗"),
+    "state_interrupted": ("interrupted", "已中斷"),
+    "queued_at": ("queued (#{n} in line)", "排隊中（第 {n} 位）"),
+    "queued_after_own": ("queued (#{n}, after your other runs)", "排隊中（第 {n} 位，在你的其他訓練之後）"),
+    "no_run_what": ("Choose a preset and press “Start the pair”, or set up a run and press Start.",
+                    "選一個預設實驗，按「開始對照」；或調整設定後按「開始」。"),
+    "step_of": ("step {step} / {total}", "第 {step} 步 / 共 {total} 步"),
+    "step_only": ("step {step}", "第 {step} 步"),
+    "speed": ("{speed} steps/s · {seconds} s of training", "每秒 {speed} 步 · 已訓練 {seconds} 秒"),
+    "speed_none": ("– steps/s · {seconds} s of training", "每秒 – 步 · 已訓練 {seconds} 秒"),
+    "vanilla": ("vanilla (no technique)", "原始 GAN（沒有技巧）"),
+    "seed": ("seed {seed}", "隨機種子 {seed}"),
+    "from_checkpoint": ("checkpoint", "檢查點"),
+    "headline_modes": ("modes {n} / {total}", "涵蓋的模式數 {n} / {total}"),
+    "headline_quality": ("{value}% high-quality", "高品質樣本比例 {value}%"),
+    "headline_classes": ("classes {n}, score {score}", "涵蓋的類別數 {n}，分類器分數 {score}"),
+    "headline_distance": ("distance to real data {value}", "與真實資料的距離 {value}"),
+    "headline_none": ("quality: not measured yet", "品質：尚未量測"),
+    "held": ("shown at step {shown} to match the other side; trained to {step}",
+             "顯示第 {shown} 步，與另一邊同步；已訓練到第 {step} 步"),
+    "samples_here": ("samples appear here", "樣本會顯示在這裡"),
+    "waiting_picture": ("waiting for the first picture…", "等待第一張圖…"),
+    "curves_here": ("loss curves appear here", "損失曲線會顯示在這裡"),
+    "curves_soon": ("loss curves appear after the first logged steps", "記錄幾步之後會出現損失曲線"),
+    "curves_of": ("Loss curves of {name}", "{name} 的損失曲線"),
+    "pane_b_empty": ("The loss curves of the run on the left, or the second run of a pair, appear here.",
+                     "左邊訓練的損失曲線，或對照組的第二個訓練，會顯示在這裡。"),
+    "alt_samples": ("samples of {label} at step {step}", "{label} 第 {step} 步的樣本"),
+    "alt_curves": ("loss curves of {label} up to step {step}", "{label} 到第 {step} 步的損失曲線"),
+    "alt_metrics": ("metrics of {name}", "{name} 的品質指標"),
+    # ------------------------------------------------------------ below the first screen
+    "section_runs": ("Your runs", "你的訓練"),
+    "runs_table": ("Click a row to show that run", "點一列來顯示該次訓練"),
+    "shown_run": ("Run shown above", "上方顯示的訓練"),
+    "copy_settings": ("Copy its settings into the form", "把它的設定複製到表單"),
+    "continue_to": ("Continue to (steps in all)", "繼續訓練到（總步數）"),
+    "continue": ("Continue training", "繼續訓練"),
+    "files": ("Files of the run shown (when it has ended)", "上方訓練的檔案（結束後）"),
+    "section_details": ("Measured notes, curves and metrics", "測量結果、曲線與指標"),
+    "preset_note_title": ("What this preset showed when measured", "這個預設實驗測量時的結果"),
+    "section_compare": ("Compare two runs", "比較兩次訓練"),
+    "left": ("Left", "左邊"),
+    "right": ("Right", "右邊"),
+    "overlay": ("Curve to overlay", "要疊加的曲線"),
+    "compare_button": ("Show side by side", "並排顯示"),
+    "both_runs": ("both runs", "兩次訓練"),
+    "section_scoreboard": ("Scoreboard", "成績表"),
+    "scoreboard": ("Every run of yours that ended", "你所有已結束的訓練"),
+    "scoreboard_download": ("Download the scoreboard (CSV)", "下載成績表（CSV）"),
+    "section_load": ("Load a checkpoint", "載入檢查點"),
+    "load_help": ("A `checkpoint.safetensors` written by ganapp (at most {mb} MB). It is read as safetensors and "
+                  "JSON only; nothing is unpickled. It appears as a run you can look at and continue.",
+                  "ganapp 寫出的 `checkpoint.safetensors`（最多 {mb} MB）。只以 safetensors 與 JSON 讀取，"
+                  "不會執行任何程式。它會變成一次你可以查看、也可以繼續訓練的訓練。"),
+    "checkpoint": ("Checkpoint", "檢查點"),
+    "section_api": ("Scripting: the API", "寫程式：API"),
+    "api_help": ("Every action is an API endpoint (`/new_token`, `/start_run`, `/poll_run`, `/stop_run`, "
+                 "`/list_runs`, `/run_files`); see *Use via API* at the foot of the page and the README. This "
+                 "browser's token lets a script see the runs listed here: keep it to yourself.",
+                 "每個動作都是一個 API 端點（`/new_token`、`/start_run`、`/poll_run`、`/stop_run`、`/list_runs`、"
+                 "`/run_files`）；請看頁尾的「透過 API 使用」與 README。這個瀏覽器的權杖（token）讓程式看得到"
+                 "這裡列出的訓練：請不要給別人。"),
+    "token": ("Your token", "你的權杖（token）"),
+    "section_glossary": ("Glossary: what the numbers mean", "名詞解釋：這些數字是什麼意思"),
+    "metrics_of_run": ("Quality metrics of the run on the left", "左邊訓練的品質指標"),
+    "real_data": ("real data", "真實資料"),
+    # ------------------------------------------------------------ tables
+    "col_run": ("run", "編號"), "col_name": ("name", "名稱"), "col_data": ("data", "資料集"),
+    "col_techniques": ("techniques", "技巧"), "col_state": ("state", "狀態"), "col_steps": ("steps", "步數"),
+    "col_final_d": ("final D loss", "最後的判別器損失"), "col_final_g": ("final G loss", "最後的生成器損失"),
+    "col_seconds": ("seconds", "秒數"),
+    "steps_of": ("{step} of {total}", "{step} / {total}"),
+    # ------------------------------------------------------------ messages
+    "refused": ("Refused", "已拒絕"),
+    "not_started": ("Not started", "沒有開始"),
+    "server_says": ("The server refused: {text}", "伺服器拒絕：{text}"),
+    "choose_preset_first": ("Choose a technique's preset first; it starts beside its vanilla partner.",
+                            "請先選一個技巧的預設實驗；它會和原始 GAN 並排開始。"),
+    "nothing_to_stop": ("Nothing to stop: the run shown has already ended.", "沒有要停止的：上方的訓練已經結束。"),
+    "choose_run_first": ("Choose one of your runs first (a checkpoint's settings appear once it is read).",
+                         "請先選一次你的訓練（檢查點的設定讀取後才會出現）。"),
+    "choose_two_runs": ("Choose two of your runs (left and right) first.", "請先選兩次你的訓練（左邊與右邊）。"),
+    "choose_run_to_continue": ("Choose one of your runs to continue first.", "請先選一次要繼續的訓練。"),
+    "form_has_errors": ("Some settings need a fix: see the message at each field.", "有些設定需要修正：請看各欄位的說明。"),
+    "link_ignored": ("The link's setting {name} was ignored: {why}", "連結中的設定 {name} 已略過：{why}"),
+    # field errors (the page's words; the API keeps the config's own messages)
+    "err_empty": ("{label} is empty: enter a number.", "{label}是空的：請輸入數字。"),
+    "err_number": ("{label} must be a number; you entered {value}.", "{label}必須是數字；你輸入的是 {value}。"),
+    "err_whole": ("{label} must be a whole number; you entered {value}.", "{label}必須是整數；你輸入的是 {value}。"),
+    "err_range": ("{label} must be {rule}; you entered {value}.", "{label}必須{rule}；你輸入的是 {value}。"),
+    "err_choice": ("{label}: choose one of the options.", "{label}：請從選項中選一個。"),
+    "rule_between": ("between {low} and {high}", "介於 {low} 到 {high} 之間"),
+    "rule_open_low": ("more than {low} and at most {high}", "大於 {low} 且不超過 {high}"),
+    "rule_open_high": ("at least {low} and less than {high}", "至少 {low} 且小於 {high}"),
+    "rule_open_both": ("more than {low} and less than {high}", "大於 {low} 且小於 {high}"),
+    "rule_at_least": ("at least {low}", "至少 {low}"),
+    "rule_more_than": ("more than {low}", "大於 {low}"),
+    "server_limit": (" (this server's limit)", "（這台伺服器的上限）"),
+    "steps_label_limit": ("{label} (at most {high})", "{label}（最多 {high}）"),
+    "preset_label": ("Preset", "預設實驗"),
+}
+
+# What each technique changes, why, and what to look for here (the form's notes and the
+# "what to look for" line under the pictures).
+TECHNIQUE_NOTES: dict[str, tuple[str, str]] = {
+    "feature_matching": (
+        "Changes G's goal: match the average of D's inner features on real data instead of fooling D (§3.1). "
+        "Look for: samples smear between the modes rather than sitting on them.",
+        "改變生成器的目標：讓判別器內部特徵的平均值與真實資料一致，而不是騙過判別器（3.1 節）。"
+        "要看：樣本散在模式之間，而不是落在模式上。"),
+    "minibatch_discrimination": (
+        "D also sees how close each sample is to the rest of its batch, so a collapsed G is easy to catch (§3.2). "
+        "Look for: the samples spread out first, then settle on the modes.",
+        "判別器也看得到每個樣本和同批次其他樣本有多接近，所以崩潰的生成器很容易被抓到（3.2 節）。"
+        "要看：樣本先散開，再落到各個模式上。"),
+    "historical_averaging": (
+        "Each player is pulled back toward the average of its own past weights, which damps orbits (§3.3). "
+        "Look for: with a large weight, samples stop moving and stay off the modes.",
+        "每個玩家被拉回它自己過去權重的平均，減少繞圈（3.3 節）。要看：權重太大時，樣本幾乎不動，停在模式之外。"),
+    "label_smoothing": (
+        "D's target for real data is α instead of 1 (fakes stay 0), so D is less over-confident (§3.4). "
+        "Look for: mean D(x) stays below α in the curves.",
+        "判別器對真實資料的目標是 α 而不是 1（生成樣本仍是 0），判別器比較不會過度自信（3.4 節）。"
+        "要看：曲線中真實資料的平均 D(x) 停在 α 以下。"),
+    "virtual_batch_norm": (
+        "G normalises each example with a fixed reference batch instead of its own batch (§3.5). "
+        "Look for: sharper clusters on the modes.",
+        "生成器用固定的參考批次來歸一化每個樣本，而不是用它自己的批次（3.5 節）。要看：模式上的點更集中。"),
+}
+
+LOOK_FOR: dict[str, tuple[str, str]] = {
+    "none": ("Press Start, or choose a preset and start the pair. Watch whether the generated samples cover "
+             "every mode of the real data or pile onto one (mode collapse).",
+             "按「開始」，或選一個預設實驗並開始對照。看生成樣本是涵蓋真實資料的每個模式，"
+             "還是全部擠在同一個地方（模式崩潰，mode collapse）。"),
+    "vanilla": ("Vanilla GAN, no technique: watch whether the samples cover every mode or pile onto one "
+                "(mode collapse).",
+                "原始 GAN，沒有技巧：看樣本是涵蓋每個模式，還是擠在同一個地方（模式崩潰，mode collapse）。"),
+    "collapse_pair": ("Left: vanilla piles its samples onto one streak (mode collapse). Right: the treated run first "
+                      "spreads out like a spray, then finds the ring, often only after 15-20 s. Both are shown at "
+                      "the same step.",
+                      "左邊：原始 GAN 把樣本堆在一條線上（模式崩潰，mode collapse）。右邊：加了技巧的訓練先像噴霧"
+                      "一樣散開，之後才找到圓環，常常要 15-20 秒。兩邊顯示同一步。"),
+    "pair": ("Left: vanilla. Right: the same seed with the technique. Both are shown at the same step; compare the "
+             "captions' numbers.",
+             "左邊：原始 GAN。右邊：同樣的隨機種子加上技巧。兩邊顯示同一步；比較標題中的數字。"),
+    "digits": ("Digits: blobs turn into strokes, then into digits; the classifier score climbs toward real digits' "
+               "9.4 and the classes covered toward 10.",
+               "數字影像：模糊的點先變成筆畫，再變成數字；分類器分數往真實數字的 9.4 上升，涵蓋的類別數往 10 上升。"),
+}
+
+# Friendly names of metrics and curves, and one line on what each means (the glossary).
+METRICS: dict[str, tuple[str, str, str, str]] = {
+    # name: (English title, 中文, English meaning, 中文 meaning)
+    "modes_covered": ("modes covered", "涵蓋的模式數",
+                      "how many of the real data's clusters have samples nearby (ring8 has 8, grid25 has 25)",
+                      "真實資料的群集中有幾個附近有樣本（ring8 有 8 個，grid25 有 25 個）"),
+    "high_quality": ("high-quality samples %", "高品質樣本比例 %",
+                     "the share of samples that land close to a real mode", "落在真實模式附近的樣本比例"),
+    "mode_kl": ("mode unevenness (KL divergence)", "模式分布不均（KL 散度）",
+                "how unevenly the samples share out over the modes; 0 is perfectly even",
+                "樣本在各模式間分布得多不平均；0 表示完全平均"),
+    "nn_distance": ("distance to real data", "與真實資料的距離",
+                    "the mean distance from a sample to the nearest real point; lower is closer",
+                    "樣本到最近真實資料點的平均距離；越小越接近"),
+    "classifier_score": ("classifier score", "分類器分數",
+                         "how clear and varied the digits look to a trained classifier (real digits: about 9.4)",
+                         "訓練好的分類器覺得這些數字有多清楚、多樣（真實數字約 9.4）"),
+    "frechet_distance": ("Fréchet distance", "Fréchet 距離",
+                         "how far the samples' features are from real data's; lower is better",
+                         "生成樣本的特徵與真實資料差多遠；越小越好"),
+    "classes_covered": ("classes covered", "涵蓋的類別數", "how many of the 10 digits appear among the samples",
+                        "樣本中出現了 10 個數字中的幾個"),
+    "d_loss": ("D loss", "判別器損失", "the discriminator's loss: low when D tells real from fake easily",
+               "判別器的損失：判別器很容易分辨真假時會很低"),
+    "g_loss": ("G loss", "生成器損失", "the generator's loss: low when G fools D", "生成器的損失：騙過判別器時會很低"),
+    "d_real": ("mean D(x)", "真實資料的平均 D(x)", "how real D thinks the real data is (0 to 1)",
+               "判別器認為真實資料有多真（0 到 1）"),
+    "d_fake": ("mean D(G(z))", "生成樣本的平均 D(G(z))", "how real D thinks the generated samples are (0 to 1)",
+               "判別器認為生成樣本有多真（0 到 1）"),
+}
+OVERLAY_COLUMNS = ("g_loss", "d_loss", "d_real", "d_fake")
+
+# Headings: the same words with Markdown's marks.
+for _key, _mark in (("title", "# "), ("section_details", "## "), ("section_runs", "## ")):
+    TEXT[{"title": "title_md", "section_details": "h_details", "section_runs": "h_runs"}[_key]] = \
+        tuple(_mark + text for text in TEXT[_key])
+
+
+def language(value: Any) -> str:
+    """A supported language code from a URL's `lang` or an Accept-Language header; English
+    when nothing matches. Any Chinese (zh, zh-TW, zh-Hant, zh-HK, zh-CN) gets 繁體中文,
+    the only Chinese here, rather than English."""
+    if not isinstance(value, str):
+        return DEFAULT_LANGUAGE
+    for part in value.split(",")[:8]:
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh") or tag in ("tw", "中文"):
+            return "zh-TW"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT_LANGUAGE
+
+
+def pick(pair: tuple[str, str], lang: str) -> str:
+    return pair[1] if lang == "zh-TW" else pair[0]
+
+
+def tr(lang: str, key: str, **values: Any) -> str:
+    """The text `key` in `lang`, with `values` filled in."""
+    text = pick(TEXT[key], lang)
+    return text.format(**values) if values else text
+
+
+def metric_name(name: str, lang: str) -> str:
+    """'high_quality' -> 'high-quality samples %'; 'real_frechet_distance' -> 'real data: Fréchet distance'."""
+    if name.startswith("real_"):
+        return f"{tr(lang, 'real_data')}: {metric_name(name[len('real_'):], lang)}"
+    entry = METRICS.get(name)
+    return pick(entry[:2], lang) if entry else name.replace("_", " ")
+
+
+def metric_meaning(name: str, lang: str) -> str:
+    entry = METRICS.get(name)
+    return pick(entry[2:], lang) if entry else ""
+
+
+def state_name(state: str, lang: str) -> str:
+    key = f"state_{state}"
+    return tr(lang, key) if key in TEXT else state
+
+
+def number(value: float | int, lang: str = "en") -> str:
+    """Numbers as a class reads them: whole numbers with thousands separators, others short."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and abs(value) < 1e15):
+        return f"{int(value):,}"
+    return f"{value:.3g}"
