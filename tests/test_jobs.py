@@ -37,6 +37,24 @@ def ended(manager, owner, run, timeout_s=60):
     return run
 
 
+@pytest.fixture
+def limited(tmp_path):
+    """A job manager of the test's own, with the limits it sets (the shared one keeps its own)."""
+    from ganapp.jobs import JobManager, Limits
+
+    made = []
+
+    def make(**changes):
+        base = dict(max_running=2, max_running_per_owner=2, max_waiting=8, max_waiting_per_owner=3,
+                    max_steps=20_000, max_runs_per_owner=8, max_upload_bytes=5 * 1024 * 1024)
+        made.append(JobManager(limits=Limits(**{**base, **changes}), runs_dir=tmp_path / f"runs{len(made)}"))
+        return made[-1]
+
+    yield make
+    for manager in made:
+        manager.shutdown()
+
+
 def stop_all(manager, owner):
     for run in manager.runs(owner):
         if run.active:
@@ -105,7 +123,8 @@ def test_owners_are_isolated(manager):
     assert ended(manager, alice, run).state == "stopped"
 
 
-def test_server_limits(manager, monkeypatch):
+def test_server_limits(limited):
+    manager = limited(max_running=1)
     owner = manager.issue_token()
     with pytest.raises(LimitError, match="at most 20,000 steps"):
         manager.submit(owner, tiny(steps=20_001))
@@ -116,7 +135,6 @@ def test_server_limits(manager, monkeypatch):
     assert manager.runs(owner) == []
 
     # One job at a time: the next waits with its place in line; waiting runs are capped.
-    monkeypatch.setattr(manager.limits, "max_running", 1)
     first = manager.submit(owner, tiny(steps=20_000))
     wait_until(lambda: first.step > 0, FIRST_START_S, "the first run to train")
     other = manager.issue_token()
@@ -146,8 +164,8 @@ def _invalid_config():
     return config
 
 
-def test_per_visitor_limit_keeps_a_run_waiting(manager, monkeypatch):
-    monkeypatch.setattr(manager.limits, "max_running_per_owner", 1)
+def test_per_visitor_limit_keeps_a_run_waiting(limited):
+    manager = limited(max_running_per_owner=1)
     owner = manager.issue_token()
     first = manager.submit(owner, tiny(steps=20_000))
     second = manager.submit(owner, tiny(steps=10))
@@ -206,7 +224,7 @@ def test_worker_reports_divergence_and_data_errors_as_reasons(monkeypatch, tmp_p
     assert "mnist" in reason and "GANAPP_OFFLINE" in reason and "Traceback" not in reason
 
 
-def test_continue_a_run_and_load_checkpoints_safely(manager, tmp_path, monkeypatch):
+def test_continue_a_run_and_load_checkpoints_safely(manager, limited, tmp_path):
     owner = manager.issue_token()
     base = ended(manager, owner, manager.submit(owner, tiny(steps=40, seed=3)), FIRST_START_S)
     assert base.state == "finished", base.reason
@@ -236,9 +254,9 @@ def test_continue_a_run_and_load_checkpoints_safely(manager, tmp_path, monkeypat
             manager.load_checkpoint(owner, path)
     assert not marker.exists()
 
-    monkeypatch.setattr(manager.limits, "max_upload_bytes", 1000)
+    small = limited(max_upload_bytes=1000)
     with pytest.raises(LimitError, match="accepts checkpoints up to"):
-        manager.load_checkpoint(owner, base.files["checkpoint"])
+        small.load_checkpoint(small.issue_token(), base.files["checkpoint"])
 
 
 def test_ready_made_runs_open_as_views_by_name_only(manager):
@@ -271,8 +289,8 @@ class _Exploit:
         return (open, (self.path, "w"))
 
 
-def test_old_runs_make_room_and_expire(manager, monkeypatch):
-    monkeypatch.setattr(manager.limits, "max_runs_per_owner", 2)
+def test_old_runs_make_room_and_expire(limited):
+    manager = limited(max_runs_per_owner=2)
     owner = manager.issue_token()
     first = ended(manager, owner, manager.submit(owner, tiny(steps=5)), FIRST_START_S)
     second = ended(manager, owner, manager.submit(owner, tiny(steps=5)))
@@ -280,7 +298,7 @@ def test_old_runs_make_room_and_expire(manager, monkeypatch):
     assert [r.id for r in manager.runs(owner)] == [second.id, third.id]
     assert not first.folder.exists()
     ended(manager, owner, third)
-    monkeypatch.setattr(manager.limits, "run_ttl_s", -1.0)
+    manager.limits.run_ttl_s = -1.0  # this manager is the test's own
     manager._cleanup()
     assert manager.runs(owner) == [] and not second.folder.exists() and not third.folder.exists()
 
