@@ -25,6 +25,11 @@ and the figures say how many ended). Loopback only.
 
     python scripts/class_bench.py [--visitors 30] [--preset NAME] [--max-minutes 20] [--json out.json]
     GANAPP_RAY_ADDRESS=local python scripts/class_bench.py ...   # the same class on a Ray backend
+
+What Ray adds to one job, without the web server: `--first-picture-rounds N` starts the
+preset N times on each backend in this process (a JobManager with local processes, one
+with a private Ray instance of 2 CPUs), alternating, each stopped at its first picture,
+after one warm-up round each (the forkserver's imports, the Ray runners' imports).
 """
 
 from __future__ import annotations
@@ -169,6 +174,46 @@ def print_table(summary: dict) -> None:
         print(f"  k={k}: about {max(summary['core_seconds_total'] / (k * cores), longest):.0f} s")
 
 
+def first_picture_rounds(preset: str, rounds: int) -> dict:
+    """Submit -> first picture with local processes and with Ray runners, alternating (needs Ray)."""
+    import tempfile
+
+    from ganapp.server.ray_backend import LOOPBACK_ONLY
+
+    os.environ.update(LOOPBACK_ONLY)
+    from ganapp.jobs import JobManager, Limits
+    from ganapp.presets import preset_config
+    from ganapp.server.backend import LocalProcesses
+    from ganapp.server.ray_backend import RayJobs
+
+    config = preset_config(preset)
+    limits = Limits(max_running=2, max_running_per_owner=2)
+    ray_options = {"num_cpus": 2, "_temp_dir": tempfile.mkdtemp(prefix="ganapp-ray-", dir="/tmp"),
+                   "log_to_driver": False}
+    managers = {"local processes": JobManager(limits=limits, backend=LocalProcesses()),
+                "ray": JobManager(limits=limits, backend=RayJobs("local", init_options=ray_options))}
+    seconds: dict[str, list[float]] = {name: [] for name in managers}
+    try:
+        for round_number in range(-1, rounds):
+            for name, manager in managers.items():
+                owner = manager.issue_token()
+                started = time.perf_counter()
+                run = manager.submit(owner, config)
+                deadline = started + 300
+                while run.picture_count == 0 and run.active and time.perf_counter() < deadline:
+                    time.sleep(0.002)
+                waited = time.perf_counter() - started
+                manager.stop(owner, run.id)
+                manager.wait(owner, run.id, timeout_s=60)
+                if round_number >= 0:  # round -1 warms both backends
+                    seconds[name].append(waited)
+                print(f"round {round_number:>2} {name:<16} {waited:6.3f} s", flush=True)
+    finally:
+        for manager in managers.values():
+            manager.shutdown()
+    return {name: describe(values) for name, values in seconds.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--visitors", type=int, default=30, help="simulated students (1..60)")
@@ -180,7 +225,19 @@ def main() -> int:
                         "seconds (default 0: the whole class clicks at once)")
     parser.add_argument("--max-minutes", type=float, default=20.0, help="stop every run still going after this")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--first-picture-rounds", type=int, default=0, help="instead of a class: submit -> first "
+                        "picture with local processes and with Ray runners, this many alternating rounds (1..20)")
     args = parser.parse_args()
+    if args.first_picture_rounds:
+        if not 1 <= args.first_picture_rounds <= 20:
+            parser.error("--first-picture-rounds must be 1..20")
+        results = {"preset": args.preset, "load_average_before": os.getloadavg(),
+                   "first_picture_s": first_picture_rounds(args.preset, args.first_picture_rounds),
+                   "load_average_after": os.getloadavg()}
+        print(json.dumps(results, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return 0
     if not 1 <= args.visitors <= 60 or not 0.5 <= args.max_minutes <= 60 or not 0 <= args.arrival_s <= 600:
         parser.error("--visitors must be 1..60, --max-minutes 0.5..60, --arrival-s 0..600")
     if args.preset not in PRESETS or args.preset.endswith(": vanilla"):
