@@ -98,6 +98,7 @@ class _Runner:
             pass
         self._buffers: dict[str, list[tuple[Message, dict[str, tuple[str, bytes]] | None]]] = {}
         self._stops: dict[str, threading.Event] = {}
+        self._stopped_early: set[str] = set()  # a threaded actor may run a stop before the run it stops
         self._lock = threading.Lock()
 
     def ready(self) -> bool:
@@ -123,6 +124,9 @@ class _Runner:
         stop = threading.Event()
         with self._lock:
             self._stops[job_id] = stop
+            if job_id in self._stopped_early:
+                self._stopped_early.discard(job_id)
+                stop.set()
 
         def send(message: Message) -> None:
             files = _collect_files(message, folder / "out", spec) if isinstance(message, Done) else None
@@ -143,8 +147,10 @@ class _Runner:
     def stop(self, job_id: str) -> None:
         with self._lock:
             stop = self._stops.get(job_id)
-        if stop is not None:
-            stop.set()
+            if stop is None:
+                self._stopped_early.add(job_id)
+                return
+        stop.set()
 
 
 def _collect_files(done: Done, out_dir: Path, spec: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
