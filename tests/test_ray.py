@@ -53,7 +53,9 @@ def ray_manager(tmp_path_factory):
     # Ray started by someone else on this machine is neither joined nor touched.
     temp_dir = tempfile.mkdtemp(prefix="ganapp-ray-", dir="/tmp")
     backend = RayJobs("local", init_options={
-        "num_cpus": 2, "_temp_dir": temp_dir, "log_to_driver": False,
+        # One GPU as Ray counts it (none is here: torch finds no CUDA and "auto" trains on the CPU),
+        # so that the tests see a job ask for the cluster's GPU.
+        "num_cpus": 2, "num_gpus": 1, "_temp_dir": temp_dir, "log_to_driver": False,
         # The checkout is not installed as a package; a cluster's machines install ganapp.
         "runtime_env": {"env_vars": {"PYTHONPATH": str(REPO)}}})
     limits = Limits(max_running=2, max_running_per_owner=2, max_waiting=8, max_waiting_per_owner=3,
@@ -120,6 +122,8 @@ def test_owners_and_queue_positions_as_with_local_processes(ray_manager):
     alice, bob, carol, mallory = (manager.issue_token() for _ in range(4))
     first = [manager.submit(alice, tiny(steps=20_000, seed=s)) for s in (0, 1)]
     wait_until(lambda: all(r.state == "running" for r in first), FIRST_START_S, "alice's two jobs to start")
+    # The cluster has one GPU: one job took it, the other a CPU only (it does not wait for the GPU).
+    assert sorted(r.handle._slot.gpu for r in first) == [False, True]
     later = manager.submit(alice, tiny(steps=20_000, seed=2))
     bobs = manager.submit(bob, tiny(steps=20_000))
     carols = manager.submit(carol, tiny(steps=20_000))

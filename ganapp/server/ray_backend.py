@@ -379,7 +379,7 @@ class RayJobs:
         except Exception:
             cpus = 0
         for _ in range(min(warm_runners, cpus)):
-            self._give_back(self._new_slot(gpu=False))
+            self._give_back(self._new_slot(gpu=self._gpu_free()))
 
     def warm_up(self) -> None:
         pass  # done in __init__: a job started at once must find the warm runners in the pool
@@ -396,34 +396,45 @@ class RayJobs:
         return handle
 
     def _gpu_free(self) -> bool:
+        """Whether the cluster has a GPU none of our runners holds (our own count: Ray's free
+        resources lag behind the runners just asked for)."""
         try:
-            return self._ray.available_resources().get("GPU", 0) >= 1
+            gpus = int(self._ray.cluster_resources().get("GPU", 0))
         except Exception:
             return False
+        with self._lock:
+            ours = sum(1 for s in self._idle if s.gpu) + sum(1 for h in self._handles if not h._closed and h._slot.gpu)
+        return ours < gpus
 
     def _take_slot(self) -> _Slot:
-        """An idle runner (GPU ones first), else a new one: with a GPU when one is free now, else a CPU
-        only, so that a busy GPU box does not hold up a class while the lab's PCs sit idle."""
+        """A runner for the next job: on a GPU when the cluster has one (an idle GPU runner, else a
+        new one while a GPU is free), else on a CPU (an idle runner, else a new one). A class is not
+        held up waiting for a busy GPU while CPUs are free."""
         now = time.monotonic()
         with self._lock:
             stale = [s for s in self._idle if now - s.idle_since > IDLE_S]
             self._idle = [s for s in self._idle if s not in stale]
-            candidates = sorted(self._idle, key=lambda s: not s.gpu)
         for slot in stale:
             self._kill(slot)
-        for slot in candidates:
+        slot = self._take_idle(gpu=True)
+        if slot is None and self._gpu_free():
+            slot = self._new_slot(gpu=True)
+        return slot or self._take_idle(gpu=False) or self._new_slot(gpu=False)
+
+    def _take_idle(self, gpu: bool) -> _Slot | None:
+        while True:
             with self._lock:
-                if slot not in self._idle:
-                    continue
+                slot = next((s for s in self._idle if s.gpu == gpu), None)
+                if slot is None:
+                    return None
                 self._idle.remove(slot)
-            if not slot.used:  # still starting (warm_up): its job queues behind its imports
+            if not slot.used:  # still starting (warm runners): its job queues behind its imports
                 return slot
             try:  # an idle runner whose machine left the cluster must not take a visitor's job down with it
                 self._ray.get(slot.actor.ready.remote(), timeout=PING_S)
                 return slot
             except Exception:
                 self._kill(slot)
-        return self._new_slot(gpu=self._gpu_free())
 
     def _new_slot(self, gpu: bool) -> _Slot:
         options: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0}
