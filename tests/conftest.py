@@ -83,3 +83,14 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield chromium
         chromium.close()
+
+
+# Files whose every test starts a real server or a real browser: all of them are slow
+# (over ~2 s), so the fast tier (python -m pytest -m "not slow") leaves them out.
+SLOW_FILES = {"test_app.py", "test_browser.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

@@ -38,7 +38,9 @@ def test_notes_and_presets_name_the_same_presets():
 
 def test_the_original_preset_names_still_work():
     for name in ORIGINAL_NAMES:
-        preset_config(name)
+        config = preset_config(name)
+        assert isinstance(config, GANConfig) and config.data == name.split(":")[0], name
+        assert (config.techniques == []) == name.endswith(": vanilla"), name
 
 
 def test_each_technique_has_a_preset():

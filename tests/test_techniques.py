@@ -336,6 +336,31 @@ def test_mbd_mean_form_is_the_imagenet_masked_mean_and_keeps_properties_b_to_f()
         minibatch_features(randn(3, A, seed=1), T, "max")
 
 
+def test_mbd_layer_draws_a_small_tensor_and_uses_its_own_reduction():
+    torch.manual_seed(0)
+    layer = MinibatchDiscrimination(64, 16, 5)
+    assert layer.tensor.shape == (64, 16, 5) and layer.reduction == "sum"  # the default: the paper's sum
+    assert float(layer.tensor.detach().std()) == pytest.approx(0.05, rel=0.05)  # theta ~ N(0, 0.05)
+    assert float(MinibatchDiscrimination(64, 16, 5, init_std=0.2).tensor.detach().std()) == pytest.approx(0.2, rel=0.05)
+    features = randn(5, 64, seed=18).float()
+    for reduction in ("sum", "mean"):
+        layer = MinibatchDiscrimination(64, 16, 5, reduction=reduction)
+        with torch.no_grad():
+            expected = minibatch_features(features, layer.tensor, reduction)
+            assert torch.equal(layer(features)[:, 64:], expected), reduction
+    assert repr(layer) == "MinibatchDiscrimination(A=64, B=16, C=5, reduction=mean)"
+
+
+def test_mbd_unknown_reduction_is_refused_with_the_choices():
+    message = "reduction must be one of sum, mean; got 'max'"
+    with pytest.raises(ValueError) as error:
+        minibatch_features(randn(3, A, seed=1), T, "max")
+    assert str(error.value) == message
+    with pytest.raises(ValueError) as error:
+        MinibatchDiscrimination(A, B, C, reduction="max")
+    assert str(error.value) == message
+
+
 def test_mbd_reduction_setting_reaches_the_discriminator():
     """Sum and mean differ by exactly n - 1 in o(x): D's logit moves by W (o_sum - o_mean)."""
     n = 16
@@ -540,6 +565,52 @@ def test_ha_d_gradient_is_2_weight_theta_minus_average_and_none_reaches_the_aver
     assert all(not a.requires_grad for a in average.averages())
 
 
+def test_ha_exponential_mode_is_a_moving_average_that_keeps_decay_of_the_past():
+    """avg_1 = theta_1, then avg <- decay avg + (1 - decay) theta. Catches decay and 1 - decay
+    swapped, and a start from 0 (the official disc_param_avg) instead of the first theta."""
+    decay, weight = 0.9, 0.5
+    parameter = nn.Parameter(torch.zeros(3, dtype=DOUBLE))
+    average = HistoricalAverage([parameter], mode="exponential", weight=weight, decay=decay)
+    expected = None
+    for value in (4.0, 10.0, 10.0, -2.0):
+        with torch.no_grad():
+            parameter.fill_(value)
+        average.update()
+        expected = value if expected is None else decay * expected + (1 - decay) * value
+        (got,) = average.averages()
+        assert torch.allclose(got, torch.full((3,), expected, dtype=DOUBLE), rtol=1e-12, atol=0), (value, got)
+        penalty = average.penalty().detach()
+        assert math.isclose(float(penalty), weight * 3 * (value - expected) ** 2, rel_tol=1e-12, abs_tol=1e-15)
+    assert int(average.count) == 4
+    assert expected == pytest.approx(4.426)  # 4, 4.6, 5.14, 4.426
+    # The averages are copies: changing one leaves the stored average alone.
+    average.averages()[0].fill_(100.0)
+    assert float(average.averages()[0][0]) == pytest.approx(expected)
+
+
+def test_ha_state_is_named_buffers_that_round_trip_and_bad_modes_are_refused():
+    parameters = [nn.Parameter(randn(3, 2, seed=38)), nn.Parameter(randn(4, seed=39))]
+    defaults = HistoricalAverage(parameters)
+    assert (defaults.mode, defaults.weight, defaults.decay) == ("uniform", 1.0, 0.99)
+    average = HistoricalAverage(parameters, weight=2.0)
+    for _ in range(3):
+        average.update()
+    state = average.state_dict()
+    assert sorted(state) == ["average_0", "average_1", "count"]
+    assert state["average_0"].shape == (3, 2) and state["average_0"].is_contiguous()
+    assert state["count"].dtype == torch.int64 and int(state["count"]) == 3
+    assert torch.allclose(state["average_1"], 3 * parameters[1].detach(), rtol=1e-12, atol=0)  # the running sum
+    other = HistoricalAverage(parameters, weight=2.0)
+    other.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(other.averages(), average.averages()))
+    assert float(other.penalty().detach()) == float(average.penalty().detach()) == pytest.approx(0.0, abs=1e-24)
+    with pytest.raises(ValueError, match="historical averaging mode must be 'uniform' or 'exponential'; got 'ema'"):
+        HistoricalAverage(parameters, mode="ema")
+    # A tracked parameter that is not contiguous still gets a contiguous buffer.
+    transposed = nn.Parameter(randn(2, 3, seed=40).t())
+    assert HistoricalAverage([transposed]).state_dict()["average_0"].is_contiguous()
+
+
 def xy_game_radius(make=None, *, weight: float = 0.1, lr: float = 0.1, steps: int = 1000) -> float:
     """Player x minimises xy, player y minimises -xy; simultaneous SGD from (1, 1).
 
@@ -646,6 +717,14 @@ def check_ls_gradients(loss, alpha: float = 0.9) -> bool:
 def test_ls_c_real_gradient_is_zero_at_alpha_and_fake_loss_keeps_falling():
     assert check_ls_gradients(discriminator_loss)
     assert_catches(check_ls_gradients, [two_sided, ganhacks_random_targets])
+
+
+def test_ls_generator_loss_is_non_saturating_unless_asked():
+    logits = randn(8, seed=45)
+    assert torch.equal(generator_loss(logits), generator_loss(logits, saturating=False))
+    assert torch.allclose(generator_loss(logits), -torch.log(torch.sigmoid(logits)).mean(), rtol=1e-12)
+    assert torch.allclose(generator_loss(logits, saturating=True), torch.log(1 - torch.sigmoid(logits)).mean(),
+                          rtol=1e-12)
 
 
 def official_imagenet_generator_loss(fake_logits, real_target):
@@ -921,6 +1000,20 @@ def test_vbn_e_repeated_calls_give_the_same_result():
     assert_catches(check_vbn_repeatable, [TorchganStatefulVBN()])
 
 
+def test_vbn_layer_starts_as_identity_affine_and_passes_its_eps():
+    x, reference, _, _ = vbn_inputs((6, 3, 4, 5))
+    layer = VirtualBatchNorm(3).double()
+    assert layer.num_features == 3 and layer.eps == 1e-5
+    assert torch.equal(layer.weight, torch.ones(3, dtype=DOUBLE)) and torch.equal(layer.bias, torch.zeros(3, dtype=DOUBLE))
+    ones, zeros = torch.ones(3, dtype=DOUBLE), torch.zeros(3, dtype=DOUBLE)
+    _, reference_out = layer(x, reference)
+    assert torch.allclose(reference_out, batch_norm(reference, ones, zeros, eps=1e-5), rtol=0, atol=1e-12)
+    wide = VirtualBatchNorm(3, eps=0.5).double()
+    for got, want in zip(wide(x, reference), virtual_batch_norm(x, reference, ones, zeros, eps=0.5)):
+        assert torch.equal(got, want)
+    assert not torch.allclose(wide(x, reference)[0], layer(x, reference)[0])
+
+
 def check_reference_noise_survives_an_optimizer_step(generator) -> bool:
     before = generator.reference_noise.detach().clone()
     optimizer = torch.optim.Adam(generator.parameters(), lr=0.1)
@@ -959,6 +1052,24 @@ def test_vbn_gradients_pass_through_the_reference_statistics():
     live, _ = virtual_batch_norm(x, reference, weight, bias)
     (gradient,) = torch.autograd.grad(live.pow(3).sum(), reference)
     assert bool(gradient.abs().sum() > 0)
+
+
+def test_vbn_reference_output_carries_gradient_into_the_next_layer():
+    """The reference path feeds the next layer's reference statistics, with its gradient:
+    two VBN layers in a row must match finite differences with respect to the first
+    layer's reference input. Catches the reference output returned detached."""
+    x, reference, weight, bias = vbn_inputs((4, 3, 2, 2), n_ref=5)
+    mixing = randn(3, 3, seed=60)
+
+    def two_layers(reference_in):
+        live, reference_out = virtual_batch_norm(x, reference_in, weight, bias)
+        live, reference_out = torch.einsum("dc,nc...->nd...", mixing, live), torch.einsum(
+            "dc,nc...->nd...", mixing, reference_out)
+        return virtual_batch_norm(live, reference_out, weight, bias)[0]
+
+    assert torch.autograd.gradcheck(two_layers, (reference.clone().requires_grad_(),), eps=1e-6, atol=1e-6)
+    live, reference_out = VirtualBatchNorm(3).double()(x, reference.clone().requires_grad_())
+    assert reference_out.requires_grad and live.requires_grad
 
 
 def check_vbn_batch_of_one(vbn, shape) -> bool:
