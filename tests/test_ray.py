@@ -154,6 +154,11 @@ def test_the_backend_is_chosen_by_configuration(monkeypatch):
 
     assert isinstance(backend_from_env({}), LocalProcesses)
     assert isinstance(backend_from_env({"GANAPP_RAY_ADDRESS": "  "}), LocalProcesses)
+    from conftest import free_port
+    from ganapp.server.ray_backend import _check_reachable
+
+    with pytest.raises(SettingsError, match="nothing answers there"):  # at once, not after Ray's minutes of retries
+        _check_reachable(f"127.0.0.1:{free_port()}")
     monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
     with pytest.raises(SettingsError, match="GANAPP_RAY_ADDRESS is set, but Ray is not installed"):
         backend_from_env({"GANAPP_RAY_ADDRESS": "auto"})

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -51,6 +52,7 @@ WARM_RUNNERS = 2  # runners started with the server, as the local backend starts
 IDLE_S = 600.0  # a runner idle this long gives its CPU back to the cluster
 WAITING_NOTE_S = 3.0  # a job whose runner has not answered by then: the page says it is waiting
 PING_S = 5.0  # an idle runner that does not answer within this is dropped, not given a job
+CONNECT_S = 5.0  # a head that does not accept a connection within this is reported at start
 FINAL_DRAIN_S = 5.0  # after a job has ended, how long its last messages may take to arrive
 FILE_ORDER = ("config", "metrics", "samples", "checkpoint")  # the small files first, if the budget is short
 
@@ -337,6 +339,19 @@ def _describe_death(error: Exception, node: str | None) -> str:
     return f"its process on the cluster{where} died ({type(error).__name__})"
 
 
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT head must answer a TCP connection within CONNECT_S; else one sentence, at once."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # "auto" (Ray finds the cluster this machine joined, or says there is none) and ray:// addresses
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_S).close()
+    except OSError as error:
+        raise SettingsError(f"GANAPP_RAY_ADDRESS={address!r}: nothing answers there ({error.strerror or error}); "
+                            "start the cluster's head with `ray start --head --port=PORT`, or unset the "
+                            "variable to train on this machine") from None
+
+
 class RayJobs:
     """The cluster backend (ganapp.server.backend.JobBackend): jobs on a pool of warm Ray runners.
 
@@ -359,6 +374,7 @@ class RayJobs:
             options: dict[str, Any] = {"namespace": "ganapp", "include_dashboard": False}
             if address != "local":
                 options["address"] = address
+                _check_reachable(address)  # ray.init would retry an unreachable head for minutes
             options.update(init_options or {})
             try:
                 ray.init(**options)
