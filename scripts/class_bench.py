@@ -136,7 +136,8 @@ def summarise(visitors: list[dict], makespan_s: float, jobs: int, preset: str) -
         "runs": len(runs), "finished": len(ended),
         "states": {s: sum(1 for r in runs if r["state"] == s) for s in sorted({r["state"] for r in runs})},
         "jobs_at_once": jobs,
-        "first_picture_s (each run)": describe([r["first_picture_s"] for r in runs if r["first_picture_s"] is not None]),
+        "first_picture_s (each run)": describe([r["first_picture_s"] for r in runs
+                                                if r["first_picture_s"] is not None]),
         "first_picture_s (a visitor's first, either run)": describe(visitor_first),
         "first_picture_s (a visitor's pair, both shown)": describe(pair_first),
         "queue_wait_s": describe([r["queue_wait_s"] for r in runs if r["queue_wait_s"] is not None]),
@@ -241,7 +242,8 @@ def main() -> int:
     if not 1 <= args.visitors <= 60 or not 0.5 <= args.max_minutes <= 60 or not 0 <= args.arrival_s <= 600:
         parser.error("--visitors must be 1..60, --max-minutes 0.5..60, --arrival-s 0..600")
     if args.preset not in PRESETS or args.preset.endswith(": vanilla"):
-        parser.error(f"--preset must be a technique preset, one of: {', '.join(p for p in PRESETS if 'vanilla' not in p)}")
+        techniques = ", ".join(p for p in PRESETS if not p.endswith(": vanilla"))
+        parser.error(f"--preset must be a technique preset, one of: {techniques}")
     jobs = args.jobs or available_cores()
     if not 1 <= jobs <= 256:
         parser.error("--jobs must be 1..256")
