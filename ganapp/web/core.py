@@ -30,6 +30,7 @@ UPLOAD_WAIT_S = 15.0
 METRIC_PLOTS = 4  # one small plot per metric (each its own scale), up to this many
 PICTURES_KEPT = 200  # sample pictures kept per run, to show a pair at the same step
 RUNS_WITH_PICTURES = 32  # runs whose pictures are kept (the most recently drawn)
+WATCH_EVERY_S = 0.05  # how often the pictures of a pair on screen are looked at
 
 
 class GanApp:
@@ -44,6 +45,8 @@ class GanApp:
         self._pages: dict[str, float] = {}  # open pages (Gradio sessions) -> when they last polled
         self.uploads: set[str] = set()  # Gradio's record of uploaded files (build_demo sets it)
         self._lock = threading.Lock()
+        self._watched: dict[tuple[str, str], tuple[Run, float]] = {}  # pairs' runs -> when last shown
+        self._watcher: threading.Thread | None = None
 
     # ------------------------------------------------------------------ who is watching
     def note_page(self, page: str) -> None:
@@ -133,6 +136,40 @@ class GanApp:
                 del kept[1:PICTURES_KEPT // 2:2]
             if len(self._kept) > RUNS_WITH_PICTURES:
                 self._kept.pop(next(iter(self._kept)))
+
+    def watch(self, *runs: Run) -> None:
+        """Keep every sample picture of these runs (a pair on someone's screen), not only
+        those a poll happens to see: a thread looks 20 times a second, which catches the
+        pictures a job draws (at most a few a second), so both sides have the same steps."""
+        now = time.monotonic()
+        with self._lock:
+            for run in runs:
+                self._watched[(run.owner, run.id)] = (run, now)
+            if self._watcher is None:
+                self._watcher = threading.Thread(target=self._watch_pictures, name="ganapp-pictures", daemon=True)
+                self._watcher.start()
+
+    def _watch_pictures(self) -> None:
+        while True:
+            time.sleep(WATCH_EVERY_S)
+            now = time.monotonic()
+            with self._lock:
+                watched = list(self._watched.items())
+            for key, (run, shown) in watched:
+                if now - shown > 30 or (not run.active and now - shown > 5):
+                    with self._lock:
+                        self._watched.pop(key, None)
+                self.keep_picture(run)
+
+    def common_step(self, run_a: Run, run_b: Run, at_most: int | None = None) -> int | None:
+        """The latest step (up to `at_most`) of which both runs' pictures are kept (None: none)."""
+        self.keep_picture(run_a)
+        self.keep_picture(run_b)
+        with self._lock:
+            steps_a = {step for step, _ in self._kept.get((run_a.owner, run_a.id), ())}
+            steps_b = {step for step, _ in self._kept.get((run_b.owner, run_b.id), ())}
+        both = {step for step in steps_a & steps_b if at_most is None or step <= at_most}
+        return max(both) if both else None
 
     def picture_at(self, run: Run, step: int, lang: str = "en") -> tuple[int, str] | None:
         """The run's kept picture of the latest step at or before `step`, as (step, <img>)."""

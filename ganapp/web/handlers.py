@@ -82,9 +82,8 @@ def look_for(run_a: Run | None, run_b: Run | None, lang: str) -> str:
     if run_b is not None and run_b.config is not None:
         techniques = on(run_b)
         if not run_a.config.is_image and not run_a.config.generator_batch_norm and not on(run_a):
-            text = pick(LOOK_FOR["collapse_pair"], lang)
-        else:
-            text = pick(LOOK_FOR["pair"], lang)
+            return pick(LOOK_FOR["collapse_pair"], lang)
+        text = pick(LOOK_FOR["pair"], lang)
         if techniques:
             text += " " + pick(TECHNIQUE_NOTES[techniques[0]], lang)
         return text
@@ -152,8 +151,18 @@ class Handlers:
         switched = last.get("ids") != ids
         now["ids"] = ids
         a_step = b_step = None  # the steps the pictures are held at (None: the latest)
+        if run is not None and partner is not None:
+            app.watch(run, partner)
         if run is not None and partner is not None and run.picture_step >= 0 and partner.picture_step >= 0:
+            # The slower side's step, or a step of which both sides kept a picture when one is
+            # close to it: jobs draw at multiples of sample_every but skip some when busy, so
+            # the two sides' steps need not match; the faster side then shows its picture
+            # nearest before the slower side's (ganapp.web.core.GanApp.picture_at).
             common = min(run.picture_step, partner.picture_step)
+            both = app.common_step(run, partner, at_most=common)
+            close = run.config.sample_every if run.config else 100
+            if both is not None and common - both <= close:
+                common = both
             a_step = common if run.picture_step > common else None
             b_step = common if partner.picture_step > common else None
         out[ui.status] = app.status_html(run, lang, shown_step=a_step)  # short texts: resent, cheaper than a skip
@@ -417,7 +426,7 @@ class Handlers:
     def _open_ready_once(self, owner: str, name: str) -> Run | None:
         """A link's ready-made run, opened once per visitor (a reload shows the same run)."""
         for run in reversed(self.app.jobs.runs(owner)):
-            if run.name == name and run.kind == "view":
+            if run.kind == "view" and run.name.split(" (")[0] == name:  # "NAME (ready-made, step N)"
                 return run
         try:
             return self.app.await_view(owner, self.app.jobs.open_ready_made(owner, name))
@@ -467,6 +476,9 @@ class Handlers:
         if ui.ready_made is not None:
             out[ui.ready_made] = gr.update(label=tr(lang, "ready_made"), choices=ready_choices(lang))
         out[ui.glossary] = gr.update(value=glossary_markdown(lang))
+        out[ui.runs_table] = gr.update(headers=[tr(lang, f"col_{c}") for c in views.RUNS_COLUMNS])
+        out[ui.scoreboard] = gr.update(headers=[tr(lang, f"col_{c}") for c in ("run", "name", "data", "techniques",
+                                                                                "state", "steps", "seconds")])
         out[ui.overlay] = gr.update(label=tr(lang, "overlay"), choices=overlay_choices(lang))
         return out
 
@@ -555,6 +567,7 @@ class Handlers:
             if not base.active:
                 app.jobs.remove(owner, base.id)
             return self._refuse(tr(lang, "server_says", text=str(error)), None)
+        app.watch(base, other)  # keep both sides' pictures from the first, to show them at the same steps
         app.show_notices(owner)
         wait_for_first_picture(app, [base, other])
         out = self.show_run(owner, base.id, base.id, other.id, overlay_name, other.id, lang)
@@ -684,7 +697,8 @@ class Handlers:
 
         def toggle(value):
             on = value not in (False, None, "off")
-            return [gr.update(interactive=on) for _ in knobs]
+            updates = [gr.update(interactive=on) for _ in knobs]
+            return updates[0] if len(updates) == 1 else updates  # one output takes its value bare
 
         toggle.__name__ = f"toggle_{switch}_knobs"
         return toggle, knobs

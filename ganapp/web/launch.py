@@ -10,7 +10,7 @@ from ganapp.jobs import JobManager, SettingsError
 
 from . import safety
 from .page import build_demo
-from .style import CSS, HEAD
+from .style import HEAD
 
 SESSIONS_KEPT = 1000  # Gradio sessions whose state the server keeps (launch's state_session_capacity)
 
@@ -28,7 +28,7 @@ def launch_options(manager: JobManager, *, uploads: safety.UploadPolicy | None =
     # Gradio keeps each session's state (every API call is a session of its own) until
     # state_session_capacity sessions exist: 10,000 by default, about 0.7 GB here (measured by
     # scripts/soak.py). A class is 30 pages; 1,000 bounds the server's memory to about 0.1 GB.
-    return dict(css=CSS, head=HEAD, allowed_paths=[str(manager.runs_dir)], max_file_size=limits.max_upload_bytes,
+    return dict(head=HEAD, allowed_paths=[str(manager.runs_dir)], max_file_size=limits.max_upload_bytes,
                 footer_links=["api", "settings"], run_history=False, app_kwargs=safety.upload_middleware(policy),
                 state_session_capacity=SESSIONS_KEPT)
 

@@ -56,12 +56,8 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
     ui.page_url = gr.Textbox("", visible="hidden", elem_id="page-url")
     ui.timer = gr.Timer(FAST_TICK_S, active=False)
 
-    with gr.Row(elem_id="header", equal_height=True):
+    with gr.Row(elem_id="header"):
         ui.title = said(gr.Markdown(f"# {tr(LANG, 'title')}", elem_id="title"), "value", "title_md")
-        ui.lang_switch = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value=LANG, show_label=False,
-                                  label=tr(LANG, "language"), container=False, elem_id="lang-switch", scale=0, min_width=260)
-        ui.link_button = said(gr.Button(tr(LANG, "copy_link"), size="md", elem_id="link-button", scale=0,
-                                        min_width=170), "value", "copy_link")
     with gr.Row(elem_id="main"):
         with gr.Column(scale=1, min_width=300, elem_id="controls"):
             ui.preset = gr.Dropdown(preset_choices(LANG), value=NO_PRESET, label=tr(LANG, "preset"), elem_id="preset")
@@ -81,6 +77,13 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
                                   max_hidden_dim=limits.max_hidden_dim)
                 ui.run_name = said(gr.Textbox(label=tr(LANG, "run_name"), max_length=80, elem_id="run-name"),
                                    "label", "run_name")
+            # The language and the link last in the keyboard's order: Start comes first.
+            with gr.Row(elem_id="share-row"):
+                ui.lang_switch = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value=LANG,
+                                          show_label=False, label=tr(LANG, "language"), container=False,
+                                          elem_id="lang-switch", min_width=230)
+                ui.link_button = said(gr.Button(tr(LANG, "copy_link"), size="md", elem_id="link-button",
+                                                min_width=200), "value", "copy_link")
             ui.link_box = said(gr.Textbox(label=tr(LANG, "link_box"), visible=False, interactive=False,
                                           buttons=["copy"], elem_id="share-link"), "label", "link_box")
         with gr.Column(scale=3, elem_id="stage"):

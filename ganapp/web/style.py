@@ -35,11 +35,12 @@ CSS = """
 footer, footer a, footer button { color: #374151 !important; }
 /* header */
 #header { align-items: center; gap: 12px; }
-.gradio-container > main, .gradio-container main.contain { padding-top: 4px !important; }
+.main.app.fillable { padding-top: 8px !important; }
+#title { overflow: visible !important; }  /* a scrollable block would be a keyboard stop of its own */
 #title h1 { font-size: 28px; margin: 0; line-height: 1.2; }
-#lang-switch { flex-grow: 0 !important; min-width: 250px !important; }
+#share-row { gap: 8px; align-items: center; }
 #lang-switch .wrap { flex-wrap: nowrap; }
-#link-button { flex-grow: 0 !important; min-width: 170px !important; }
+#link-button { font-size: 18px; }
 /* the controls */
 #pair-button { font-size: 22px; min-height: 64px; font-weight: 700; }
 #start-button, #stop-button { font-size: 22px; min-height: 52px; font-weight: 700; }
@@ -49,7 +50,8 @@ footer, footer a, footer button { color: #374151 !important; }
 #stage { gap: 8px; }
 #panes { gap: 12px; flex-wrap: nowrap; }
 #pane-a, #pane-b { gap: 4px; min-width: 0 !important; }
-.ganapp-caption { padding: 6px 12px; border-radius: 10px; background: #f3f4f6; line-height: 1.3; }
+.ganapp-caption { padding: 6px 12px; border-radius: 10px; background: #f3f4f6; line-height: 1.3;
+  height: 142px; box-sizing: border-box; overflow: hidden; }
 .ganapp-caption .cap-top { display: flex; gap: 16px; align-items: baseline; height: 32px; white-space: nowrap;
   overflow: hidden; }
 .ganapp-caption .state { font-size: 24px; font-weight: 700; }
@@ -70,9 +72,9 @@ footer, footer a, footer button { color: #374151 !important; }
 .ganapp-picture { display: block; margin: 0 auto; max-width: 100%; height: auto; image-rendering: pixelated;
   border: 1px solid #d1d5db; }
 .ganapp-picture.curves, .ganapp-picture.metrics { image-rendering: auto; }
-#samples, #samples-b { height: calc(100vh - 330px); min-height: 220px; display: flex; align-items: flex-start;
+#samples, #samples-b { height: calc(100vh - 290px); min-height: 220px; display: flex; align-items: flex-start;
   justify-content: center; overflow: hidden; }
-#samples img, #samples-b img { width: auto; max-height: calc(100vh - 330px); }
+#samples img, #samples-b img { width: 100%; height: calc(100vh - 290px); min-height: 220px; object-fit: contain; }
 .ganapp-placeholder { color: #374151; font-size: 18px; padding: 40px 12px; text-align: center; }
 #look-for { font-size: 18px; height: 52px; overflow-y: auto; line-height: 1.4; }
 #look-for .look { border-left: 4px solid #1d4ed8; padding-left: 10px; }
@@ -88,12 +90,13 @@ html.view-present #controls, html.view-present #below, html.view-present footer,
 html.view-present #share-row { display: none !important; }
 html.view-present #title h1 { font-size: 34px; }
 html.view-present .ganapp-caption .state, html.view-present .ganapp-caption .counter { font-size: 30px; }
+html.view-present .ganapp-caption { height: 176px; }
 html.view-present .ganapp-caption .cap-top { height: 40px; }
 html.view-present .ganapp-caption .what { font-size: 22px; height: 58px; }
 html.view-present .ganapp-caption .headline { font-size: 26px; height: 34px; }
 html.view-present #look-for { font-size: 22px; height: 62px; }
-html.view-present #samples, html.view-present #samples-b { height: calc(100vh - 320px); }
-html.view-present #samples img, html.view-present #samples-b img { max-height: calc(100vh - 320px); }
+html.view-present #samples, html.view-present #samples-b,
+html.view-present #samples img, html.view-present #samples-b img { height: calc(100vh - 340px); }
 /* parts a link hides (?hide=advanced,api) */
 html.hide-settings #settings, html.hide-advanced #advanced, html.hide-runs #runs-section,
 html.hide-details #details, html.hide-compare #compare-section, html.hide-scoreboard #scoreboard-section,
@@ -101,16 +104,20 @@ html.hide-load #load-section, html.hide-api #api-section, html.hide-glossary #gl
 html.hide-link #link-button { display: none !important; }
 /* a phone: the panes stack, each picture full width */
 @media (max-width: 760px) {
+  .main.app.fillable { padding-left: 8px !important; padding-right: 8px !important; }
   #panes { flex-wrap: wrap; }
   #pane-a, #pane-b { flex: 1 1 100% !important; }
   #samples, #samples-b { height: auto; min-height: 0; }
-  #samples img, #samples-b img { width: 100%; max-height: none; }
+  #samples img, #samples-b img { width: 100%; height: auto; }
   #title h1 { font-size: 24px; }
+  .ganapp-caption, .ganapp-caption .what, .ganapp-caption .headline { height: auto; white-space: normal; }
   .ganapp-caption .cap-top { height: auto; white-space: normal; flex-wrap: wrap; }
 }
 """
 
-HEAD = """
+# The CSS goes into <head> as it is: Gradio scopes launch(css=...) to its content box
+# (.gradio-container ... .contain), which leaves out the page's padding and the toasts.
+HEAD_SCRIPT = """
 <script>
 (function () {
   var query = new URLSearchParams(window.location.search);
@@ -121,9 +128,18 @@ HEAD = """
   });
   var lang = query.get("lang") || navigator.language || "en";
   root.setAttribute("lang", /^zh/i.test(lang) ? "zh-Hant-TW" : "en");
+  // Gradio 6.31 labels its empty plot and file boxes with aria-label on a plain <div>, which
+  // screen readers may ignore (axe: aria-allowed-attr, serious); a role makes the label count.
+  new MutationObserver(function () {
+    document.querySelectorAll("div.empty[aria-label]:not([role])").forEach(function (e) {
+      e.setAttribute("role", "img");
+    });
+  }).observe(root, {subtree: true, childList: true});
 })();
 </script>
 """
+
+HEAD = f"<style>{CSS}</style>{HEAD_SCRIPT}"
 
 # The copy button's script: the page's own address goes to the server with the form (it
 # builds the link); the link then goes to the clipboard where the browser allows it.

@@ -61,8 +61,8 @@ TEXT: dict[str, tuple[str, str]] = {
                     "選一個預設實驗，按「開始對照」；或調整設定後按「開始」。"),
     "step_of": ("step {step} / {total}", "第 {step} 步 / 共 {total} 步"),
     "step_only": ("step {step}", "第 {step} 步"),
-    "speed": ("{speed} steps/s · {seconds} s of training", "每秒 {speed} 步 · 已訓練 {seconds} 秒"),
-    "speed_none": ("– steps/s · {seconds} s of training", "每秒 – 步 · 已訓練 {seconds} 秒"),
+    "speed": ("{speed} steps/s · {seconds} s", "每秒 {speed} 步 · {seconds} 秒"),
+    "speed_none": ("– steps/s · {seconds} s", "每秒 – 步 · {seconds} 秒"),
     "vanilla": ("vanilla (no technique)", "原始 GAN（沒有技巧）"),
     "seed": ("seed {seed}", "隨機種子 {seed}"),
     "from_checkpoint": ("checkpoint", "檢查點"),
@@ -78,6 +78,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "curves_here": ("loss curves appear here", "損失曲線會顯示在這裡"),
     "curves_soon": ("loss curves appear after the first logged steps", "記錄幾步之後會出現損失曲線"),
     "curves_of": ("Loss curves of {name}", "{name} 的損失曲線"),
+    "loss_curves": ("Loss curves", "損失曲線"),
     "pane_b_empty": ("The loss curves of the run on the left, or the second run of a pair, appear here.",
                      "左邊訓練的損失曲線，或對照組的第二個訓練，會顯示在這裡。"),
     "alt_samples": ("samples of {label} at step {step}", "{label} 第 {step} 步的樣本"),
@@ -192,13 +193,12 @@ LOOK_FOR: dict[str, tuple[str, str]] = {
                 "(mode collapse).",
                 "原始 GAN，沒有技巧：看樣本是涵蓋每個模式，還是擠在同一個地方（模式崩潰，mode collapse）。"),
     "collapse_pair": ("Left: vanilla piles its samples onto one streak (mode collapse). Right: the treated run first "
-                      "spreads out like a spray, then finds the ring, often only after 15-20 s. Both are shown at "
-                      "the same step.",
+                      "spreads out like a spray, then finds the ring, often only after 15-20 s. The side that is "
+                      "ahead waits at the other's step.",
                       "左邊：原始 GAN 把樣本堆在一條線上（模式崩潰，mode collapse）。右邊：加了技巧的訓練先像噴霧"
-                      "一樣散開，之後才找到圓環，常常要 15-20 秒。兩邊顯示同一步。"),
-    "pair": ("Left: vanilla. Right: the same seed with the technique. Both are shown at the same step; compare the "
-             "captions' numbers.",
-             "左邊：原始 GAN。右邊：同樣的隨機種子加上技巧。兩邊顯示同一步；比較標題中的數字。"),
+                      "一樣散開，之後才找到圓環，常常要 15-20 秒。跑得快的一邊會停在另一邊的步數等它。"),
+    "pair": ("Left: vanilla. Right: the same seed with the technique, held at the same step; compare the captions.",
+             "左邊：原始 GAN。右邊：同樣的隨機種子加上技巧，兩邊停在同一步；比較標題中的數字。"),
     "digits": ("Digits: blobs turn into strokes, then into digits; the classifier score climbs toward real digits' "
                "9.4 and the classes covered toward 10.",
                "數字影像：模糊的點先變成筆畫，再變成數字；分類器分數往真實數字的 9.4 上升，涵蓋的類別數往 10 上升。"),

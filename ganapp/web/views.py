@@ -169,16 +169,17 @@ def caption_html(run: Run | None, lang: str, *, position: int | None = None, own
             f'{html_text(techniques_text(run, lang))}{seed}</div>'
             f'<div class="headline">{html_text(headline(run, lang))}'
             f'<span class="speed"> · {html_text(speed_text)}</span></div>'
-            f'{held}<div class="notes">{notes_html}</div></div>')
+            f'<div class="notes">{held}{notes_html}</div></div>')
 
 
 def curves_caption_html(run: Run, lang: str) -> str:
     """Pane B's caption while it shows the left run's loss curves."""
     return (f'<div class="ganapp-caption state-curves"><div class="cap-top"><span class="state">'
-            f'{html_text(tr(lang, "curves_of", name=run.name))}</span></div>'
-            f'<div class="what">{html_text(metric_name("d_loss", lang))} · {html_text(metric_name("g_loss", lang))}'
-            f' · {html_text(metric_name("d_real", lang))} · {html_text(metric_name("d_fake", lang))}</div>'
-            '<div class="headline">&nbsp;</div><div class="notes"></div></div>')
+            f'{html_text(tr(lang, "loss_curves"))}</span></div>'
+            f'<div class="what">{html_text(tr(lang, "curves_of", name=run.name), safety.NAME_CHARS + 40)}</div>'
+            f'<div class="headline"><span class="speed">{html_text(metric_name("d_loss", lang))} · '
+            f'{html_text(metric_name("g_loss", lang))} · {html_text(metric_name("d_real", lang))} · '
+            f'{html_text(metric_name("d_fake", lang))}</span></div><div class="notes"></div></div>')
 
 
 def empty_caption_html(lang: str) -> str:
