@@ -153,7 +153,7 @@ def test_compare_two_runs_and_refuse_bad_input(server, page, tmp_path, artifacts
     expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("with MBD"))
     page.wait_for_function("() => document.querySelectorAll('#compare-plot svg path').length > 3", timeout=10_000)
     expect(page.locator("#compare-plot")).to_contain_text("with MBD")
-    expect(page.locator("#scoreboard")).to_contain_text("with MBD")
+    expect(page.locator("#scoreboard")).to_contain_text("with MBD", timeout=30_000)
     page.screenshot(path=str(artifacts_dir / "browser-compare.png"), full_page=True)
 
     # Wrong settings: a clear message, and the form keeps what was typed.

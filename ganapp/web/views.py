@@ -17,6 +17,7 @@ import pandas as pd
 
 from ganapp import curves
 from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, Run
+from ganapp.presets import PRESET_TITLES_ZH
 
 from . import safety
 from .safety import html_text
@@ -85,6 +86,13 @@ def compare_frame(sides: dict[str, Run | None], column: str) -> pd.DataFrame:
 # ------------------------------------------------------------------ words about a run
 def run_label(run: Run) -> str:
     return f"{run.name} [{run.id}]"
+
+
+def display_name(run: Run, lang: str) -> str:
+    """A run's name as the page shows it: a preset's run by the preset's title in `lang`."""
+    if lang == "zh-TW" and run.name in PRESET_TITLES_ZH:
+        return PRESET_TITLES_ZH[run.name]
+    return run.name
 
 
 def techniques_text(run: Run, lang: str) -> str:
@@ -165,10 +173,9 @@ def caption_html(run: Run | None, lang: str, *, position: int | None = None, own
     return (f'<div class="ganapp-caption state-{html_text(run.state, 20)}">'
             f'<div class="cap-top"><span class="state"{" id=state-text" if ids else ""}>{html_text(state)}</span>'
             f'<span class="counter">{counter}</span></div>'
-            f'<div class="what">{html_text(run.name, safety.NAME_CHARS)} · {html_text(data)} · '
-            f'{html_text(techniques_text(run, lang))}{seed}</div>'
-            f'<div class="headline">{html_text(headline(run, lang))}'
-            f'<span class="speed"> · {html_text(speed_text)}</span></div>'
+            f'<div class="what">{html_text(display_name(run, lang), safety.NAME_CHARS)} · {html_text(data)} · '
+            f'{html_text(techniques_text(run, lang))}{seed}<span class="speed"> · {html_text(speed_text)}</span></div>'
+            f'<div class="headline">{html_text(headline(run, lang))}</div>'
             f'<div class="notes">{held}{notes_html}</div></div>')
 
 
@@ -176,7 +183,8 @@ def curves_caption_html(run: Run, lang: str) -> str:
     """Pane B's caption while it shows the left run's loss curves."""
     return (f'<div class="ganapp-caption state-curves"><div class="cap-top"><span class="state">'
             f'{html_text(tr(lang, "loss_curves"))}</span></div>'
-            f'<div class="what">{html_text(tr(lang, "curves_of", name=run.name), safety.NAME_CHARS + 40)}</div>'
+            f'<div class="what">{html_text(tr(lang, "curves_of", name=display_name(run, lang)), safety.NAME_CHARS + 40)}'
+            '</div>'
             f'<div class="headline"><span class="speed">{html_text(metric_name("d_loss", lang))} · '
             f'{html_text(metric_name("g_loss", lang))} · {html_text(metric_name("d_real", lang))} · '
             f'{html_text(metric_name("d_fake", lang))}</span></div><div class="notes"></div></div>')
