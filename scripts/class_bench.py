@@ -28,8 +28,10 @@ and the figures say how many ended). Loopback only.
 
 What Ray adds to one job, without the web server: `--first-picture-rounds N` starts the
 preset N times on each backend in this process (a JobManager with local processes, one
-with a private Ray instance of 2 CPUs), alternating, each stopped at its first picture,
-after one warm-up round each (the forkserver's imports, the Ray runners' imports).
+with a private Ray instance of 2 CPUs), alternating, after one warm-up round each (the
+forkserver's imports, the Ray runners' imports): the time to its first picture, then its
+training speed over the next TRAIN_WINDOW_S seconds (steps per wall-clock second), then
+it is stopped.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from ganapp.server.limits import available_cores  # noqa: E402
 DEFAULT_PRESET = "ring8, G without batch norm: minibatch discrimination"  # the collapse-and-cure pair
 ENDED = ("finished", "stopped", "failed", "interrupted")
 FAST_POLL_S, SLOW_POLL_S = 0.2, 1.0
+TRAIN_WINDOW_S = 4.0
 
 
 def partner_of(preset: str) -> str:
@@ -194,6 +197,7 @@ def first_picture_rounds(preset: str, rounds: int) -> dict:
     managers = {"local processes": JobManager(limits=limits, backend=LocalProcesses()),
                 "ray": JobManager(limits=limits, backend=RayJobs("local", init_options=ray_options))}
     seconds: dict[str, list[float]] = {name: [] for name in managers}
+    speeds: dict[str, list[float]] = {name: [] for name in managers}
     try:
         for round_number in range(-1, rounds):
             for name, manager in managers.items():
@@ -204,15 +208,23 @@ def first_picture_rounds(preset: str, rounds: int) -> dict:
                 while run.picture_count == 0 and run.active and time.perf_counter() < deadline:
                     time.sleep(0.002)
                 waited = time.perf_counter() - started
+                first_step, first_time = run.step, time.perf_counter()
+                time.sleep(TRAIN_WINDOW_S)
+                speed = (run.step - first_step) / (time.perf_counter() - first_time)
                 manager.stop(owner, run.id)
                 manager.wait(owner, run.id, timeout_s=60)
                 if round_number >= 0:  # round -1 warms both backends
                     seconds[name].append(waited)
-                print(f"round {round_number:>2} {name:<16} {waited:6.3f} s", flush=True)
+                    speeds[name].append(speed)
+                print(f"round {round_number:>2} {name:<16} first picture {waited:6.3f} s, {speed:6.1f} steps/s",
+                      flush=True)
     finally:
         for manager in managers.values():
             manager.shutdown()
-    return {name: describe(values) for name, values in seconds.items()}
+    ratios = [ray / local for ray, local in zip(speeds["ray"], speeds["local processes"]) if local > 0]
+    return {"first_picture_s": {name: describe(values) for name, values in seconds.items()},
+            "steps_per_s": {name: describe(values) for name, values in speeds.items()},
+            "ray_speed_over_local_per_round": describe(ratios)}
 
 
 def main() -> int:
@@ -233,7 +245,7 @@ def main() -> int:
         if not 1 <= args.first_picture_rounds <= 20:
             parser.error("--first-picture-rounds must be 1..20")
         results = {"preset": args.preset, "load_average_before": os.getloadavg(),
-                   "first_picture_s": first_picture_rounds(args.preset, args.first_picture_rounds),
+                   **first_picture_rounds(args.preset, args.first_picture_rounds),
                    "load_average_after": os.getloadavg()}
         print(json.dumps(results, indent=2))
         if args.json:
