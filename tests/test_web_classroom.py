@@ -110,6 +110,14 @@ def test_the_lesson_fits_the_first_screen_and_nothing_jumps(server, browser, art
         assert max(moved.values()) <= 8, moved
         page.screenshot(path=str(artifacts_dir / f"classroom-{width}x{height}-pair.png"))
         page.locator("#stop-button").click()
+        if width == 1280:  # the pair as a captioned GIF, among the downloads
+            page.locator("#gif-button").click()
+            expect(page.locator("#gif-download")).to_be_visible(timeout=30_000)
+            with page.expect_download() as download:
+                page.locator("#gif-download").click()
+            gif = artifacts_dir / "classroom-pair.gif"
+            download.value.save_as(gif)
+            assert gif.read_bytes()[:6] == b"GIF89a"
         owner = _token(page)
         for run in server.app.jobs.runs(owner):
             server.app.jobs.wait(owner, run.id, timeout_s=30)

@@ -171,6 +171,12 @@ class GanApp:
         both = {step for step in steps_a & steps_b if at_most is None or step <= at_most}
         return max(both) if both else None
 
+    def kept_pictures(self, run: Run) -> list[tuple[int, bytes]]:
+        """The run's kept sample pictures, (step, PNG) oldest first (its latest at least)."""
+        self.keep_picture(run)
+        with self._lock:
+            return list(self._kept.get((run.owner, run.id), ()))
+
     def picture_at(self, run: Run, step: int, lang: str = "en") -> tuple[int, str] | None:
         """The run's kept picture of the latest step at or before `step`, as (step, <img>)."""
         self.keep_picture(run)

@@ -26,7 +26,7 @@ from ganapp.jobs import ENDED_STATES, JobError, Run
 from ganapp.presets import (PRESET_NOTES, PRESET_NOTES_ZH, PRESET_TITLES_ZH, PRESETS, READY_MADE_NOTES,
                             READY_MADE_NOTES_ZH, READY_MADE_TITLES_ZH, preset_config, ready_made_runs)
 
-from . import links, safety, views
+from . import export, links, safety, views
 from .core import GanApp
 from .form import SWITCH_FIELDS, ConfigForm, number_value
 from .safety import InputError
@@ -622,6 +622,23 @@ class Handlers:
                                           overlay_name, lang)[stamp]}
         self.compare_view(owner, a_id, b_id, overlay_name, {}, out, lang)
         return out
+
+    def export_pair(self, owner, a_id, b_id, lang="en"):
+        """The two compared runs as one captioned animated GIF, for the course page."""
+        app = self.app
+        lang = language(lang)
+        run_a = app.owned_run(owner, a_id) if app.valid_owner(owner) else None
+        run_b = app.owned_run(owner, b_id) if run_a is not None else None
+        frames = export.pair_frames(app.kept_pictures(run_a), app.kept_pictures(run_b)) if run_b else []
+        if not frames:
+            return self._refuse(tr(lang, "gif_none"), None)
+        # A preset's title after its data set ("ring8, G without batch norm: vanilla" -> "vanilla")
+        # fits a caption; other names are cut to the pane's width.
+        captions = tuple(views.display_name(r, lang).split("：" if lang == "zh-TW" else ": ")[-1]
+                         + f" · {views.techniques_text(r, lang)}" for r in (run_a, run_b))
+        path = app.jobs.owner_folder(owner) / f"pair-{run_a.id}-{run_b.id}-{lang}.gif"
+        export.pair_gif(frames, captions, lambda step: tr(lang, "step_only", step=f"{step:,}"), path)
+        return gr.DownloadButton(value=str(path), visible=True, label=tr(lang, "gif_download"))
 
     def suggest_continue(self, owner, shown_id):
         """Twice the shown run's planned steps (within the server's limit), as a suggestion."""

@@ -144,6 +144,10 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
             ui.compare_plot = gr.LinePlot(None, x="step", y="value", color="curve", **AXES,
                                           color_map={"Left": "#1f77b4", "Right": "#d95f02"},
                                           label=tr(LANG, "both_runs"), show_label=True, elem_id="compare-plot")
+            with gr.Row():
+                ui.gif_button = said(gr.Button(tr(LANG, "make_gif"), elem_id="gif-button"), "value", "make_gif")
+                ui.gif_download = said(gr.DownloadButton(tr(LANG, "gif_download"), value=None, visible=False,
+                                                         elem_id="gif-download"), "label", "gif_download")
         with gr.Accordion(tr(LANG, "section_scoreboard"), open=True, elem_id="scoreboard-section") as board:
             said(board, "label", "section_scoreboard")
             ui.scoreboard = said(gr.Dataframe(headers=["run", "name", "data", "techniques", "state", "steps",
@@ -200,6 +204,8 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     # One event with both choices: two dropdown events could answer out of order.
     for trigger in (ui.compare_button.click, ui.overlay.input):
         trigger(h.compare, [ui.owner, ui.shown, *views_in, ui.lang], [*h.compare_outputs, ui.compare_stamp], **quick)
+    ui.gif_button.click(h.export_pair, [ui.owner, ui.compare_a, ui.compare_b, ui.lang], ui.gif_download,
+                        api_visibility="private", concurrency_limit=2, show_progress="hidden")
     ui.shown.change(h.suggest_continue, [ui.owner, ui.shown], ui.continue_steps, **quick)
     ui.continue_button.click(h.continue_training, [ui.owner, ui.shown, ui.continue_steps, *views_in, ui.lang],
                              h.shown_outputs, api_visibility="private", show_progress="hidden")
