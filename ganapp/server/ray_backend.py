@@ -396,6 +396,7 @@ class RayJobs:
             cpus = 0
         for _ in range(min(warm_runners, cpus)):
             self._give_back(self._new_slot(gpu=self._gpu_free()))
+        threading.Thread(target=self._reap_idle_loop, name="ray-idle-runners", daemon=True).start()
 
     def warm_up(self) -> None:
         pass  # done in __init__: a job started at once must find the warm runners in the pool
@@ -422,16 +423,26 @@ class RayJobs:
             ours = sum(1 for s in self._idle if s.gpu) + sum(1 for h in self._handles if not h._closed and h._slot.gpu)
         return ours < gpus
 
-    def _take_slot(self) -> _Slot:
-        """A runner for the next job: on a GPU when the cluster has one (an idle GPU runner, else a
-        new one while a GPU is free), else on a CPU (an idle runner, else a new one). A class is not
-        held up waiting for a busy GPU while CPUs are free."""
+    def _reap_idle(self) -> None:
+        """Runners idle longer than IDLE_S give their CPU (and GPU) back to the cluster."""
         now = time.monotonic()
         with self._lock:
             stale = [s for s in self._idle if now - s.idle_since > IDLE_S]
             self._idle = [s for s in self._idle if s not in stale]
         for slot in stale:
             self._kill(slot)
+
+    def _reap_idle_loop(self) -> None:
+        while not self._closed:
+            time.sleep(IDLE_S / 10)
+            if not self._closed:
+                self._reap_idle()
+
+    def _take_slot(self) -> _Slot:
+        """A runner for the next job: on a GPU when the cluster has one (an idle GPU runner, else a
+        new one while a GPU is free), else on a CPU (an idle runner, else a new one). A class is not
+        held up waiting for a busy GPU while CPUs are free."""
+        self._reap_idle()
         slot = self._take_idle(gpu=True)
         if slot is None and self._gpu_free():
             slot = self._new_slot(gpu=True)
