@@ -162,3 +162,33 @@ def test_the_backend_is_chosen_by_configuration(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
     with pytest.raises(SettingsError, match="GANAPP_RAY_ADDRESS is set, but Ray is not installed"):
         backend_from_env({"GANAPP_RAY_ADDRESS": "auto"})
+
+
+def test_run_files_travel_within_the_runs_byte_budget(tmp_path):
+    """What a runner sends back and what the server writes: only the job's own folder, small files
+    first, never past the run's byte budget, plain file names only (no Ray needed)."""
+    from types import SimpleNamespace
+
+    from ganapp.server.messages import Done, Metrics
+    from ganapp.server.ray_backend import RayJobHandle, _collect_files
+
+    out = tmp_path / "job" / "out"
+    out.mkdir(parents=True)
+    for name, size in (("config.json", 10), ("metrics.csv", 20), ("samples.png", 30), ("checkpoint.safetensors", 100)):
+        (out / name).write_bytes(b"x" * size)
+    (tmp_path / "secret").write_bytes(b"s")
+    done = Done(state="finished", reason=None, seconds=1.0, files={
+        "checkpoint": str(out / "checkpoint.safetensors"), "config": str(out / "config.json"),
+        "metrics": str(out / "metrics.csv"), "samples": str(out / "samples.png"), "other": str(tmp_path / "secret")})
+    files = _collect_files(done, out, {"limits": {"run_bytes": 100}})
+    assert set(files) == {"config", "metrics", "samples"}  # the checkpoint would pass 100 bytes; "other" is outside
+    assert files["config"] == ("config.json", b"x" * 10)
+
+    run_folder = tmp_path / "server" / "run"
+    handle = SimpleNamespace(_out_dir=run_folder, _run_bytes=35)
+    received = RayJobHandle._receive(handle, done, {**files, "evil": ("../escape", b"e"), "hidden": (".x", b"h")})
+    warning, arrived = received
+    assert isinstance(warning, Metrics) and "samples.png would pass the run's byte budget" in warning.warning
+    assert arrived.files == {"config": str(run_folder / "config.json"), "metrics": str(run_folder / "metrics.csv")}
+    assert sorted(p.name for p in run_folder.iterdir()) == ["config.json", "metrics.csv"]
+    assert not (tmp_path / "server" / "escape").exists()
