@@ -39,7 +39,10 @@ footer, footer a, footer button { color: #374151 !important; }
 #title { overflow: visible !important; }  /* a scrollable block would be a keyboard stop of its own */
 #title h1 { font-size: 28px; margin: 0; line-height: 1.2; }
 #share-row { gap: 8px; align-items: center; }
+#share-row { flex-wrap: wrap; }
+#lang-switch { flex: 0 0 auto !important; }
 #lang-switch .wrap { flex-wrap: nowrap; }
+#lang-switch label { white-space: nowrap; }
 #link-button { font-size: 18px; }
 /* the controls */
 #pair-button { font-size: 22px; min-height: 64px; font-weight: 700; }
