@@ -262,3 +262,23 @@ def test_image_metrics_are_shown_beside_real_datas_values():
     assert views.metrics_line({"modes_covered": 8.0, "mode_kl": 0.1655}) == \
         "mode unevenness (KL divergence): 0.166 · modes covered: 8"
     assert views.metrics_line({"modes_covered": 8.0}, "zh-TW") == "涵蓋的模式數: 8"
+
+
+def test_the_comparison_replays_both_runs_at_a_chosen_step(server, manager):
+    """Every picture a run on the page drew is kept (bounded), so the slider shows both
+    runs at an earlier step; the pair also exports as one GIF."""
+    owner = manager.issue_token("test")
+    runs = [manager.submit(owner, GANConfig(**{**TINY, "steps": 400, "sample_every": 50, "seed": seed}))
+            for seed in (0, 1)]
+    server.app.watch(*runs)  # as the page does for a pair on screen
+    for run in runs:
+        manager.wait(owner, run.id, timeout_s=60)
+        assert run.state == "finished", run.reason
+    kept = [[step for step, _ in server.app.kept_pictures(run)] for run in runs]
+    assert all(len(steps) >= 2 and steps[-1] == 400 for steps in kept), kept
+    handlers, ui = server.app.handlers, server.app.ui
+    replayed = handlers.replay(owner, runs[0].id, runs[1].id, kept[0][0], "en")
+    assert f"at step {kept[0][0]}" in replayed[ui.compare_picture_a]
+    assert "at step 400" not in replayed[ui.compare_picture_b]
+    download = handlers.export_pair(owner, runs[0].id, runs[1].id, "zh-TW")
+    assert Path(download.value["path"] if isinstance(download.value, dict) else download.value).read_bytes()[:3] == b"GIF"

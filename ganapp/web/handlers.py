@@ -122,7 +122,7 @@ class Handlers:
         self.metrics_outputs = [ui_.metrics_row, *ui_.metric_plots, ui_.metrics_picture, ui_.metrics_text,
                                 ui_.metrics_seen]
         self.compare_outputs = [ui_.compare_picture_a, ui_.compare_picture_b, ui_.compare_plot, ui_.overlay,
-                                ui_.compare_seen]
+                                ui_.replay, ui_.compare_seen]
         self.rare_outputs = [ui_.runs_table, ui_.shown, ui_.compare_a, ui_.compare_b, ui_.files, ui_.scoreboard,
                              ui_.scoreboard_download, ui_.rare_seen]
         self.stamps = [ui_.metrics_stamp, ui_.compare_stamp, ui_.rare_stamp]
@@ -258,6 +258,9 @@ class Handlers:
                                     else gr.LinePlot(frame, label=label, x_title=tr(lang, "col_steps"),
                                                      color_map=dict(zip(sides, ("#1f77b4", "#d95f02")))))
             now["label"] = label
+            steps = [s for r in (run_a, run_b) if r for s, _ in app.kept_pictures(r)]
+            latest = max(steps, default=0)
+            out[ui.replay] = gr.Slider(minimum=0, maximum=max(latest, 1), value=latest, step=1)
             extra = sorted({m for r in (run_a, run_b) if r for m in views.metric_columns(r.history)})
             choices = overlay_choices(lang, extra)
             if choices != last.get("overlays"):
@@ -622,6 +625,20 @@ class Handlers:
                                           overlay_name, lang)[stamp]}
         self.compare_view(owner, a_id, b_id, overlay_name, {}, out, lang)
         return out
+
+    def replay(self, owner, a_id, b_id, step, lang="en"):
+        """Both compared runs' kept pictures at (or just before) `step`: the run replayed."""
+        app = self.app
+        if not app.valid_owner(owner) or not isinstance(step, (int, float)):
+            return gr.skip()
+        lang = language(lang)
+        out = {}
+        for run_id, component in ((a_id, self.ui.compare_picture_a), (b_id, self.ui.compare_picture_b)):
+            run = app.owned_run(owner, run_id)
+            shown = app.picture_at(run, int(step), lang) if run else None
+            if shown is not None:
+                out[component] = shown[1]
+        return out or gr.skip()
 
     def export_pair(self, owner, a_id, b_id, lang="en"):
         """The two compared runs as one captioned animated GIF, for the course page."""

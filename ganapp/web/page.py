@@ -141,6 +141,8 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
             with gr.Row():
                 ui.compare_picture_a = gr.HTML("", elem_id="compare-picture-a")
                 ui.compare_picture_b = gr.HTML("", elem_id="compare-picture-b")
+            ui.replay = said(gr.Slider(0, 1, value=0, step=1, label=tr(LANG, "replay"), elem_id="replay"),
+                             "label", "replay")
             ui.compare_plot = gr.LinePlot(None, x="step", y="value", color="curve", **AXES,
                                           color_map={"Left": "#1f77b4", "Right": "#d95f02"},
                                           label=tr(LANG, "both_runs"), show_label=True, elem_id="compare-plot")
@@ -204,6 +206,8 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     # One event with both choices: two dropdown events could answer out of order.
     for trigger in (ui.compare_button.click, ui.overlay.input):
         trigger(h.compare, [ui.owner, ui.shown, *views_in, ui.lang], [*h.compare_outputs, ui.compare_stamp], **quick)
+    ui.replay.release(h.replay, [ui.owner, ui.compare_a, ui.compare_b, ui.replay, ui.lang],
+                      [ui.compare_picture_a, ui.compare_picture_b], **quick)
     ui.gif_button.click(h.export_pair, [ui.owner, ui.compare_a, ui.compare_b, ui.lang], ui.gif_download,
                         api_visibility="private", concurrency_limit=2, show_progress="hidden")
     ui.shown.change(h.suggest_continue, [ui.owner, ui.shown], ui.continue_steps, **quick)

@@ -100,6 +100,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "overlay": ("Curve to overlay", "要疊加的曲線"),
     "compare_button": ("Show side by side", "並排顯示"),
     "both_runs": ("both runs", "兩次訓練"),
+    "replay": ("Replay both runs: the pictures at step", "重播兩次訓練：顯示第幾步的圖"),
     "make_gif": ("Make a captioned GIF of the two runs", "把兩次訓練做成有標題的 GIF"),
     "gif_download": ("Download the GIF", "下載 GIF"),
     "gif_none": ("Choose two runs with pictures first (left and right).", "請先選兩次有圖的訓練（左邊與右邊）。"),
