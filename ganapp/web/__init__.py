@@ -6,6 +6,7 @@
     form      the settings form, generated from GANConfig's field metadata
     text      every string in English and 繁體中文
     links     links a teacher can share (preset, settings, language, view)
+    export    a pair as one captioned animated GIF (Pillow)
     core      GanApp: lookups over the job server, cached renderings
     api       the named API endpoints for gradio_client
     safety    escaping, bounds and checks for everything a visitor sends or wrote
