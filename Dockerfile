@@ -7,6 +7,10 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# A CJK font for the pictures the server draws with Chinese captions (the page's 繁體中文).
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends fonts-noto-cjk \
+ && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --create-home --uid 1000 user
 USER user
 ENV HOME=/home/user \
