@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
@@ -44,7 +45,15 @@ ARM = """() => {
 }"""
 
 
+def open_settings(page) -> None:
+    """The settings panel is folded on the first screen; its fields exist once it is open."""
+    if not page.locator("#field-data input").is_visible():
+        page.locator("#settings").get_by_text(re.compile("Settings|設定")).first.click()
+        page.locator("#field-data input").wait_for(state="visible", timeout=30_000)
+
+
 def press_start_and_time(page, data: str, seed: int) -> float:
+    open_settings(page)
     page.locator("#field-data input").click()
     page.locator("#field-data").get_by_role("option", name=data, exact=True).click()
     page.locator("#field-steps input").fill("20000")
