@@ -3,6 +3,7 @@ a run can be stopped and resumed, and divergence stops with a clear error."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -324,6 +325,11 @@ def test_samples_are_seeded_and_drawing_them_changes_no_training_state():
     assert trainer.generator.training  # back in training mode
     for key, value in trainer.generator.state_dict().items():  # BN's running statistics included
         assert torch.equal(value, before[key]), key
+    trainer.generator.eval()
+    trainer.sample(3)
+    assert not trainer.generator.training  # a generator in eval mode stays in eval mode
+    trainer.generator.double()  # whatever G computes in, samples come back as float32
+    assert trainer.generate(z.double()).dtype == np.float32
 
 
 def test_state_tensors_restore_a_run_that_then_continues_identically():
@@ -373,3 +379,12 @@ def test_state_that_does_not_fit_is_refused_naming_up_to_four_keys():
     with_ha = Trainer(tiny(historical_averaging="uniform"))
     with pytest.raises(ValueError, match=r"^the checkpoint's generator_average does not match .*\(missing average_0, "):
         with_ha.load_state_tensors(tensors)
+
+
+def test_choose_device_defaults_to_auto_and_says_how_to_do_without_cuda():
+    assert choose_device() == choose_device("auto")
+    assert choose_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError) as error:
+            choose_device("cuda")
+        assert str(error.value) == "device 'cuda' was asked for, but no CUDA GPU is available; use 'auto' or 'cpu'"
