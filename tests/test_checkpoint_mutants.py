@@ -159,6 +159,17 @@ def test_a_checkpoint_that_does_not_fit_its_config_says_so_in_full(tmp_path, sav
     assert len(message) <= len("lying.safetensors does not fit: ") + 300
 
 
+def test_a_long_does_not_fit_reason_is_cut_to_300_characters(tmp_path, saved, monkeypatch):
+    path = rewrite(tmp_path, saved, name="ok.safetensors")
+
+    def refuse(self, tensors):
+        raise ValueError(reason)
+
+    monkeypatch.setattr(Trainer, "load_state_tensors", refuse)
+    for reason, shown in (("y" * 300, "y" * 300), ("y" * 301, "y" * 297 + "...")):
+        assert refusal(trainer_from_checkpoint, path) == f"ok.safetensors does not fit: {shown}"
+
+
 def test_tensors_that_safetensors_refuses_are_reported_as_damage(tmp_path, saved, monkeypatch):
     path = rewrite(tmp_path, saved, name="ok.safetensors")
 
@@ -230,6 +241,32 @@ def test_a_file_that_cannot_be_read_is_named_with_the_reason(tmp_path):
     folder = tmp_path / "folder.safetensors"
     folder.mkdir()
     assert refusal(read_header, folder) == "cannot read the checkpoint folder.safetensors: Is a directory"
+
+
+def test_a_read_error_without_a_reason_and_a_file_that_shrinks_while_read(tmp_path, monkeypatch):
+    import io
+
+    path = raw_file(tmp_path / "f.safetensors", b"{}")
+
+    def failing_open(*args, **kwargs):
+        raise OSError("no strerror here")
+
+    monkeypatch.setattr(checkpoint_format, "open", failing_open, raising=False)
+    assert refusal(read_header, path) == "cannot read the checkpoint f.safetensors: read error"
+
+    def shrinking_open(*args, **kwargs):  # the file lost its last byte after it was measured
+        return io.BytesIO(struct.pack("<Q", 2) + b"{")
+
+    monkeypatch.setattr(checkpoint_format, "open", shrinking_open, raising=False)
+    assert refusal(read_header, path) == "f.safetensors is truncated: it ended while its header was read"
+
+
+def test_metadata_holding_a_lone_surrogate_is_refused_plainly(tmp_path):
+    # JSON may escape half of a surrogate pair; decoded, it is a str that UTF-8 cannot encode.
+    header = b'{"__metadata__": {"ganapp": "\\ud800 \\udfff ["}}'
+    path = raw_file(tmp_path / "half.safetensors", header)
+    assert "\ud800" in read_header(path)["__metadata__"]["ganapp"]
+    assert refusal(read_checkpoint_info, path) == "half.safetensors has a damaged ganapp metadata: it is not valid JSON"
 
 
 def test_a_long_file_name_is_cut_in_messages(tmp_path):
@@ -359,6 +396,7 @@ def test_tensor_byte_ranges_must_fit_their_shapes_and_cover_the_data_exactly(tmp
     ('[[[]]] [', (3, 4, 0)),
     ('["unterminated [[[', (1, 1, 0)),
     ("]]][[[", (0, 3, 0)),  # not JSON: an estimate, never below 0
+    ("][", (1, 1, 0)),
 ])
 def test_json_shape_counts_depth_containers_and_commas_outside_strings(text, shape):
     assert json_shape(text) == shape
@@ -368,6 +406,7 @@ def test_json_shape_skips_the_depth_past_max_containers():
     assert json_shape("[[[]]]", max_containers=3) == (3, 3, 0)
     assert json_shape("[[[]]]", max_containers=2) == (0, 3, 0)
     assert json_shape("[]", max_containers=0) == (1, 1, 0)
+    assert json_shape("[[]]", max_containers=1) == (0, 2, 0)
 
 
 def test_parse_json_bounds_depth_containers_and_items_exactly():
@@ -429,6 +468,17 @@ def test_missing_foreign_or_other_version_metadata_is_refused_in_full(tmp_path, 
             f"m.safetensors has checkpoint format version {shown}; this ganapp reads version 1")
 
 
+def test_the_metadata_json_is_bounded_by_the_history_rows_allowed(saved, monkeypatch):
+    assert refused_meta("{") == "m.safetensors has a damaged ganapp metadata: it is not valid JSON"
+    monkeypatch.setattr(checkpoint_format, "MAX_HISTORY_ROWS", 4)  # so at most 4 + 16 containers
+    at_limit = "[" + ", ".join(["[]"] * 19) + "]"
+    assert refused_meta(at_limit) == "m.safetensors is not a ganapp checkpoint"  # counted, parsed, then refused
+    assert refused_meta("[" + ", ".join(["[]"] * 20) + "]") == (
+        "m.safetensors has a damaged ganapp metadata: 21 JSON objects and lists, 20 items (a checkpoint has far fewer)")
+    monkeypatch.setattr(checkpoint_format, "MAX_HISTORY_ROWS", 2)
+    assert refused_meta(meta_text(saved)) == "m.safetensors has 3 history rows; a checkpoint at step 30 has at most 2"
+
+
 def test_unknown_and_missing_metadata_entries_are_listed(saved):
     meta = dict(saved[1])
     del meta["seconds"], meta["step"]
@@ -449,6 +499,17 @@ def test_an_invalid_config_is_refused_with_its_own_message(saved):
     words = str(config_error.value)
     assert len(words) > 300
     assert refused_meta(meta_text(saved, config=long)) == f"m.safetensors has an invalid config: {words[:297]}..."
+
+
+def test_a_config_message_of_exactly_300_characters_is_kept_whole(saved):
+    def config_message(length):
+        keys = {c * 70: 1 for c in "abcd"} | {"e" * length: 1}  # five unknown settings
+        with pytest.raises(ConfigError) as error:
+            GANConfig.from_dict({**saved[1]["config"], **keys})
+        return {**saved[1]["config"], **keys}, str(error.value)
+
+    config, words = next(config_message(n) for n in range(1, 100) if len(config_message(n)[1]) == 300)
+    assert refused_meta(meta_text(saved, config=config)) == f"m.safetensors has an invalid config: {words}"
 
 
 def test_a_config_from_before_minibatch_reduction_existed_gets_the_sum_only_with_minibatch_discrimination(saved):

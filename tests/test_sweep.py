@@ -9,6 +9,7 @@ from ganapp import sweep
 from ganapp.config import ConfigError
 
 
+@pytest.mark.slow  # worker processes, each importing torch
 def test_tiny_sweep_writes_runs_summary_and_markdown(tmp_path, capsys):
     args = argparse.Namespace(data="ring8", seeds=2, steps=30, out=str(tmp_path), workers=2,
                               set=["batch_size=32", "hidden_dim=32"])

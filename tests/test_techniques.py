@@ -351,6 +351,26 @@ def test_mbd_layer_draws_a_small_tensor_and_uses_its_own_reduction():
     assert repr(layer) == "MinibatchDiscrimination(A=64, B=16, C=5, reduction=mean)"
 
 
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_mbd_gradient_reaches_whichever_input_asks_for_it(reduction):
+    """minibatch_features has a hand-written backward: with T frozen the features still get
+    their gradient, and with constant features T gets its own, each as when both ask."""
+    features, tensor = randn(5, A, seed=21), randn(A, B, C, seed=22, scale=0.3)
+    weights = randn(5, B, seed=23)
+
+    def gradients(features_grad: bool, tensor_grad: bool):
+        f, t = features.clone().requires_grad_(features_grad), tensor.clone().requires_grad_(tensor_grad)
+        (minibatch_features(f, t, reduction) * weights).sum().backward()
+        return f.grad, t.grad
+
+    both = gradients(True, True)
+    only_features, none_for_tensor = gradients(True, False)
+    none_for_features, only_tensor = gradients(False, True)
+    assert none_for_tensor is None and none_for_features is None
+    assert torch.allclose(only_features, both[0], rtol=1e-12, atol=1e-15) and bool(only_features.abs().sum() > 0)
+    assert torch.allclose(only_tensor, both[1], rtol=1e-12, atol=1e-15) and bool(only_tensor.abs().sum() > 0)
+
+
 def test_mbd_unknown_reduction_is_refused_with_the_choices():
     message = "reduction must be one of sum, mean; got 'max'"
     with pytest.raises(ValueError) as error:
