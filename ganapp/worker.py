@@ -274,7 +274,8 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
     def on_samples(step: int, samples) -> None:
         if step == first_step:  # train() draws the starting step too; it was just sent
             return
-        if step == trainer.config.steps or time.perf_counter() - last_picture[0] >= MIN_PICTURE_INTERVAL_S:
+        if (spec.get("every_picture") or step == trainer.config.steps
+                or time.perf_counter() - last_picture[0] >= MIN_PICTURE_INTERVAL_S):
             send_picture(step, samples)
 
     evaluate = _safe_evaluator(trainer, send) if trainer.config.metrics_every else None

@@ -282,3 +282,30 @@ def test_the_comparison_replays_both_runs_at_a_chosen_step(server, manager):
     assert "at step 400" not in replayed[ui.compare_picture_b]
     download = handlers.export_pair(owner, runs[0].id, runs[1].id, "zh-TW")
     assert Path(download.value["path"] if isinstance(download.value, dict) else download.value).read_bytes()[:3] == b"GIF"
+
+
+def test_a_pair_is_shown_at_one_step_when_a_picture_arrives_during_the_poll(server, tmp_path):
+    """The job's pump thread may store a run's next picture while a poll is composing the
+    page: both panes must still show the step the poll read at its start (this raced on a
+    busy machine: one pane at step 400, the other at 700)."""
+    from ganapp.server.manager import Run
+
+    def run(run_id: str, steps: list[int]) -> Run:
+        made = Run(id=run_id, owner="race-owner", name=run_id, kind="train",
+                   config=GANConfig(**{**TINY, "sample_every": 100}), folder=tmp_path, state="running")
+        for step in steps:  # what the pump does, in its order
+            png = f"{run_id}-{step}".encode()
+            made.sample = (step, png)
+            made.picture, made.picture_step = png, step
+            made.picture_count += 1
+        return made
+
+    slow, fast = run("slow", [400]), run("fast", [100, 400])
+    # The fast side's picture of step 700 arrives between the poll's read and its drawing:
+    # its picture and picture_step are already new, its `sample` (read at once) is not yet.
+    fast.picture, fast.picture_step = b"fast-700", 700
+    out: dict = {}
+    server.app.handlers.live_view(slow, fast, [slow, fast], {}, out, "en")
+    ui = server.app.ui
+    assert "at step 400" in out[ui.samples] and "at step 400" in out[ui.samples_b], (out[ui.samples],
+                                                                                    out[ui.samples_b])

@@ -532,3 +532,21 @@ def test_a_job_process_is_bounded_by_the_os_as_a_backstop(tmp_path):
     """)
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert result.stdout.split("\n")[:3] == ["memory: refused", "file: refused 27", f"small: {2**20}"], result
+
+
+def test_a_side_of_a_pair_draws_every_picture_however_fast_it_trains(manager):
+    """Without every_picture a fast job draws at most two pictures a second (the rest are
+    skipped); a side of a pair draws one every sample_every steps, so both sides of the
+    pair have pictures of the same steps."""
+    owner = manager.issue_token()
+    steps = []
+    manager.add_picture_listener(lambda run, step, png: steps.append((run.id, step)) if run.owner == key else None)
+    key = manager.owner_key(owner)
+    paired = manager.submit(owner, tiny(steps=400, sample_every=20), every_picture=True)
+    plain = manager.submit(owner, tiny(steps=400, sample_every=20))
+    for run in (paired, plain):
+        assert ended(manager, owner, run, FIRST_START_S).state == "finished", run.reason
+    assert [step for run_id, step in steps if run_id == paired.id] == list(range(0, 401, 20))
+    assert paired.picture_count == 21
+    drawn = [step for run_id, step in steps if run_id == plain.id]
+    assert drawn[0] == 0 and drawn[-1] == 400 and len(drawn) < 21, drawn  # 400 tiny steps take well under 10 s

@@ -32,7 +32,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..config import ConfigError, GANConfig
 from ..presets import ready_made_checkpoint
@@ -91,6 +91,9 @@ class Run:
     picture: bytes | None = None  # the latest sample picture, PNG bytes drawn by the job
     picture_step: int = -1
     picture_count: int = 0  # pictures received so far: a page shows a new one when this moves
+    # (picture_step, picture) set in one assignment, so that a reader in another thread never
+    # pairs one picture with another's step (None until the first picture; see `sample_now`).
+    sample: tuple[int, bytes] | None = None
     curves: bytes | None = None  # the loss curves so far, PNG bytes drawn by the job
     curves_count: int = 0
     metrics: dict[str, float] = field(default_factory=dict)  # the latest measured numbers
@@ -143,6 +146,13 @@ class Run:
                 break
         span = last["seconds"] - row["seconds"]
         return (last["step"] - row["step"]) / span if span > 0 else None
+
+    def sample_now(self) -> tuple[int, bytes] | None:
+        """The latest sample picture with its step, read at once: (step, PNG), or None."""
+        sample = self.sample
+        if sample is None and self.picture and self.picture_step >= 0:  # a Run built by hand
+            sample = (self.picture_step, self.picture)
+        return sample
 
     def describe(self, queue_position: int | None = None) -> dict[str, Any]:
         """Plain JSON-able summary, for the API and the runs table."""
@@ -207,6 +217,7 @@ class JobManager:
         self._closed = False
         self._last_cleanup = time.monotonic()
         self._pump_interval_s = pump_interval_s
+        self._picture_listeners: list[Callable[[Run, int, bytes], None]] = []
         self._delete_old_folders()
         if not self._own_runs_dir:  # a folder that outlives the server: find its runs again
             self._restore_runs()
@@ -229,15 +240,19 @@ class JobManager:
             return self._notices.pop(self.owner_key(owner), [])
 
     # ------------------------------------------------------------------ visitor actions
-    def submit(self, owner: str, config: GANConfig, *, name: str = "") -> Run:
-        """Queue a new training run; raises ConfigError or LimitError with a readable message."""
+    def submit(self, owner: str, config: GANConfig, *, name: str = "", every_picture: bool = False) -> Run:
+        """Queue a new training run; raises ConfigError or LimitError with a readable message.
+        `every_picture`: the job draws a picture every sample_every steps however fast it
+        trains (a side of a pair: both sides then have pictures of the same steps), rather
+        than at most two a second."""
         if not isinstance(config, GANConfig):
             raise ConfigError("a run needs a config (a dictionary of settings)")
         config.validate()
         needs = self.limits.check_config(config)
         self._check_data_available(config)
         return self._add(owner, "train", config, name or self._default_name(config),
-                         {"kind": "train", "config": config.to_dict()}, budget_bytes=needs.checkpoint_bytes)
+                         {"kind": "train", "config": config.to_dict(), "every_picture": bool(every_picture)},
+                         budget_bytes=needs.checkpoint_bytes)
 
     def continue_run(self, owner: str, run_id: str, steps: int) -> Run:
         """Queue a new run that resumes `run_id`'s checkpoint and trains on to `steps` in total.
@@ -693,6 +708,12 @@ class JobManager:
                 return run
         return None
 
+    def add_picture_listener(self, listener: Callable[[Run, int, bytes], None]) -> None:
+        """Call `listener(run, step, png)` in the pump thread for every sample picture a job
+        sends, as it arrives (a page that shows a pair keeps both sides' pictures this way,
+        none missed however busy the machine). It must be quick and must not block."""
+        self._picture_listeners.append(listener)
+
     # ------------------------------------------------------------------ messages
     def _apply_safely(self, run: Run, message: Message) -> None:
         """One job's odd message costs that run, never the pump or another visitor's page."""
@@ -715,8 +736,14 @@ class JobManager:
             if len(run.history) > DISPLAY_ROWS_CAP:
                 run.history = run.history[:-1:2] + run.history[-1:]  # halve, keep the newest row
         elif isinstance(message, Samples):
+            run.sample = (int(message.step), message.png)
             run.picture, run.picture_step = message.png, int(message.step)
             run.picture_count += 1
+            for listener in list(self._picture_listeners):
+                try:
+                    listener(run, int(message.step), message.png)
+                except Exception:  # a page's bookkeeping never costs the run
+                    traceback.print_exc()
         elif isinstance(message, Curves):
             run.curves = message.png
             run.curves_count += 1
@@ -809,7 +836,8 @@ class JobManager:
         run = Run(id=folder.name, owner=owner, name=_short(record["name"], 80), kind=record["kind"],
                   config=config, folder=folder, created=float(record["created"]), state=state, reason=_short(reason),
                   warning=_short(record.get("warning")), step=int(step), history=history, picture=picture,
-                  picture_step=int(step), picture_count=1 if picture else 0, metrics=record["metrics"],
+                  picture_step=int(step), picture_count=1 if picture else 0,
+                  sample=(int(step), picture) if picture else None, metrics=record["metrics"],
                   metrics_warning=_short(record.get("metrics_warning")), metrics_picture=metrics_picture,
                   metrics_count=1 if record["metrics"] or metrics_picture else 0,
                   metric_rows=sum(1 for row in history if len(row) > len(LOSS_COLUMNS)), files=files,

@@ -30,7 +30,6 @@ UPLOAD_WAIT_S = 15.0
 METRIC_PLOTS = 4  # one small plot per metric (each its own scale), up to this many
 PICTURES_KEPT = 200  # sample pictures kept per run, to show a pair at the same step
 RUNS_WITH_PICTURES = 32  # runs whose pictures are kept (the most recently drawn)
-WATCH_EVERY_S = 0.05  # how often the pictures of a pair on screen are looked at
 
 
 class GanApp:
@@ -45,8 +44,8 @@ class GanApp:
         self._pages: dict[str, float] = {}  # open pages (Gradio sessions) -> when they last polled
         self.uploads: set[str] = set()  # Gradio's record of uploaded files (build_demo sets it)
         self._lock = threading.Lock()
-        self._watched: dict[tuple[str, str], tuple[Run, float]] = {}  # pairs' runs -> when last shown
-        self._watcher: threading.Thread | None = None
+        self._watched: dict[tuple[str, str], float] = {}  # pairs' runs -> when last shown
+        manager.add_picture_listener(self._on_picture)
 
     # ------------------------------------------------------------------ who is watching
     def note_page(self, page: str) -> None:
@@ -119,13 +118,14 @@ class GanApp:
             self._pictures[key] = cached
         return cached
 
-    def keep_picture(self, run: Run) -> None:
+    def keep_picture(self, run: Run, sample: tuple[int, bytes] | None = None) -> None:
         """Remember the run's latest sample picture by step (bounded), so that a pair can be
         shown at the same step: the side that is ahead shows its picture of the slower
         side's step. Only pictures some page saw are kept; between them, the nearest earlier."""
-        picture, step = run.picture, run.picture_step
-        if not picture or step < 0:
+        sample = sample or run.sample_now()
+        if sample is None:
             return
+        step, picture = sample
         key = (run.owner, run.id)
         with self._lock:
             kept = self._kept.setdefault(key, [])
@@ -139,27 +139,22 @@ class GanApp:
 
     def watch(self, *runs: Run) -> None:
         """Keep every sample picture of these runs (a pair on someone's screen), not only
-        those a poll happens to see: a thread looks 20 times a second, which catches the
-        pictures a job draws (at most a few a second), so both sides have the same steps."""
+        those a poll happens to see: the job server hands each picture over as it arrives
+        (JobManager.add_picture_listener), so both sides have the same steps however busy
+        the machine. A run stops being watched 30 s after a page last showed it."""
         now = time.monotonic()
         with self._lock:
             for run in runs:
-                self._watched[(run.owner, run.id)] = (run, now)
-            if self._watcher is None:
-                self._watcher = threading.Thread(target=self._watch_pictures, name="ganapp-pictures", daemon=True)
-                self._watcher.start()
+                self._watched[(run.owner, run.id)] = now
+            if len(self._watched) > 4 * RUNS_WITH_PICTURES:
+                self._watched = {key: shown for key, shown in self._watched.items() if now - shown <= 30}
 
-    def _watch_pictures(self) -> None:
-        while True:
-            time.sleep(WATCH_EVERY_S)
-            now = time.monotonic()
-            with self._lock:
-                watched = list(self._watched.items())
-            for key, (run, shown) in watched:
-                if now - shown > 30 or (not run.active and now - shown > 5):
-                    with self._lock:
-                        self._watched.pop(key, None)
-                self.keep_picture(run)
+    def _on_picture(self, run: Run, step: int, png: bytes) -> None:
+        """In the job server's pump thread: keep a watched run's new picture."""
+        with self._lock:
+            shown = self._watched.get((run.owner, run.id))
+        if shown is not None and time.monotonic() - shown <= 30:
+            self.keep_picture(run, (step, png))
 
     def common_step(self, run_a: Run, run_b: Run, at_most: int | None = None) -> int | None:
         """The latest step (up to `at_most`) of which both runs' pictures are kept (None: none)."""

@@ -153,18 +153,24 @@ class Handlers:
         a_step = b_step = None  # the steps the pictures are held at (None: the latest)
         if run is not None and partner is not None:
             app.watch(run, partner)
-        if run is not None and partner is not None and run.picture_step >= 0 and partner.picture_step >= 0:
+        sample_a = run.sample_now() if run is not None else None
+        sample_b = partner.sample_now() if partner is not None else None
+        if sample_a is not None and sample_b is not None:
             # The slower side's step, or a step of which both sides kept a picture when one is
             # close to it: jobs draw at multiples of sample_every but skip some when busy, so
             # the two sides' steps need not match; the faster side then shows its picture
-            # nearest before the slower side's (ganapp.web.core.GanApp.picture_at).
-            common = min(run.picture_step, partner.picture_step)
+            # nearest before the slower side's (ganapp.web.core.GanApp.picture_at). Both sides
+            # are held at steps read once here: a job's next picture arriving while this poll
+            # runs must not show on one side only.
+            app.keep_picture(run, sample_a)
+            app.keep_picture(partner, sample_b)
+            common = min(sample_a[0], sample_b[0])
             both = app.common_step(run, partner, at_most=common)
             close = run.config.sample_every if run.config else 100
             if both is not None and common - both <= close:
                 common = both
-            a_step = common if run.picture_step > common else None
-            b_step = common if partner.picture_step > common else None
+            a_step = min(common, sample_a[0])
+            b_step = min(common, sample_b[0])
         out[ui.status] = app.status_html(run, lang, shown_step=a_step)  # short texts: resent, cheaper than a skip
         if run is None:
             if switched:
@@ -559,11 +565,13 @@ class Handlers:
             return self._refuse(tr(lang, "refused"), "token")
         partner_name = preset_name.split(":")[0] + ": vanilla"
         try:
-            base = app.jobs.submit(owner, preset_config(partner_name), name=partner_name)
+            # Both sides draw every sample_every steps (a few percent of a vanilla run's time),
+            # so that the two panes show pictures of the same step.
+            base = app.jobs.submit(owner, preset_config(partner_name), name=partner_name, every_picture=True)
         except (ConfigError, JobError) as error:
             return self._refuse(tr(lang, "server_says", text=str(error)), None)
         try:
-            other = app.jobs.submit(owner, preset_config(preset_name), name=preset_name)
+            other = app.jobs.submit(owner, preset_config(preset_name), name=preset_name, every_picture=True)
         except (ConfigError, JobError) as error:
             app.jobs.stop(owner, base.id)  # both or neither
             app.jobs.wait(owner, base.id, timeout_s=10)
