@@ -75,6 +75,14 @@ ENVIRONMENT = {
     "max_total_bytes": ("GANAPP_MAX_DISK_MB", MB, 1, 10_000_000, "disk bytes of all runs, in MB"),
     "max_tokens_per_minute": ("GANAPP_MAX_TOKENS_PER_MINUTE", 1, 1, 100_000,
                               "new visitor tokens per client address per minute"),
+    # classes (ganapp.server.classes)
+    "max_class_students": ("GANAPP_CLASS_STUDENTS", 1, 1, 1_000, "students per class"),
+    "max_class_runs_per_student": ("GANAPP_CLASS_RUNS_PER_STUDENT", 1, 1, 1_000, "class runs per student"),
+    "max_classes_per_teacher": ("GANAPP_CLASSES_PER_TEACHER", 1, 1, 100, "open classes per teacher"),
+    "max_classes": ("GANAPP_MAX_CLASSES", 1, 1, 10_000, "open classes, all teachers together"),
+    "class_seconds": ("GANAPP_CLASS_HOURS", 3600, 1, 24 * 7, "hours a class stays open"),
+    "max_class_joins_per_minute": ("GANAPP_CLASS_JOINS_PER_MINUTE", 1, 1, 10_000,
+                                   "class joins (and wrong codes) per client address per minute"),
 }
 
 
@@ -100,6 +108,12 @@ class Limits:
     max_owner_bytes: int = 500 * MB
     max_total_bytes: int = 5000 * MB
     max_tokens_per_minute: int = 120  # a class behind one school address shares this
+    max_class_students: int = 60
+    max_class_runs_per_student: int = 10
+    max_classes_per_teacher: int = 3
+    max_classes: int = 50
+    class_seconds: float = 4 * 3600.0  # then the class closes: no more joins or class runs
+    max_class_joins_per_minute: int = 60  # joins from one address; wrong codes count 5 each
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Limits":

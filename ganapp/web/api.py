@@ -104,3 +104,92 @@ def wire_api(app: GanApp, demo: gr.Blocks) -> None:
         files_out = gr.File(label="files", file_count="multiple")
         files_button = gr.Button("files")
     files_button.click(run_files, [token_in, run_in], files_out, api_name="run_files", concurrency_limit=None)
+
+
+# ---------------------------------------------------------------------------- a class
+def _json_safe(value: Any) -> Any:
+    """NaN (a metric no run has yet) as None, so that the reply is plain JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def wire_class_api(app: GanApp, demo: gr.Blocks) -> None:
+    """A class's actions as endpoints (ganapp.server.classes): /open_class, /join_class,
+    /assign_class, /start_assignment, /class_table, /export_class, /close_class. A student
+    sees their own assignment and the pooled table only: no other student's runs or names."""
+    import time
+
+    from ganapp.server.classes import describe_experiment
+
+    from .classes_view import registry
+
+    classes = registry(app)
+
+    def about(room) -> dict:
+        return {"code": room.code, "short_code": room.short, "open": room.open,
+                "closes_in_minutes": round(max(0.0, room.closes - time.time()) / 60, 1),
+                "students": len(room.students), "experiment": room.experiment.describe(),
+                "what": describe_experiment(room.experiment)}
+
+    def open_class(token: str, experiment: dict, show_names: bool = False) -> dict:
+        """Open a class for an experiment: {"kind": "techniques" | "ablation", "data": "ring8",
+        "steps": 2000, "settings": {...}} or {"kind": "pair", "preset": "<a technique preset>"}.
+        Returns its codes: `code` for the link (?class=CODE), `short_code` for the board."""
+        token = app.owner(token)
+        with refusals():
+            show_names = safety.flag_param("show_names", show_names)
+            room = classes.open_class(token, experiment, show_names=show_names)
+        return about(room)
+
+    def join_class(token: str, code: str, name: str = "", request: gr.Request = None) -> dict:
+        """Join a class by its code (long or short); returns your assignment (variant, seed, config)."""
+        token = app.owner(token)
+        with refusals():
+            code = safety.text_param("code", code, max_chars=64)
+            name = safety.text_param("name", name, max_chars=40)
+            room, _ = classes.join(token, code, client=safety.client_host(request), name=name)
+            room, student, variant, seed = classes.assignment(token, room.code)
+        return {**about(room), "student": student.number, "variant": variant, "seed": seed,
+                "config": room.experiment.config(variant, seed).to_dict()}
+
+    def assign_class(token: str, code: str, experiment: dict) -> dict:
+        """The teacher gives the class a new experiment (a new table; new assignments)."""
+        token = app.owner(token)
+        with refusals():
+            room = classes.assign(token, safety.text_param("code", code, max_chars=64), experiment)
+        return about(room)
+
+    def start_assignment(token: str, code: str) -> dict:
+        """Start your assigned run (your own run: poll it with /poll_run)."""
+        token = app.owner(token)
+        with refusals():
+            run, variant, seed = classes.start_assignment(token, safety.text_param("code", code, max_chars=64))
+        return {**app.summary(run), "variant": variant, "seed": seed}
+
+    def class_table(token: str, code: str) -> dict:
+        """The pooled table: per variant runs, finished, apart (failed or stopped, not averaged),
+        active, n, each metric's mean and std, `few` when n < 3; and one dot per finished run."""
+        token = app.owner(token)
+        with refusals():
+            return _json_safe(classes.table(token, safety.text_param("code", code, max_chars=64)))
+
+    def export_class(token: str, code: str, format: str = "markdown") -> str:
+        """The pooled table as text: format "markdown" or "csv"."""
+        token = app.owner(token)
+        with refusals():
+            return classes.export(token, safety.text_param("code", code, max_chars=64),
+                                  safety.text_param("format", format, max_chars=10))
+
+    def close_class(token: str, code: str) -> dict:
+        """Close your class: no more joins or class runs (its table stays readable for an hour)."""
+        token = app.owner(token)
+        with refusals():
+            return about(classes.close(token, safety.text_param("code", code, max_chars=64)))
+
+    for fn in (open_class, join_class, assign_class, start_assignment, class_table, export_class, close_class):
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=None)

@@ -21,9 +21,9 @@ from ganapp.config import GANConfig
 
 from .text import language
 
-VIEWS = ("present",)
+VIEWS = ("present", "class")  # class: the teacher's screen (ganapp.web.classes_view)
 HIDEABLE = ("settings", "advanced", "runs", "details", "compare", "scoreboard", "load", "api", "glossary", "link")
-PAGE_KEYS = ("preset", "ready", "lang", "view", "hide")
+PAGE_KEYS = ("preset", "ready", "lang", "view", "hide", "class")
 NOT_IN_LINKS = ("device",)
 MAX_VALUE_CHARS = 200
 
@@ -38,6 +38,7 @@ class Link:
     lang: str | None = None
     view: str | None = None
     hide: tuple[str, ...] = ()
+    class_code: str | None = None  # ?class=CODE: a class to join (ganapp.web.classes_view reads it)
     settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     ignored: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
@@ -95,6 +96,8 @@ def parse(query: dict[str, str] | str, presets: set[str], ready_made: set[str]) 
             link.lang = language(value)
         elif key == "view":
             link.view = value if value in VIEWS else None
+        elif key == "class":
+            link.class_code = value or None
         elif key == "hide":
             link.hide = tuple(p for p in value.split(",") if p in HIDEABLE)
         elif key in kinds:

@@ -23,6 +23,7 @@ from ganapp.jobs import JobManager
 from ganapp.presets import ready_made_runs
 
 from . import api, views
+from . import classes_view  # a class runs the ablation together
 from .core import FAST_TICK_S, METRIC_PLOTS, GanApp
 from .form import ConfigForm
 from .handlers import NO_PRESET, NO_READY, Handlers, glossary_markdown, look_for, overlay_choices, preset_choices, \
@@ -60,6 +61,7 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
         ui.title = said(gr.Markdown(f"# {tr(LANG, 'title')}", elem_id="title"), "value", "title_md")
     with gr.Row(elem_id="main"):
         with gr.Column(scale=1, min_width=300, elem_id="controls"):
+            classes_view.layout_student(ui, LANG)  # a student's class assignment (hidden outside a class)
             ui.preset = gr.Dropdown(preset_choices(LANG), value=NO_PRESET, label=tr(LANG, "preset"), elem_id="preset")
             ui.pair_button = said(gr.Button(tr(LANG, "pair_button"), variant="primary", size="lg",
                                             elem_id="pair-button"), "value", "pair_button")
@@ -101,6 +103,7 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
             ui.look_for = gr.HTML(look_for(None, None, LANG), elem_id="look-for", padding=False)
 
     with gr.Column(elem_id="below"):
+        classes_view.layout_section(ui, limits, LANG)  # join a class, open one, the teacher's screen
         with gr.Column(elem_id="details"):
             said(gr.Markdown(f"## {tr(LANG, 'section_details')}"), "value", "h_details")
             ui.preset_note = gr.Markdown("", elem_id="preset-note")
@@ -185,7 +188,8 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     relabelled = list(h.relabel("en"))
     load_outputs = unique([*h.view_outputs, ui.owner, ui.token_box, ui.lang, ui.lang_switch, ui.partner, *relabelled,
                            *form.components, ui.preset, ui.preset_note, ui.ready_made])
-    demo.load(h.on_load, [ui.owner, ui.shown, *views_in, ui.partner], load_outputs, **quick)
+    loaded = demo.load(h.on_load, [ui.owner, ui.shown, *views_in, ui.partner], load_outputs, **quick)
+    classes_view.wire(demo, ui, form, h, loaded)  # a class's events, after the load has a token
     ui.timer.tick(h.tick, [ui.owner, ui.shown, *views_in, ui.live_seen, ui.partner, ui.lang],
                   [*h.live_outputs, *h.stamps], **poll)
     ui.metrics_stamp.change(h.on_metrics_stamp, [ui.owner, ui.shown, ui.metrics_seen, ui.lang], h.metrics_outputs,
@@ -268,6 +272,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         handlers = Handlers(app, ui, form)
         wire(demo, ui, form, handlers)
         api.wire_api(app, demo)
+        api.wire_class_api(app, demo)  # open_class, join_class, ... (ganapp.web.classes_view)
     demo.queue(default_concurrency_limit=8)
     # Gradio's queue looks for work every millisecond when it has none (on Linux): 7% of a
     # core on an idle server, taken from training (measured). Every 10 ms costs 2% and adds

@@ -100,6 +100,69 @@ html.view-present .ganapp-caption .headline { font-size: 26px; height: 34px; }
 html.view-present #look-for { font-size: 22px; height: 62px; }
 html.view-present #samples, html.view-present #samples-b,
 html.view-present #samples img, html.view-present #samples-b img { height: calc(100vh - 340px); }
+/* a class (ganapp.web.classes_view): the student's assignment, the teacher's screen (?view=class) */
+#class-assignment .class-assignment { font-size: 18px; background: #eef2ff; border-left: 4px solid #1d4ed8;
+  padding: 6px 10px; border-radius: 8px; }
+#class-assignment p { margin: 2px 0; }
+#class-start { font-size: 22px; min-height: 56px; font-weight: 700; }
+.class-banner { display: grid; grid-template-columns: auto 1fr; gap: 4px 24px; align-items: center; }
+.class-code-label { font-size: 22px; grid-column: 1; }
+.class-code { font-size: 76px; font-weight: 800; letter-spacing: 0.12em; line-height: 1; grid-column: 1;
+  font-family: "DejaVu Sans Mono", monospace; color: #111827; }
+.class-what { font-size: 24px; font-weight: 600; grid-column: 2; grid-row: 1; }
+.class-links { font-size: 18px; grid-column: 2; grid-row: 2; overflow-wrap: anywhere; }
+.class-state { font-size: 20px; grid-column: 1 / 3; color: #374151; }
+.class-table-scroll { overflow-x: auto; max-width: 100%; }
+table.class-pooled { border-collapse: collapse; font-size: 20px; font-variant-numeric: tabular-nums; margin: 8px 0; }
+table.class-pooled th, table.class-pooled td { border: 1px solid #d1d5db; padding: 4px 10px; text-align: right;
+  white-space: nowrap; }
+table.class-pooled th { white-space: normal; min-width: 90px; max-width: 190px; vertical-align: bottom; }
+table.class-pooled td:first-child { white-space: normal; min-width: 150px; max-width: 260px; }
+table.class-pooled th:first-child, table.class-pooled td:first-child,
+table.class-pooled th:nth-child(2), table.class-pooled td:nth-child(2) { text-align: left; }
+table.class-pooled th { background: #f3f4f6; }
+table.class-pooled .class-note { font-size: 18px; font-weight: 400; color: #7c4a03; white-space: normal; }
+table.class-pooled tr.reference td { color: #374151; font-style: italic; }
+.class-legend { font-size: 18px; color: #374151; }
+.class-empty { font-size: 18px; color: #374151; }
+.class-dots { max-width: 100%; height: auto; }
+.class-grid { display: flex; flex-wrap: wrap; gap: 8px; }
+.class-tile { margin: 0; width: 170px; font-size: 18px; line-height: 1.25; }
+.class-tile img { width: 150px; height: 150px; image-rendering: pixelated; border: 1px solid #d1d5db; }
+.class-tile.state-failed img, .class-tile.state-stopped img { opacity: 0.45; }
+#class-read { font-size: 18px; }
+#class-pictures { gap: 16px; align-items: flex-start; }
+#class-plot { flex: 3 1 0 !important; min-width: 0 !important; }
+#class-grid { flex: 2 1 0 !important; min-width: 0 !important; }
+html.view-class #main, html.view-class #share-row, html.view-class footer, html.view-class #class-join,
+html.view-class #class-setup, html.view-class #class-student-table { display: none !important; }
+html.view-class #below > :not(#class-section) { display: none !important; }
+/* see inside the game (ganapp.web.inside_view): D's heatmap and G's arrows stacked on the left
+   picture with its exact size and fit (the heatmap multiplied in, so it sits behind the dots);
+   a switch only sets a class on <body>; the lenses under the stage */
+#stack-a { display: grid !important; gap: 0 !important; }
+#stack-a > * { grid-area: 1 / 1; min-width: 0; }
+#inside-layers { pointer-events: none; }
+#inside-layers .inside-layers { display: grid; }
+#inside-layers img.inside-layer { grid-area: 1 / 1; display: block; margin: 0 auto; width: 100%;
+  height: calc(100vh - 290px); min-height: 220px; object-fit: contain; border: 1px solid transparent; }
+#inside-layers img.inside-heatmap { mix-blend-mode: multiply; }
+body.inside-no-heatmap #inside-layers img.inside-heatmap,
+body.inside-no-arrows #inside-layers img.inside-arrows { display: none; }
+html.view-present #inside-layers img.inside-layer { height: calc(100vh - 340px); }
+#inside-section { gap: 6px; }
+#inside-heading h2 { margin: 8px 0 0 0; }
+#inside-switches { gap: 12px; }
+.inside-placeholder, .inside-note, .inside-step { font-size: 18px; color: #374151; margin: 2px 0; }
+.inside-scale { display: flex; align-items: center; gap: 10px; font-size: 18px; flex-wrap: wrap; }
+.inside-scale-bar { display: inline-block; width: 200px; height: 18px; border: 1px solid #9ca3af;
+  background: linear-gradient(to right, rgb(196, 160, 230), rgb(255, 255, 255), rgb(150, 215, 150)); }
+.inside-scale-range { color: #374151; }
+.inside-lenses { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.inside-lens-card { margin: 0; max-width: 440px; font-size: 17px; line-height: 1.35; }
+.inside-lens-card img { display: block; max-width: 100%; height: auto; border: 1px solid #e5e7eb; margin: 4px 0; }
+.inside-lens-card p { margin: 4px 0; }
+@media (max-width: 760px) { #inside-layers img.inside-layer { height: auto; } }
 /* parts a link hides (?hide=advanced,api) */
 html.hide-settings #settings, html.hide-advanced #advanced, html.hide-runs #runs-section,
 html.hide-details #details, html.hide-compare #compare-section, html.hide-scoreboard #scoreboard-section,
@@ -126,6 +189,7 @@ HEAD_SCRIPT = """
   var query = new URLSearchParams(window.location.search);
   var root = document.documentElement;
   if (query.get("view") === "present") root.classList.add("view-present");
+  if (query.get("view") === "class") root.classList.add("view-class");
   (query.get("hide") || "").split(",").forEach(function (part) {
     if (/^[a-z]{1,20}$/.test(part)) root.classList.add("hide-" + part);
   });

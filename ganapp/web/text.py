@@ -130,6 +130,81 @@ TEXT: dict[str, tuple[str, str]] = {
     "col_final_d": ("final D loss", "最後的判別器損失"), "col_final_g": ("final G loss", "最後的生成器損失"),
     "col_seconds": ("seconds", "秒數"),
     "steps_of": ("{step} of {total}", "{step} / {total}"),
+    # ------------------------------------------------------------ a class runs the ablation together
+    # (ganapp/web/classes_view.py over ganapp/server/classes.py)
+    "class_section": ("A class runs the ablation together", "全班一起做消融實驗（ablation）"),
+    "class_heading": ("## A class runs the ablation together", "## 全班一起做消融實驗（ablation）"),
+    "class_join_code": ("Class code (on the board)", "班級代碼（寫在黑板上）"),
+    "class_your_name": ("Your name (optional: shown only if the teacher turns names on)",
+                        "你的名字（可不填：老師開啟顯示名字時才會出現）"),
+    "class_join": ("Join the class", "加入班級"),
+    "class_teacher_head": ("For the teacher: open a class, choose its experiment",
+                           "給老師：開一個班級、選擇實驗"),
+    "class_experiment": ("Experiment", "實驗"),
+    "class_exp_techniques": ("Each technique against vanilla (6 variants)", "每種技巧對照原始 GAN（6 組）"),
+    "class_exp_ablation": ("The paper's ablation: all 8 variants of the sweep", "論文的消融實驗：sweep 的全部 8 組"),
+    "class_exp_pair": ("Preset pair: {preset}", "預設實驗對照：{preset}"),
+    "class_data": ("Data set", "資料集"),
+    "class_steps": ("Steps per run", "每次訓練的步數"),
+    "class_names": ("Show students' names on the teacher's screen", "在老師的畫面上顯示學生的名字"),
+    "class_open": ("Open a class", "開一個班級"),
+    "class_assign": ("Give the class this experiment (a new table)", "讓全班改做這個實驗（新的表格）"),
+    "class_close": ("Close the class", "關閉班級"),
+    "class_code_big": ("Class code", "班級代碼"),
+    "class_link_label": ("Link for the students", "給學生的連結"),
+    "class_board_link": ("Teacher's screen (for the projector)", "老師的畫面（投影用）"),
+    "class_closes": ("open until {time} UTC · {students} students · {runs} runs",
+                     "開放到 {time}（UTC）· {students} 位學生 · {runs} 次訓練"),
+    "class_closed": ("This class has closed: no more joins or runs.", "這個班級已經關閉：不能再加入或訓練。"),
+    "class_opened": ("Class {code} is open: write the code on the board, or share the link.",
+                     "班級 {code} 已開放：把代碼寫在黑板上，或分享連結。"),
+    "class_joined": ("You joined class {code}: your assignment is at the top left.",
+                     "你已加入班級 {code}：你的任務在左上方。"),
+    "class_not_in": ("Join a class first: type the code from the board.", "請先加入班級：輸入黑板上的代碼。"),
+    "class_you_are": ("You are student {n} in class {code}.", "你是班級 {code} 的第 {n} 號學生。"),
+    "class_assignment": ("Your assignment: {variant} ({techniques}), seed {seed}, {steps} steps on {data}.",
+                         "你的任務：{variant}（{techniques}），隨機種子 {seed}，在 {data} 上訓練 {steps} 步。"),
+    "class_start": ("▶ Start my assignment", "▶ 開始我的任務"),
+    "class_own": ("Run my own settings in the class", "用我自己的設定在班上訓練"),
+    "class_started": ("Started {variant}, seed {seed}: it shows on the right, and in the class's table when it ends.",
+                      "已開始 {variant}，隨機種子 {seed}：右邊可以看到它，結束後會進入全班的表格。"),
+    "class_what_pair": ("{preset} against vanilla, {steps} steps", "{preset} 對照原始 GAN，{steps} 步"),
+    "class_what_techniques": ("Each technique against vanilla on {data}, {steps} steps",
+                              "在 {data} 上每種技巧對照原始 GAN，{steps} 步"),
+    "class_what_ablation": ("The ablation (the sweep's 8 variants) on {data}, {steps} steps",
+                            "在 {data} 上的消融實驗（sweep 的 8 組），{steps} 步"),
+    "class_no_technique": ("none", "無"),
+    "class_col_variant": ("variant", "組別"),
+    "class_col_techniques": ("techniques", "技巧"),
+    "class_col_n": ("runs (n)", "次數（n）"),
+    "class_apart": ("{n} failed or stopped: not averaged", "{n} 次失敗或停止：不列入平均"),
+    "class_active": ("{n} still training", "{n} 次還在訓練"),
+    "class_few": ("n = {n}, fewer than {least}: too few to trust", "n = {n}，少於 {least}：太少，還不能相信"),
+    "class_no_runs": ("No runs yet: the table fills in as the class's runs finish.",
+                      "還沒有訓練：全班的訓練完成後，表格會逐漸填上。"),
+    "class_no_pictures": ("No pictures yet: they appear as students start their runs.",
+                          "還沒有圖：學生開始訓練後就會出現。"),
+    "class_student_n": ("student {n}", "{n} 號學生"),
+    "class_export_csv": ("Download the table (CSV)", "下載表格（CSV）"),
+    "class_export_md": ("Download the table (Markdown)", "下載表格（Markdown）"),
+    "class_plot_alt": ("every finished run's value per variant, one dot per seed; bar: the mean, line: ± one std",
+                       "每一組每次完成的訓練的數值，每個隨機種子一個點；橫線：平均，直線：± 一個標準差"),
+    "class_legend": ("FM feature matching · MBD minibatch discrimination · HA historical averaging · LS one-sided "
+                     "label smoothing · VBN virtual batch normalization; mean ± standard deviation over the "
+                     "class's finished runs (one seed each).",
+                     "FM 特徵匹配 · MBD 小批次判別 · HA 歷史平均法 · LS 單邊的標籤平滑 · VBN 虛擬的批次歸一化；"
+                     "數值是全班完成的訓練（每次一個隨機種子）的平均 ± 標準差。"),
+    "class_how_to_read": (
+        "**How to read mean ± std over seeds.** Each run starts from a different seed: different random "
+        "starting weights and batches. The mean is the typical result; the standard deviation (std) is how much "
+        "one run differs from another by chance. Two variants differ only if their dots are clearly apart: when "
+        "the gap between the means is smaller than the stds, the class has not shown a difference. A variant "
+        "with fewer than 3 runs says little, and a run that failed or was stopped is counted apart, never "
+        "averaged in. One run proves nothing; thirty runs start to.",
+        "**怎麼看「平均 ± 標準差」。** 每次訓練用不同的隨機種子：起始的權重和批次都不一樣。平均是典型的結果；"
+        "標準差表示一次訓練和另一次訓練因為運氣而差多少。兩組只有在點明顯分開時才算不同：如果平均之間的差距"
+        "比標準差還小，全班還沒有證明它們不一樣。少於 3 次訓練的組別說明不了什麼；失敗或停止的訓練另外計算，"
+        "不列入平均。一次訓練證明不了什麼；三十次才開始有說服力。"),
     # ------------------------------------------------------------ messages
     "refused": ("Refused", "已拒絕"),
     "not_started": ("Not started", "沒有開始"),

@@ -1,0 +1,158 @@
+"""A class in real browsers: a teacher and three students, each in a browser context of their
+own (their own token), on the real page over the real job server (Debian's chromium via
+Playwright). The teacher opens a class, students join by link (two) and by typing the
+code (one), each presses Start once, and the teacher's screen pools their finished runs;
+no student sees another's runs, only the pooled figures.
+
+Screenshots of the teacher's screen (English and 繁體中文) land in artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+pytestmark = pytest.mark.slow
+
+PRESET = "ring8: minibatch discrimination"
+STEPS = 40  # tiny runs: a second or two each
+RUN_S = 120  # the session's first job may wait for the forkserver's imports
+
+
+def _context(browser, locale="en-US"):
+    return browser.new_context(viewport={"width": 1280, "height": 720}, locale=locale)
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("#state-text")).to_be_visible(timeout=30_000)
+    page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
+
+
+def _token(page) -> str:
+    """This browser's owner token, from the (folded) API section of the page."""
+    box = page.locator("#owner-token textarea")
+    if not box.is_visible():
+        page.locator("#api-section").get_by_text(re.compile("Scripting|API")).first.click()
+    expect(box).to_have_value(re.compile(r"^[\w-]{24}\.[\w-]{22}$"), timeout=10_000)
+    return box.input_value()
+
+
+def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts_dir):
+    from gradio_client import Client
+
+    url = server.url.rstrip("/") + "/"
+    contexts = [_context(browser) for _ in range(4)]
+    try:
+        teacher, *students = (context.new_page() for context in contexts)
+        # ---- the teacher opens a class: a preset pair, tiny runs, names shown
+        _open(teacher, url + "?lang=en")
+        teacher.locator("#class-setup").get_by_text(re.compile("For the teacher")).click()
+        teacher.locator("#class-experiment input").click()
+        teacher.locator("#class-experiment").get_by_role("option", name=f"Preset pair: {PRESET}", exact=True).click()
+        teacher.locator("#class-steps input").fill(str(STEPS))
+        teacher.locator("#class-names input").check()
+        teacher.locator("#class-open").click()
+        expect(teacher.locator("#class-short-code")).to_have_text(re.compile(r"^[A-Z2-9]{6}$"), timeout=20_000)
+        short = teacher.locator("#class-short-code").inner_text()
+        link = teacher.locator("#class-link").get_attribute("href")
+        assert re.search(r"\?class=[0-9a-f]{32}&lang=en$", link), link
+        code = link.split("class=")[1].split("&")[0]
+        size = teacher.evaluate("parseFloat(getComputedStyle(document.querySelector('#class-short-code')).fontSize)")
+        assert size >= 60, size  # the code in large type, for the board
+
+        # ---- students join: two by the link, one by typing the short code (and a name with markup)
+        _open(students[0], link)
+        _open(students[1], link)
+        _open(students[2], url)
+        students[2].locator("#class-code-in input, #class-code-in textarea").first.fill(short.lower())
+        students[2].locator("#class-name-in input, #class-name-in textarea").first.fill("<img src=x onerror=alert(1)>Mei")
+        students[2].locator("#class-join-button").click()
+        assignments = []
+        for page in students:
+            box = page.locator("#class-assignment")
+            expect(box).to_contain_text(re.compile(r"Your assignment: .* seed \d"), timeout=20_000)
+            expect(page.locator("#class-start")).to_be_visible()
+            assignments.append(re.search(r"assignment: (\S+) .*seed (\d+)", box.inner_text()).groups())
+        assert assignments == [("vanilla", "0"), ("MBD", "0"), ("vanilla", "1")], assignments
+
+        # ---- one Start each; the run shows in the student's own live panes and finishes
+        for page in students:
+            page.locator("#class-start").click()
+        for page, (variant, seed) in zip(students, assignments):
+            expect(page.locator("#status")).to_contain_text(f"seed {seed}", timeout=RUN_S * 1000)
+            expect(page.locator("#status")).to_contain_text("finished", timeout=RUN_S * 1000)
+
+        # ---- a student sees only their own runs, and the pooled figures
+        tokens = [_token(page) for page in students]
+        runs = [server.app.jobs.runs(token) for token in tokens]
+        assert all(len(r) == 1 for r in runs), runs
+        for page, own in zip(students, runs):
+            shown = page.locator("#runs-table").inner_text()
+            assert own[0].name in shown
+            for other in runs:
+                if other is not own:
+                    assert other[0].id not in shown
+            expect(page.locator("#class-student-table table.class-pooled")).to_contain_text("vanilla", timeout=20_000)
+            assert page.locator("#class-board").is_hidden()  # the pictures are the teacher's only
+            assert "Mei" not in page.content() or page is students[2]
+        client = Client(url, verbose=False)
+        table = client.predict(tokens[1], code, api_name="/class_table")
+        assert {row["variant"]: row["n"] for row in table["rows"]} == {"vanilla": 2, "MBD": 1}
+        assert "run_id" not in json.dumps(table) and runs[0][0].id not in json.dumps(table)
+        with pytest.raises(Exception, match="no run"):
+            client.predict(tokens[1], runs[0][0].id, False, 200, api_name="/poll_run")
+        stranger = client.predict(api_name="/new_token")
+        with pytest.raises(Exception, match="no class"):
+            client.predict(stranger, code, api_name="/class_table")
+
+        # ---- the teacher's screen: code, pooled table, dots, pictures (names escaped)
+        teacher.goto(url + "?view=class&lang=en")
+        board = teacher.locator("#class-board")
+        expect(board).to_be_visible(timeout=30_000)
+        expect(teacher.locator("table.class-pooled")).to_contain_text("MBD", timeout=20_000)
+        rows = teacher.locator("table.class-pooled tbody tr")
+        texts = [rows.nth(i).inner_text() for i in range(rows.count())]
+        vanilla = next(t for t in texts if t.startswith("vanilla"))
+        mbd = next(t for t in texts if t.startswith("MBD"))
+        assert "too few to trust" in vanilla and re.search(r"\t2\t", vanilla), vanilla
+        assert re.search(r"\t1\t", mbd) and "±" in mbd, mbd
+        expect(teacher.locator(".class-tile")).to_have_count(3, timeout=20_000)
+        captions = teacher.locator(".class-grid").inner_text()
+        assert "<img src=x onerror=alert(1)>Mei" in captions  # shown as text, not markup
+        assert teacher.locator(".class-grid img[onerror]").count() == 0
+        expect(teacher.locator("#class-plot img.class-dots")).to_be_visible()
+        assert teacher.locator("#main").is_hidden() and teacher.locator("#runs-section").is_hidden()
+        sizes = teacher.evaluate("""() => [...document.querySelectorAll(
+            '#class-board td, #class-board th, #class-board .class-tile figcaption, #class-read p, .class-links')]
+            .filter(e => e.offsetParent && e.textContent.trim()).map(e => parseFloat(getComputedStyle(e).fontSize))""")
+        assert sizes and min(sizes) >= 18, sizes
+        teacher.screenshot(path=str(artifacts_dir / "class-teacher-en.png"))
+        teacher.screenshot(path=str(artifacts_dir / "class-teacher-en-full.png"), full_page=True)
+        with teacher.expect_download() as download:
+            teacher.locator("#class-md").click()
+        markdown = open(download.value.path(), encoding="utf-8").read()
+        assert "| vanilla (n = 2 < 3: too few to trust) | none | 2 |" in markdown, markdown
+        with teacher.expect_download() as download:
+            teacher.locator("#class-csv").click()
+        assert open(download.value.path(), encoding="utf-8").read().startswith("variant,runs,finished,apart")
+
+        # ---- in 繁體中文
+        teacher.goto(url + "?view=class&lang=zh-TW")
+        expect(teacher.locator(".class-code-label")).to_have_text("班級代碼", timeout=30_000)
+        expect(teacher.locator("table.class-pooled")).to_contain_text("組別")
+        expect(teacher.locator("#class-read")).to_contain_text("標準差")
+        expect(teacher.locator(".class-tile")).to_have_count(3)
+        teacher.screenshot(path=str(artifacts_dir / "class-teacher-zh-TW.png"))
+        teacher.screenshot(path=str(artifacts_dir / "class-teacher-zh-TW-full.png"), full_page=True)
+
+        # ---- a finished student gets the next free slot on the next Start
+        students[0].locator("#class-start").click()
+        expect(students[0].locator("#class-assignment")).to_contain_text("MBD", timeout=20_000)
+    finally:
+        for context in contexts:
+            context.close()
