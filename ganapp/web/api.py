@@ -14,7 +14,7 @@ import gradio as gr
 from ganapp.config import GANConfig
 from ganapp.jobs import Run
 
-from . import safety, views
+from . import games_view, safety, views
 from .core import GanApp, refusals
 
 MAX_HISTORY_ROWS = 2000  # history rows one /poll_run reply carries at most
@@ -104,6 +104,8 @@ def wire_api(app: GanApp, demo: gr.Blocks) -> None:
         files_out = gr.File(label="files", file_count="multiple")
         files_button = gr.Button("files")
     files_button.click(run_files, [token_in, run_in], files_out, api_name="run_files", concurrency_limit=None)
+    # Historical averaging's tiny games: no token, nothing kept; numpy, milliseconds.
+    gr.api(games_view.game_trajectories, api_name="game_trajectories", concurrency_limit=None)
 
 
 # ---------------------------------------------------------------------------- a class

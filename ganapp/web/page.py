@@ -22,7 +22,7 @@ from ganapp.config import GANConfig
 from ganapp.jobs import JobManager
 from ganapp.presets import ready_made_runs
 
-from . import api, views
+from . import api, games_view, views
 from . import classes_view  # a class runs the ablation together
 from .core import FAST_TICK_S, METRIC_PLOTS, GanApp
 from .form import ConfigForm
@@ -116,6 +116,7 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
                 with gr.Column(scale=2):
                     ui.metrics_picture = gr.HTML("", elem_id="metrics-picture")
                     ui.metrics_text = gr.Markdown("", elem_id="metrics-text")
+        ui.games = games_view.layout(LANG)  # historical averaging in a tiny game (folded)
         with gr.Column(elem_id="runs-section"):
             said(gr.Markdown(f"## {tr(LANG, 'section_runs')}"), "value", "h_runs")
             ui.runs_table = said(gr.Dataframe(headers=[tr(LANG, f"col_{c}") for c in views.RUNS_COLUMNS], value=None,
@@ -235,6 +236,7 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     link_event = ui.link_button.click(h.make_link, [ui.page_url, ui.lang, ui.preset, ui.ready_made,
                                                     *form.components], ui.link_box, js=PAGE_URL_JS, **quick)
     link_event.then(None, ui.link_box, None, js=COPY_JS)
+    games_view.wire(ui.games, ui.lang)
 
 
 def unique(components: list) -> list:

@@ -85,6 +85,17 @@ footer, footer a, footer button { color: #374151 !important; }
 #compare-picture-a img, #compare-picture-b img, #metrics-picture img { max-width: 100%; }
 #runs-table th, #scoreboard th { white-space: nowrap; word-break: keep-all; }
 #runs-table td, #scoreboard td { word-break: normal; overflow-wrap: normal; }
+/* historical averaging in a tiny game (ganapp/web/games_view.py): pictures at their own size */
+#games-view .games-headline { font-size: 20px; font-weight: 600; margin: 4px 0 6px; }
+#games-view .games-legend { list-style: none; padding: 0; margin: 0 0 8px; font-size: 18px; line-height: 1.5; }
+#games-view .games-swatch { display: inline-block; width: 30px; height: 6px; margin-right: 8px;
+  vertical-align: middle; border-radius: 3px; }
+#games-view .games-swatch.plain { background: #d95f02; }
+#games-view .games-swatch.averaged { background: #1f77b4; }
+#games-view .games-figures { display: flex; flex-wrap: wrap; gap: 16px; }
+#games-view figure { margin: 0; flex: 0 1 440px; min-width: 0; }
+#games-view figcaption { font-size: 16px; color: #374151; min-height: 44px; }
+#games-view .games-picture { display: block; width: 100%; max-width: 440px; height: auto; border: 1px solid #d1d5db; }
 /* toasts go to the bottom left, over the controls, never over the pictures */
 .toast-wrap { top: auto !important; bottom: 12px !important; left: 12px !important; right: auto !important;
   align-items: flex-start !important; width: min(420px, calc(100vw - 24px)) !important; }
@@ -167,7 +178,7 @@ html.view-present #inside-layers img.inside-layer { height: calc(100vh - 340px);
 html.hide-settings #settings, html.hide-advanced #advanced, html.hide-runs #runs-section,
 html.hide-details #details, html.hide-compare #compare-section, html.hide-scoreboard #scoreboard-section,
 html.hide-load #load-section, html.hide-api #api-section, html.hide-glossary #glossary-section,
-html.hide-link #link-button { display: none !important; }
+html.hide-link #link-button, html.hide-games #games-section { display: none !important; }
 /* a phone: the panes stack, each picture full width */
 @media (max-width: 760px) {
   .main.app.fillable { padding-left: 8px !important; padding-right: 8px !important; }

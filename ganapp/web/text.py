@@ -233,6 +233,61 @@ TEXT: dict[str, tuple[str, str]] = {
     "server_limit": (" (this server's limit)", "（這台伺服器的上限）"),
     "steps_label_limit": ("{label} (at most {high})", "{label}（最多 {high}）"),
     "preset_label": ("Preset", "預設實驗"),
+    # ------------------------------------------------------------ historical averaging in a tiny game
+    # (ganapp/web/games_view.py over ganapp/games.py)
+    "games_section": ("Historical averaging in a tiny game", "歷史平均法（historical averaging）：一個很小的賽局"),
+    "games_game": ("Game", "賽局"),
+    "games_xy": ("min over x, max over y of x·y (equilibrium (0, 0))", "x 要讓 x·y 最小、y 要讓它最大（均衡 (0, 0)）"),
+    "games_fx": ("(f(x) − 1)(y − 1), f(x) = x if x < 0 else x² (the paper's §3.3; equilibrium (1, 1))",
+                 "(f(x) − 1)(y − 1)，x < 0 時 f(x) = x，否則 x²（論文 3.3 節；均衡 (1, 1)）"),
+    "games_mode": ("Averaging (as in the settings)", "平均方式（與設定中相同）"),
+    "games_uniform": ("uniform: all past values (the paper)", "均勻：過去所有的值（論文）"),
+    "games_exponential": ("exponential: recent values count more (decay {decay})",
+                          "指數：最近的值比較重要（衰減率 {decay}）"),
+    "games_lr": ("Learning rate (step size)", "學習率（步長）"),
+    "games_weight": ("Weight of the pull to the past (historical averaging)", "拉回過去平均的權重（歷史平均法）"),
+    "games_steps": ("Steps", "訓練步數"),
+    "games_explain": (
+        "Two players with one number each: **x** wants V small, **y** wants V large. Each step both move at "
+        "once along their own gradient (simultaneous gradient descent), as a generator and a discriminator do. "
+        "**Orange**: plain gradient descent. **Blue**: the same, but each player's loss also gets "
+        "*weight* × (its value − the average of its past values)², historical averaging exactly as this app "
+        "trains with it (§3.3). The pull toward its own past average damps the circling. Try it: a larger "
+        "learning rate makes the orange path leave faster; too small a weight does not damp enough, too large a "
+        "weight slows the blue path down or makes it diverge too; weight 0 makes both paths the same.",
+        "兩個玩家，各有一個數字：**x** 想讓 V 變小，**y** 想讓 V 變大。每一步兩人同時沿著自己的梯度移動"
+        "（同時梯度下降），就像生成器和判別器。**橘色**：單純的梯度下降。**藍色**：一樣，但每個玩家的損失"
+        "再加上 *權重* ×（它現在的值 − 它過去的值的平均）²，也就是這個程式訓練時用的歷史平均法（3.3 節）。"
+        "拉回自己過去平均的力量會減少繞圈。試試看：學習率越大，橘色離開得越快；權重太小時減少得不夠，"
+        "權重太大時，藍色會變慢，甚至也發散；權重為 0 時兩條路徑完全一樣。"),
+    "games_plain": ("Plain gradient descent", "單純的梯度下降"),
+    "games_averaged": ("With historical averaging (weight {weight})", "加上歷史平均法（權重 {weight}）"),
+    "games_reached": ("reached the equilibrium: distance {distance} after {steps} steps",
+                      "到達均衡：{steps} 步後距離 {distance}"),
+    "games_closer": ("closer but not there: distance {distance} after {steps} steps (started at {start})",
+                     "靠近了，但還沒到：{steps} 步後距離 {distance}（起點 {start}）"),
+    "games_orbiting": ("kept circling: distance {distance} after {steps} steps (started at {start})",
+                       "一直在繞圈：{steps} 步後距離 {distance}（起點 {start}）"),
+    "games_away": ("moved away: distance {distance} after {steps} steps (started at {start})",
+                   "越離越遠：{steps} 步後距離 {distance}（起點 {start}）"),
+    "games_diverged": ("diverged: left the ±{bound} box at step {step}", "發散：在第 {step} 步超出 ±{bound} 的範圍"),
+    "games_only_averaged": ("What the class sees: plain gradient descent does not settle; with historical "
+                            "averaging the players reach the equilibrium.",
+                            "全班看到的：單純的梯度下降停不下來；加上歷史平均法，兩個玩家到達均衡。"),
+    "games_both": ("Both reach the equilibrium with these settings: here plain gradient descent needs no help.",
+                   "在這組設定下兩者都到達均衡：這時單純的梯度下降不需要幫忙。"),
+    "games_neither": ("Neither reaches the equilibrium with these settings: try a smaller learning rate or "
+                      "another weight.",
+                      "在這組設定下兩者都沒有到達均衡：試試較小的學習率或別的權重。"),
+    "games_only_plain": ("Here plain gradient descent reaches the equilibrium and historical averaging does not.",
+                         "這裡單純的梯度下降到達均衡，加上歷史平均法的反而沒有。"),
+    "games_plane": ("The players' path in the (x, y) plane: ○ start, + equilibrium {eq}",
+                    "兩個玩家在 (x, y) 平面上的路徑：○ 起點，+ 均衡 {eq}"),
+    "games_distance": ("Distance to the equilibrium (log scale) at each step; dashed: 0.01",
+                       "每一步與均衡的距離（對數刻度）；虛線：0.01"),
+    "games_alt_plane": ("paths of both players in the (x, y) plane", "兩個玩家在 (x, y) 平面上的路徑"),
+    "games_alt_distance": ("distance to the equilibrium against step", "與均衡的距離對步數"),
+    "games_refused": ("The game cannot run: {why}", "無法計算這個賽局：{why}"),
 }
 
 # What each technique changes, why, and what to look for here (the form's notes and the

@@ -1,0 +1,159 @@
+"""The page's "Historical averaging in a tiny game" panel, over ganapp.games.
+
+A folded section below the first screen, always there (a teacher reaches for it while
+explaining section 3.3, with or without a run that uses historical averaging): the game,
+the kind of averaging, the learning rate, the penalty weight and the steps; two pictures
+(the paths in the (x, y) plane, the distance to the equilibrium per step); above them a
+line saying what the class sees, and each path's outcome with its final distance, so a
+setting where historical averaging does not help says so. Every change recomputes both
+games in a few milliseconds (numpy) and redraws; nothing is kept per visitor.
+"""
+
+from __future__ import annotations
+
+import base64
+from types import SimpleNamespace
+
+import gradio as gr
+
+from ganapp import games
+
+from . import safety
+from .safety import html_text
+from .text import tr
+
+LR_SLIDER = (0.005, 0.5, 0.005)  # min, max, step: within games.LR_RANGE
+WEIGHT_SLIDER = (0.0, 2.0, 0.01)  # the API allows up to games.WEIGHT_RANGE[1]; beyond 2 nothing new shows
+STEPS_SLIDER = (50, games.STEPS_RANGE[1], 50)
+
+
+def game_choices(lang: str) -> list[tuple[str, str]]:
+    return [(tr(lang, f"games_{name}"), name) for name in games.GAMES]
+
+
+def mode_choices(lang: str) -> list[tuple[str, str]]:
+    return [(tr(lang, "games_uniform"), "uniform"), (tr(lang, "games_exponential", decay=games.DEFAULT_DECAY),
+                                                     "exponential")]
+
+
+def _short(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def outcome(path: games.Path, steps: int, lang: str) -> str:
+    """One path's verdict in words, with its final distance."""
+    if path.diverged:
+        return tr(lang, "games_diverged", bound=f"{games.ESCAPE:,.0f}", step=f"{len(path.points):,}")
+    return tr(lang, f"games_{path.verdict}", distance=_short(path.final_distance), steps=f"{steps:,}",
+              start=_short(float(path.distance[0])))
+
+
+def headline(result: games.Play, lang: str) -> str:
+    """What the class sees, from the verdicts (never assumed)."""
+    plain, averaged = result.plain.verdict == "reached", result.averaged.verdict == "reached"
+    key = {(False, True): "only_averaged", (True, True): "both", (False, False): "neither",
+           (True, False): "only_plain"}[(plain, averaged)]
+    return tr(lang, f"games_{key}")
+
+
+def _img(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img class="games-picture" alt="{html_text(alt)}" src="data:image/png;base64,{data}">'
+
+
+def view_html(result: games.Play, lang: str) -> str:
+    """The headline, both outcomes with their colours, and the two pictures with captions."""
+    eq = "({:g}, {:g})".format(*result.equilibrium)
+    rows = []
+    for kind, path, label in (("plain", result.plain, tr(lang, "games_plain")),
+                              ("averaged", result.averaged, tr(lang, "games_averaged", weight=f"{result.weight:g}"))):
+        colon = "：" if lang == "zh-TW" else ": "
+        rows.append(f'<li class="games-{kind}"><span class="games-swatch {kind}"></span><b>{html_text(label)}</b>{colon}'
+                    f'<span class="games-outcome">{html_text(outcome(path, result.steps, lang))}</span></li>')
+    figures = "".join(
+        f'<figure><figcaption>{html_text(caption)}</figcaption>{_img(png, alt)}</figure>'
+        for caption, alt, png in ((tr(lang, "games_plane", eq=eq), tr(lang, "games_alt_plane"), games.plane_png(result)),
+                                  (tr(lang, "games_distance"), tr(lang, "games_alt_distance"),
+                                   games.distance_png(result))))
+    return (f'<div class="games-view" data-game="{result.game}" data-plain="{result.plain.verdict}" '
+            f'data-averaged="{result.averaged.verdict}">'
+            f'<p class="games-headline">{html_text(headline(result, lang))}</p>'
+            f'<ul class="games-legend">{"".join(rows)}</ul><div class="games-figures">{figures}</div></div>')
+
+
+def redraw(game, mode, lr, weight, steps, lang):
+    """A control moved: both paths recomputed and drawn (about 10-20 ms)."""
+    try:
+        result = games.play(game, lr=lr, weight=weight, steps=steps, mode=mode)
+    except games.GameError as error:
+        safety.warning(tr(lang, "games_refused", why=str(error)))
+        return gr.skip()
+    return view_html(result, lang)
+
+
+def layout(lang: str) -> SimpleNamespace:
+    """The folded section and its controls, drawn at the defaults."""
+    g = SimpleNamespace()
+    with gr.Accordion(tr(lang, "games_section"), open=False, elem_id="games-section") as g.section:
+        g.explain = gr.Markdown(tr(lang, "games_explain"), elem_id="games-explain")
+        with gr.Row():
+            g.game = gr.Radio(game_choices(lang), value="xy", label=tr(lang, "games_game"), elem_id="games-game",
+                              scale=3)
+            g.mode = gr.Radio(mode_choices(lang), value="uniform", label=tr(lang, "games_mode"), elem_id="games-mode",
+                              scale=2)
+        with gr.Row():
+            g.lr = gr.Slider(*LR_SLIDER[:2], step=LR_SLIDER[2], value=games.DEFAULT_LR, label=tr(lang, "games_lr"),
+                             elem_id="games-lr")
+            g.weight = gr.Slider(*WEIGHT_SLIDER[:2], step=WEIGHT_SLIDER[2], value=games.DEFAULT_WEIGHT,
+                                 label=tr(lang, "games_weight"), elem_id="games-weight")
+            g.steps = gr.Slider(*STEPS_SLIDER[:2], step=STEPS_SLIDER[2], value=games.DEFAULT_STEPS,
+                                label=tr(lang, "games_steps"), elem_id="games-steps")
+        g.view = gr.HTML(view_html(games.play("xy"), lang), elem_id="games-view", padding=False)
+    return g
+
+
+def relabel(lang, game, mode, lr, weight, steps) -> dict:
+    """Every text of the section in `lang`, and the pictures' words redrawn."""
+    return {
+        "section": gr.Accordion(label=tr(lang, "games_section")),
+        "explain": gr.Markdown(tr(lang, "games_explain")),
+        "game": gr.Radio(choices=game_choices(lang), label=tr(lang, "games_game")),
+        "mode": gr.Radio(choices=mode_choices(lang), label=tr(lang, "games_mode")),
+        "lr": gr.Slider(label=tr(lang, "games_lr")),
+        "weight": gr.Slider(label=tr(lang, "games_weight")),
+        "steps": gr.Slider(label=tr(lang, "games_steps")),
+        "view": redraw(game, mode, lr, weight, steps, lang),
+    }
+
+
+def wire(g: SimpleNamespace, lang_state) -> None:
+    """A control's change redraws at once (direct calls: no queue, the latest value wins);
+    a language change relabels the section."""
+    inputs = [g.game, g.mode, g.lr, g.weight, g.steps, lang_state]
+    live = dict(show_progress="hidden", api_visibility="private", queue=False, trigger_mode="always_last")
+    for control in (g.game, g.mode, g.lr, g.weight, g.steps):
+        control.input(redraw, inputs, g.view, **live)
+    names = ("section", "explain", "game", "mode", "lr", "weight", "steps", "view")
+    outputs = [getattr(g, name) for name in names]
+
+    def on_language(lang, game, mode, lr, weight, steps):
+        updates = relabel(lang, game, mode, lr, weight, steps)
+        return [updates[name] for name in names]
+
+    lang_state.change(on_language, [lang_state, g.game, g.mode, g.lr, g.weight, g.steps], outputs,
+                      show_progress="hidden", api_visibility="private", queue=False)
+
+
+def game_trajectories(game: str = "xy", lr: float = games.DEFAULT_LR, weight: float = games.DEFAULT_WEIGHT,
+                      steps: int = games.DEFAULT_STEPS, averaging: str = "uniform", max_points: int = 500) -> dict:
+    """Historical averaging in a tiny game (the page's folded section): plain simultaneous
+    gradient descent and the same with historical averaging, from the game's start. game:
+    "xy" (V = xy) or "fx" (V = (f(x) - 1)(y - 1), section 3.3); lr 0.001-0.5; weight 0-5;
+    steps 1-5,000; averaging "uniform" or "exponential" (decay 0.99). Returns each path's
+    verdict (reached, closer, orbiting, away, diverged), final distance to the equilibrium
+    and at most max_points (2-5,000) of its points."""
+    try:
+        max_points = safety.whole_number("max_points", max_points, 2, games.STEPS_RANGE[1] + 1, default=500)
+        return games.play(game, lr=lr, weight=weight, steps=steps, mode=averaging).summary(max_points)
+    except ValueError as error:  # GameError and safety's InputError
+        raise safety.refusal(str(error)) from None
