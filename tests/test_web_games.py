@@ -101,6 +101,23 @@ def test_a_slider_redraws_the_game_and_the_outcome_follows(server, browser, arti
         page.context.close()
 
 
+@pytest.mark.parametrize("width, height", [(1280, 720), (390, 844)])
+def test_the_pictures_numbers_show_at_14_px_or_more(server, browser, artifacts_dir, width, height):
+    """The pictures' text is drawn at games.FONT_PX for their natural width; as shown on a
+    projector's laptop and on a phone it is at least 14 px."""
+    page = _page(browser, width=width, height=height)
+    try:
+        _open_section(page, server.url, re.compile("Historical averaging in a tiny game"))
+        for picture in page.locator("#games-view img.games-picture").all():
+            shown = picture.bounding_box()["width"]
+            assert shown * games.FONT_PX / games.SIZE[0] >= 14, (width, shown)
+        if width < 500:
+            page.locator("#games-view .games-figures").scroll_into_view_if_needed()
+            page.screenshot(path=str(artifacts_dir / "games-phone.png"))
+    finally:
+        page.context.close()
+
+
 def test_the_section_speaks_chinese(server, browser, artifacts_dir):
     page = _page(browser, locale="zh-TW")
     try:
