@@ -26,6 +26,17 @@ and the figures say how many ended). Loopback only.
     python scripts/class_bench.py [--visitors 30] [--preset NAME] [--max-minutes 20] [--json out.json]
     GANAPP_RAY_ADDRESS=local python scripts/class_bench.py ...   # the same class on a Ray backend
 
+A class running an assigned ablation together (`--class-ablation KIND`, issue 12): a teacher
+opens a class (/open_class: KIND "techniques" is each technique against vanilla, "ablation"
+the sweep's 8 variants, on --data with --steps), N students each take a token, join by the
+short code (/join_class) and press Start once (/start_assignment), then poll their run
+(/poll_run, once a second, as a page does) while the teacher's screen reads the pooled
+table (/class_table) every 2 s, as the board's timer does. Measured: the time from the
+first Start until the table is complete (every student's run ended and pooled), each
+student's wait from Start to their run's end, and the table endpoint's reply time.
+
+    python scripts/class_bench.py --class-ablation ablation --visitors 30 [--steps 2000] [--json out.json]
+
 What Ray adds to one job, without the web server: `--first-picture-rounds N` starts the
 preset N times on each backend in this process (a JobManager with local processes, one
 with a private Ray instance of 2 CPUs), alternating, after one warm-up round each (the
@@ -227,6 +238,107 @@ def first_picture_rounds(preset: str, rounds: int) -> dict:
             "ray_speed_over_local_per_round": describe(ratios)}
 
 
+def class_student(server: Server, number: int, short_code: str, clock_zero: float, deadline: float,
+                  stop_all: threading.Event) -> dict:
+    """One student: a token, join by the board's code, one Start, then poll the run to its end."""
+    token = server.api("new_token")
+    joined = server.api("join_class", token, short_code, "")
+    asked_at = time.monotonic()
+    reply = server.api("start_assignment", token, joined["code"])
+    run = {"student": number, "variant": reply["variant"], "seed": reply["seed"],
+           "asked_s": round(asked_at - clock_zero, 3), "queue_wait_s": None, "finished_s": None,
+           "state": reply["state"]}
+    while True:
+        summary = server.api("poll_run", token, reply["run_id"], False, 1)
+        now = time.monotonic()
+        run.update(state=summary["state"], step=summary["step"], training_s=summary["seconds"])
+        if run["queue_wait_s"] is None and summary["state"] != "queued":
+            run["queue_wait_s"] = round(now - asked_at, 3)
+        if summary["state"] in ENDED:
+            run["finished_s"] = round(now - asked_at, 3)
+            return run
+        if now > deadline or stop_all.is_set():
+            server.api("stop_run", token, reply["run_id"])
+            return run
+        time.sleep(SLOW_POLL_S)
+
+
+def class_ablation(server: Server, args, results: dict) -> None:
+    """The class of `args.visitors` students running the assigned ablation; figures into `results`."""
+    teacher = server.api("new_token")
+    opened = server.api("open_class", teacher, {"kind": args.class_ablation, "data": args.data, "steps": args.steps},
+                        False)
+    results["experiment"] = opened["what"]
+    clock_zero = time.monotonic()
+    deadline = clock_zero + 60 * args.max_minutes
+    stop_all = threading.Event()
+    board: dict = {"polls": [], "complete_s": None}
+
+    def teacher_screen() -> None:  # the board's timer: the pooled table every 2 s until it is complete
+        while not stop_all.is_set() and time.monotonic() < deadline + 30:
+            started = time.monotonic()
+            table = server.api("class_table", teacher, opened["code"])
+            board["polls"].append(round(1000 * (time.monotonic() - started), 1))
+            runs = sum(row["runs"] + row["active"] for row in table["rows"])
+            if table["complete"] and runs >= args.visitors:
+                board["complete_s"] = round(time.monotonic() - clock_zero, 2)
+                board["table"] = table
+                return
+            time.sleep(2.0)
+
+    screen = threading.Thread(target=teacher_screen, daemon=True)
+    screen.start()
+    with ThreadPoolExecutor(max_workers=args.visitors) as pool:
+        try:
+            runs = list(pool.map(lambda n: class_student(server, n, opened["short_code"], clock_zero, deadline,
+                                                         stop_all), range(args.visitors)))
+        except BaseException:
+            stop_all.set()
+            raise
+    screen.join(60)
+    stop_all.set()
+    results["runs"] = runs
+    results["markdown"] = server.api("export_class", teacher, opened["code"], "markdown")
+    last_end = max((r["asked_s"] + (r["finished_s"] or 0.0) for r in runs), default=0.0)
+    variants = sorted({r["variant"] for r in runs})
+    results["summary"] = {
+        "students": args.visitors, "finished": sum(1 for r in runs if r["state"] == "finished"),
+        "states": {s: sum(1 for r in runs if r["state"] == s) for s in sorted({r["state"] for r in runs})},
+        "runs_per_variant": {v: sum(1 for r in runs if r["variant"] == v) for v in variants},
+        "last_run_ended_s": round(last_end, 1),
+        "table_complete_s": board["complete_s"],
+        "student_start_to_end_s": describe([r["finished_s"] for r in runs if r["finished_s"] is not None]),
+        "queue_wait_s": describe([r["queue_wait_s"] for r in runs if r["queue_wait_s"] is not None]),
+        "training_s per run": {v: describe([r["training_s"] for r in runs if r["variant"] == v
+                                            and r["state"] == "finished"]) for v in variants},
+        "class_table_reply_ms": describe(board["polls"]),
+        "core_seconds_total": round(sum(r.get("training_s") or 0.0 for r in runs), 1),
+    }
+
+
+def print_class_table(results: dict) -> None:
+    summary = results["summary"]
+    print(f"\n{summary['students']} students, {results['experiment']}: {summary['states']}; "
+          f"runs per variant {summary['runs_per_variant']}")
+    print(f"the pooled table was complete {summary['table_complete_s']} s after the first Start "
+          f"(the last run ended at {summary['last_run_ended_s']} s; the teacher's screen reads it every 2 s)")
+    print(f"{'seconds':<40} {'n':>4} {'min':>7} {'median':>7} {'p90':>7} {'max':>7}")
+    for key in ("student_start_to_end_s", "queue_wait_s"):
+        row = summary[key]
+        if row["n"]:
+            print(f"{key:<40} {row['n']:>4} {row['min']:>7} {row['median']:>7} {row['p90']:>7} {row['max']:>7}")
+    for name, row in summary["training_s per run"].items():
+        if row["n"]:
+            print(f"{'training s: ' + name:<40} {row['n']:>4} {row['min']:>7} {row['median']:>7} "
+                  f"{row['p90']:>7} {row['max']:>7}")
+    row = summary["class_table_reply_ms"]
+    if row["n"]:
+        print(f"{'/class_table reply, ms':<40} {row['n']:>4} {row['min']:>7} {row['median']:>7} {row['p90']:>7} "
+              f"{row['max']:>7}")
+    print(f"work: {summary['core_seconds_total']} core-seconds of training\n")
+    print(results["markdown"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--visitors", type=int, default=30, help="simulated students (1..60)")
@@ -238,6 +350,11 @@ def main() -> int:
                         "seconds (default 0: the whole class clicks at once)")
     parser.add_argument("--max-minutes", type=float, default=20.0, help="stop every run still going after this")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--class-ablation", choices=("techniques", "ablation"), help="instead of pairs: a class "
+                        "runs this assigned experiment (techniques: each against vanilla; ablation: the sweep's 8 "
+                        "variants), one Start per student, pooled on the teacher's screen")
+    parser.add_argument("--data", default="ring8", help="the class experiment's data set (--class-ablation)")
+    parser.add_argument("--steps", type=int, default=2000, help="steps per run of the class experiment")
     parser.add_argument("--first-picture-rounds", type=int, default=0, help="instead of a class: submit -> first "
                         "picture with local processes and with Ray runners, this many alternating rounds (1..20)")
     args = parser.parse_args()
@@ -251,6 +368,8 @@ def main() -> int:
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=2))
         return 0
+    if args.class_ablation and not 1 <= args.steps <= 20_000:
+        parser.error("--steps must be 1..20,000")
     if not 1 <= args.visitors <= 60 or not 0.5 <= args.max_minutes <= 60 or not 0 <= args.arrival_s <= 600:
         parser.error("--visitors must be 1..60, --max-minutes 0.5..60, --arrival-s 0..600")
     if args.preset not in PRESETS or args.preset.endswith(": vanilla"):
@@ -274,6 +393,13 @@ def main() -> int:
             time.sleep(0.1)
         results["warm_up_s"] = round(time.monotonic() - started, 2)
 
+        if args.class_ablation:
+            class_ablation(server, args, results)
+            results["load_average_after"] = os.getloadavg()
+            print_class_table(results)
+            if args.json:
+                Path(args.json).write_text(json.dumps(results, indent=2))
+            return 0
         clock_zero = time.monotonic()
         deadline = clock_zero + 60 * args.max_minutes
         stop_all = threading.Event()

@@ -42,6 +42,14 @@ def _token(page) -> str:
     return box.input_value()
 
 
+def test_every_class_action_is_a_named_endpoint_and_takes_no_page_name(server):
+    names = {fn.api_name for fn in server.demo.fns.values()}
+    assert {"open_class", "join_class", "assign_class", "start_assignment", "class_table", "export_class",
+            "close_class"} <= names
+    assert {"start", "tick", "on_load"} <= names  # the page's own events keep their names
+    assert not {n for n in names if isinstance(n, str) and n.startswith(("open_class_", "start_1", "join_class_"))}
+
+
 def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts_dir):
     from gradio_client import Client
 

@@ -321,7 +321,9 @@ def _base_url(page_url: Any) -> str:
 
 # ================================================================== handlers
 class ClassHandlers:
-    """The class's events over the page's components and its handlers (`h`, for the live panes)."""
+    """The class's events over the page's components and its handlers (`h`, for the live panes).
+    The methods are named class_* : Gradio names each event after its function, and a page
+    event named "open_class" or "start" would take the API's and the page's own names."""
 
     def __init__(self, app: GanApp, ui: SimpleNamespace, form, h):
         self.app, self.ui, self.form, self.h = app, ui, form, h
@@ -385,7 +387,7 @@ class ClassHandlers:
         return gr.skip()
 
     # ---------------------------------------------------------------- events
-    def on_load(self, owner, lang, request: gr.Request = None):
+    def class_on_load(self, owner, lang, request: gr.Request = None):
         """After the page's own load: a link's class joins it (a student) or shows it (its
         teacher); `?view=class` shows the teacher's latest class."""
         if not self.app.valid_owner(owner):
@@ -407,12 +409,12 @@ class ClassHandlers:
             return {**out, **self.draw(owner, room.code, None, lang)}
         return {**out, **self.draw(owner, None, None, lang)}
 
-    def tick(self, owner, code, last, lang):
+    def class_tick(self, owner, code, last, lang):
         if not self.app.valid_owner(owner):
             return {self.ui.class_timer: gr.Timer(active=False)}
         return self.draw(owner, code, last, language(lang)) or gr.skip()
 
-    def join(self, owner, code, name, lang, request: gr.Request = None):
+    def class_join(self, owner, code, name, lang, request: gr.Request = None):
         lang = language(lang)
         if not self.app.valid_owner(owner):
             return self._refuse(lang, JobError(tr(lang, "no_token")))
@@ -424,7 +426,7 @@ class ClassHandlers:
         safety.info(tr(lang, "class_joined", code=room.short))
         return self.draw(owner, room.code, None, lang)
 
-    def open_class(self, page_url, owner, choice, data, steps, names, lang):
+    def class_open(self, page_url, owner, choice, data, steps, names, lang):
         lang = language(lang)
         if not self.app.valid_owner(owner):
             return self._refuse(lang, JobError(tr(lang, "no_token")))
@@ -441,7 +443,7 @@ class ClassHandlers:
         if len(self._links) > 1000:
             self._links.pop(next(iter(self._links)))
 
-    def assign(self, page_url, owner, code, choice, data, steps, lang):
+    def class_assign(self, page_url, owner, code, choice, data, steps, lang):
         lang = language(lang)
         try:
             room = self.classes.assign(owner, code or "", experiment_spec(choice, data, steps))
@@ -450,7 +452,7 @@ class ClassHandlers:
         self._remember_links(room, page_url, lang)
         return self.draw(owner, room.code, None, lang)
 
-    def close(self, owner, code, lang):
+    def class_close(self, owner, code, lang):
         lang = language(lang)
         try:
             room = self.classes.close(owner, code or "")
@@ -458,7 +460,7 @@ class ClassHandlers:
             return self._refuse(lang, error)
         return self.draw(owner, room.code, None, lang)
 
-    def start(self, owner, code, lang, a_id, b_id, overlay_name):
+    def class_start(self, owner, code, lang, a_id, b_id, overlay_name):
         """One press: the student's assigned run starts (their own run), shown in the live panes."""
         from .handlers import wait_for_first_picture
 
@@ -473,7 +475,7 @@ class ClassHandlers:
         wait_for_first_picture(self.app, [run])
         return self.h.show_run(owner, run.id, a_id, b_id, overlay_name, None, lang)
 
-    def start_own(self, owner, code, lang, a_id, b_id, overlay_name, *form_values):
+    def class_start_own(self, owner, code, lang, a_id, b_id, overlay_name, *form_values):
         """The form's settings as a run of the student's own, pooled under its own variant."""
         lang = language(lang)
         if not self.app.valid_owner(owner) or not code:
@@ -494,17 +496,17 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form, h, loaded) -> ClassHandlers
     c = ClassHandlers(h.app, ui, form, h)
     quick = dict(show_progress="hidden", api_visibility="private", concurrency_limit=None)
     views_in = [ui.compare_a, ui.compare_b, ui.overlay]
-    loaded.then(c.on_load, [ui.owner, ui.lang], c.load_outputs, **quick)
-    ui.class_timer.tick(c.tick, [ui.owner, ui.class_code, ui.class_seen, ui.lang], c.outputs, **quick, queue=False)
-    ui.class_join.click(c.join, [ui.owner, ui.class_code_in, ui.class_name_in, ui.lang], c.outputs, **quick)
-    ui.class_code_in.submit(c.join, [ui.owner, ui.class_code_in, ui.class_name_in, ui.lang], c.outputs, **quick)
+    loaded.then(c.class_on_load, [ui.owner, ui.lang], c.load_outputs, **quick)
+    ui.class_timer.tick(c.class_tick, [ui.owner, ui.class_code, ui.class_seen, ui.lang], c.outputs, **quick, queue=False)
+    ui.class_join.click(c.class_join, [ui.owner, ui.class_code_in, ui.class_name_in, ui.lang], c.outputs, **quick)
+    ui.class_code_in.submit(c.class_join, [ui.owner, ui.class_code_in, ui.class_name_in, ui.lang], c.outputs, **quick)
     setup = [ui.class_experiment, ui.class_data, ui.class_steps]
-    ui.class_open.click(c.open_class, [ui.page_url, ui.owner, *setup, ui.class_names, ui.lang], c.outputs,
+    ui.class_open.click(c.class_open, [ui.page_url, ui.owner, *setup, ui.class_names, ui.lang], c.outputs,
                         js=PAGE_URL_JS, **quick)
-    ui.class_assign.click(c.assign, [ui.page_url, ui.owner, ui.class_code, *setup, ui.lang], c.outputs,
+    ui.class_assign.click(c.class_assign, [ui.page_url, ui.owner, ui.class_code, *setup, ui.lang], c.outputs,
                           js=PAGE_URL_JS, **quick)
-    ui.class_close.click(c.close, [ui.owner, ui.class_code, ui.lang], c.outputs, **quick)
-    ui.class_start.click(c.start, [ui.owner, ui.class_code, ui.lang, *views_in], h.shown_outputs, **quick)
-    ui.class_own.click(c.start_own, [ui.owner, ui.class_code, ui.lang, *views_in, *form.components],
+    ui.class_close.click(c.class_close, [ui.owner, ui.class_code, ui.lang], c.outputs, **quick)
+    ui.class_start.click(c.class_start, [ui.owner, ui.class_code, ui.lang, *views_in], h.shown_outputs, **quick)
+    ui.class_own.click(c.class_start_own, [ui.owner, ui.class_code, ui.lang, *views_in, *form.components],
                        h.shown_outputs, **quick)
     return c
