@@ -154,3 +154,13 @@ def test_the_trajectories_endpoint(server):
                          ((("xy", 0.1, 0.1, 100, "uniform", 10**9)), "max_points must be a whole number")):
         with pytest.raises(Exception, match=message):
             client.predict(*bad, api_name="/game_trajectories")
+
+
+def test_all_tabs_share_one_bounded_redraw_worker(server):
+    """Every control's redraw is one event of one concurrency group of 1, the latest value
+    winning: a class dragging sliders costs the server at most one thread's time."""
+    redraws = [f for f in server.demo.fns.values() if getattr(f.fn, "__name__", "") == "redraw"]
+    assert len(redraws) == 5  # game, averaging, learning rate, weight, steps
+    for event in redraws:
+        assert (event.concurrency_limit, event.concurrency_id, event.trigger_mode, event.api_visibility) == \
+            (1, "games-redraw", "always_last", "private")

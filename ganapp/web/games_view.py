@@ -12,6 +12,7 @@ games in a few milliseconds (numpy) and redraws; nothing is kept per visitor.
 from __future__ import annotations
 
 import base64
+import functools
 from types import SimpleNamespace
 
 import gradio as gr
@@ -20,7 +21,7 @@ from ganapp import games
 
 from . import safety
 from .safety import html_text
-from .text import tr
+from .text import language, tr
 
 LR_SLIDER = (0.005, 0.5, 0.005)  # min, max, step: within games.LR_RANGE
 WEIGHT_SLIDER = (0.0, 2.0, 0.01)  # the API allows up to games.WEIGHT_RANGE[1]; beyond 2 nothing new shows
@@ -81,14 +82,20 @@ def view_html(result: games.Play, lang: str) -> str:
             f'<ul class="games-legend">{"".join(rows)}</ul><div class="games-figures">{figures}</div></div>')
 
 
+@functools.lru_cache(maxsize=64)
+def _view(game: str, mode: str, lr: float, weight: float, steps: int, lang: str) -> str:
+    return view_html(games.play(game, lr=lr, weight=weight, steps=steps, mode=mode), lang)
+
+
 def redraw(game, mode, lr, weight, steps, lang):
-    """A control moved: both paths recomputed and drawn (about 10-20 ms)."""
+    """A control moved: both paths recomputed and drawn (about 10 ms; a class setting the
+    same values, as told, is answered from a small cache of the latest 64 views)."""
     try:
-        result = games.play(game, lr=lr, weight=weight, steps=steps, mode=mode)
+        games.check(game, lr, weight, steps, mode, games.DEFAULT_DECAY)
+        return _view(game, mode, float(lr), float(weight), int(steps), language(lang))
     except games.GameError as error:
         safety.warning(tr(lang, "games_refused", why=str(error)))
         return gr.skip()
-    return view_html(result, lang)
 
 
 def layout(lang: str) -> SimpleNamespace:
@@ -127,10 +134,15 @@ def relabel(lang, game, mode, lr, weight, steps) -> dict:
 
 
 def wire(g: SimpleNamespace, lang_state) -> None:
-    """A control's change redraws at once (direct calls: no queue, the latest value wins);
-    a language change relabels the section."""
+    """A control's change redraws at once (`input` fires while a slider is dragged and on
+    each arrow key; `release` would miss the keyboard). A tab sends its latest value only
+    once the previous answer is back (always_last), and all tabs share one worker (one
+    concurrency group of 1): 30 students dragging at once cost the server at most one
+    thread's time, the rest wait their turn (milliseconds each). A language change
+    relabels the section."""
     inputs = [g.game, g.mode, g.lr, g.weight, g.steps, lang_state]
-    live = dict(show_progress="hidden", api_visibility="private", queue=False, trigger_mode="always_last")
+    live = dict(show_progress="hidden", api_visibility="private", trigger_mode="always_last", concurrency_limit=1,
+                concurrency_id="games-redraw")
     for control in (g.game, g.mode, g.lr, g.weight, g.steps):
         control.input(redraw, inputs, g.view, **live)
     names = ("section", "explain", "game", "mode", "lr", "weight", "steps", "view")
