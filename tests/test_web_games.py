@@ -123,7 +123,8 @@ def test_the_section_speaks_chinese(server, browser, artifacts_dir):
     try:
         _open_section(page, server.url, re.compile("歷史平均法"))
         view = page.locator("#games-view")
-        expect(view.locator(".games-headline")).to_contain_text("加上歷史平均法，兩個玩家到達均衡", timeout=10_000)
+        expect(view.locator(".games-headline")).to_contain_text("加上歷史平均法，兩個玩家到達均衡",
+                                                                 timeout=10_000)
         expect(view.locator(".games-plain")).to_contain_text("越離越遠")
         expect(page.locator("#games-lr")).to_contain_text("學習率")
         expect(page.locator("#games-game")).to_contain_text("均衡 (1, 1)")

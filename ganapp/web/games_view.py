@@ -69,13 +69,13 @@ def view_html(result: games.Play, lang: str) -> str:
     for kind, path, label in (("plain", result.plain, tr(lang, "games_plain")),
                               ("averaged", result.averaged, tr(lang, "games_averaged", weight=f"{result.weight:g}"))):
         colon = "：" if lang == "zh-TW" else ": "
-        rows.append(f'<li class="games-{kind}"><span class="games-swatch {kind}"></span><b>{html_text(label)}</b>{colon}'
+        rows.append(f'<li class="games-{kind}"><span class="games-swatch {kind}"></span>'
+                    f'<b>{html_text(label)}</b>{colon}'
                     f'<span class="games-outcome">{html_text(outcome(path, result.steps, lang))}</span></li>')
-    figures = "".join(
-        f'<figure><figcaption>{html_text(caption)}</figcaption>{_img(png, alt)}</figure>'
-        for caption, alt, png in ((tr(lang, "games_plane", eq=eq), tr(lang, "games_alt_plane"), games.plane_png(result)),
-                                  (tr(lang, "games_distance"), tr(lang, "games_alt_distance"),
-                                   games.distance_png(result))))
+    pictures = ((tr(lang, "games_plane", eq=eq), tr(lang, "games_alt_plane"), games.plane_png(result)),
+                (tr(lang, "games_distance"), tr(lang, "games_alt_distance"), games.distance_png(result)))
+    figures = "".join(f'<figure><figcaption>{html_text(caption)}</figcaption>{_img(png, alt)}</figure>'
+                      for caption, alt, png in pictures)
     return (f'<div class="games-view" data-game="{result.game}" data-plain="{result.plain.verdict}" '
             f'data-averaged="{result.averaged.verdict}">'
             f'<p class="games-headline">{html_text(headline(result, lang))}</p>'

@@ -248,15 +248,16 @@ TEXT: dict[str, tuple[str, str]] = {
     "games_weight": ("Weight of the pull to the past (historical averaging)", "拉回過去平均的權重（歷史平均法）"),
     "games_steps": ("Steps", "訓練步數"),
     "games_explain": (
-        "Two players with one number each: **x** wants V small, **y** wants V large. Each step both move at "
-        "once along their own gradient (simultaneous gradient descent), as a generator and a discriminator do. "
+        "Two players with one number each: **x** wants V small, **y** wants V large, as a generator and a "
+        "discriminator pull against each other. Each step both move at once along their own gradient "
+        "(simultaneous gradient descent). "
         "**Orange**: plain gradient descent. **Blue**: the same, but each player's loss also gets "
         "*weight* × (its value − the average of its past values)², historical averaging exactly as this app "
         "trains with it (§3.3). The pull toward its own past average damps the circling. Try it: a larger "
         "learning rate makes the orange path leave faster; too small a weight does not damp enough, too large a "
         "weight slows the blue path down or makes it diverge too; weight 0 makes both paths the same.",
-        "兩個玩家，各有一個數字：**x** 想讓 V 變小，**y** 想讓 V 變大。每一步兩人同時沿著自己的梯度移動"
-        "（同時梯度下降），就像生成器和判別器。**橘色**：單純的梯度下降。**藍色**：一樣，但每個玩家的損失"
+        "兩個玩家，各有一個數字：**x** 想讓 V 變小，**y** 想讓 V 變大，就像生成器和判別器互相拉扯。"
+        "每一步兩人同時沿著自己的梯度移動（同時梯度下降）。**橘色**：單純的梯度下降。**藍色**：一樣，但每個玩家的損失"
         "再加上 *權重* ×（它現在的值 − 它過去的值的平均）²，也就是這個程式訓練時用的歷史平均法（3.3 節）。"
         "拉回自己過去平均的力量會減少繞圈。試試看：學習率越大，橘色離開得越快；權重太小時，繞圈減少得不夠；"
         "權重太大時，藍色會變慢，甚至也發散；權重為 0 時兩條路徑完全一樣。"),
