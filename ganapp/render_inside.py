@@ -266,7 +266,7 @@ def feature_bars_picture(real: np.ndarray, fake: np.ndarray, *, size: tuple[int,
     image = Image.new("RGB", size, render.BACKGROUND)
     draw = ImageDraw.Draw(image)
     font = _font()
-    left, right, top, bottom = 44, width - 6, 6, height - 6
+    left, right, top, bottom = 60, width - 6, 10, height - 10
     values = np.concatenate([real, fake, [0.0]])
     values = values[np.isfinite(values)]
     low, high = min(float(values.min()), 0.0), max(float(values.max()), 0.0)
@@ -286,10 +286,10 @@ def feature_bars_picture(real: np.ndarray, fake: np.ndarray, *, size: tuple[int,
                 y = y_of(value)
                 draw.rectangle([x + offset, min(y, zero), x + offset + bar - 1, max(y, zero)], fill=colour)
     draw.line([left, zero, right, zero], fill=render.TEXT)
-    draw.text((left - 4, top), curves._label(high), fill=render.TEXT, font=font, anchor="ra")
+    draw.text((left - 4, top), f"{high:.2g}", fill=render.TEXT, font=font, anchor="rm")
     draw.text((left - 4, zero), "0", fill=render.TEXT, font=font, anchor="rm")
     if low < 0:
-        draw.text((left - 4, bottom), curves._label(low), fill=render.TEXT, font=font, anchor="rd")
+        draw.text((left - 4, bottom), f"{low:.2g}", fill=render.TEXT, font=font, anchor="rm")
     return np.asarray(image).copy()
 
 

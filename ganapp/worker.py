@@ -35,7 +35,8 @@ from . import curves, metrics, render
 from .checkpoint import trainer_from_checkpoint
 from .config import GANConfig
 from .runfiles import samples_picture, write_run
-from .server.messages import Curves, Done, Log, Message, Metrics, Note, Samples, Started
+from .render_inside import SafeInsideViews
+from .server.messages import Curves, Done, Inside, Log, Message, Metrics, Note, Samples, Started
 from .training import Trainer, TrainingDiverged
 
 # Pictures cost 5-15 ms each (samples, drawing, PNG). A page shows at most two a second,
@@ -236,9 +237,16 @@ def _divergence_warning(trainer: Trainer | None) -> str | None:
 def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> str:
     last_picture, last_curves = [0.0], [time.perf_counter()]
 
+    # The views inside the game (D's heatmap, G's push, the techniques' lenses) go with each
+    # picture; a drawing error switches them off and never fails the run (ganapp.render_inside).
+    inside = SafeInsideViews(trainer) if spec.get("inside", True) else None
+
     def send_picture(step: int, samples=None) -> None:
         samples = trainer.fixed_samples() if samples is None else samples
         send(Samples(step=step, png=render.png_bytes(samples_picture(trainer.dataset, samples))))
+        drawn = inside.draw(step, samples) if inside is not None else None
+        if drawn is not None:
+            send(Inside(step=step, pictures=drawn[0], numbers=drawn[1]))
         last_picture[0] = time.perf_counter()
 
     def on_log(row: dict[str, float]) -> None:

@@ -39,7 +39,7 @@ from ..presets import ready_made_checkpoint
 from . import records
 from .backend import JobBackend, JobHandle, backend_from_env
 from .limits import JobError, LimitError, Limits, SettingsError
-from .messages import Curves, Done, Log, Message, Metrics, Note, Samples, Started
+from .messages import Curves, Done, Inside, Log, Message, Metrics, Note, Samples, Started
 from .records import DISPLAY_ROWS_CAP, LOSS_COLUMNS, RECORD_FORMAT  # noqa: F401  (re-exported)
 from .tokens import TokenIssuer
 
@@ -101,6 +101,10 @@ class Run:
     metrics_picture: bytes | None = None  # PNG bar chart from ganapp.metrics, when it draws one
     metrics_count: int = 0
     metric_rows: int = 0  # history rows that carry metrics (they come every metrics_every steps)
+    # The latest views inside the game, (step, PNG bytes by view name, numbers), set in one
+    # assignment like `sample`; inside_count moves with each, so a page sends only new ones.
+    inside: tuple[int, dict[str, bytes], dict[str, float]] | None = None
+    inside_count: int = 0
     files: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0  # training time, from the job
     started: float | None = None
@@ -744,6 +748,9 @@ class JobManager:
                     listener(run, int(message.step), message.png)
                 except Exception:  # a page's bookkeeping never costs the run
                     traceback.print_exc()
+        elif isinstance(message, Inside):
+            run.inside = (int(message.step), dict(message.pictures), dict(message.numbers))
+            run.inside_count += 1
         elif isinstance(message, Curves):
             run.curves = message.png
             run.curves_count += 1

@@ -11,6 +11,7 @@ visitor is ever unpickled: visitors' files are safetensors and JSON).
     Samples   the fixed-noise sample picture, PNG bytes drawn in the job
     Curves    the loss curves so far, PNG bytes
     Metrics   quality metrics, a warning, an optional bar chart
+    Inside    the views inside the game (D's heatmap, G's push, the techniques' lenses), PNG bytes
     Done      last: 'finished' | 'stopped' | 'failed', a reason, the files written
 
 This module imports neither torch nor gradio.
@@ -60,6 +61,16 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class Inside:
+    """The views inside the game at a sample picture's step (ganapp.render_inside): PNG
+    bytes by view name (2-D layers "heatmap", "arrows"; lenses "mbd", "vbn", "ls", "fm",
+    "fm_distance") and the numbers shown beside them."""
+    step: int
+    pictures: dict[str, bytes]
+    numbers: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Done:
     state: str  # "finished" | "stopped" | "failed"
     reason: str | None
@@ -68,4 +79,4 @@ class Done:
     warning: str | None = None  # e.g. losses that grew huge although nothing failed
 
 
-Message = Started | Note | Log | Samples | Curves | Metrics | Done
+Message = Started | Note | Log | Samples | Curves | Metrics | Inside | Done

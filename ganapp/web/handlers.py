@@ -26,7 +26,7 @@ from ganapp.jobs import ENDED_STATES, JobError, Run
 from ganapp.presets import (PRESET_NOTES, PRESET_NOTES_ZH, PRESET_TITLES_ZH, PRESETS, READY_MADE_NOTES,
                             READY_MADE_NOTES_ZH, READY_MADE_TITLES_ZH, preset_config, ready_made_runs)
 
-from . import export, links, safety, views
+from . import export, inside_view, links, safety, views
 from .core import GanApp
 from .form import SWITCH_FIELDS, ConfigForm, number_value
 from .safety import InputError
@@ -118,7 +118,7 @@ class Handlers:
         ui_ = ui
         # What each event draws. The live view is what a tick changes.
         self.live_outputs = [ui_.status, ui_.samples, ui_.status_b, ui_.samples_b, ui_.look_for, ui_.timer,
-                             ui_.live_seen]
+                             ui_.live_seen, *inside_view.outputs(ui_)]
         self.metrics_outputs = [ui_.metrics_row, *ui_.metric_plots, ui_.metrics_picture, ui_.metrics_text,
                                 ui_.metrics_seen]
         self.compare_outputs = [ui_.compare_picture_a, ui_.compare_picture_b, ui_.compare_plot, ui_.overlay,
@@ -172,6 +172,7 @@ class Handlers:
             a_step = min(common, sample_a[0])
             b_step = min(common, sample_b[0])
         out[ui.status] = app.status_html(run, lang, shown_step=a_step)  # short texts: resent, cheaper than a skip
+        inside_view.live(ui, run, last, now, out, lang, switched)  # D's heatmap, G's arrows, the lenses: when new
         if run is None:
             if switched:
                 out[ui.samples] = views.picture_html(None, "", tr(lang, "samples_here"))

@@ -24,6 +24,7 @@ from ganapp.presets import ready_made_runs
 
 from . import api, games_view, views
 from . import classes_view  # a class runs the ablation together
+from . import inside_view  # see inside the game: D's heatmap, G's arrows, the lenses
 from .core import FAST_TICK_S, METRIC_PLOTS, GanApp
 from .form import ConfigForm
 from .handlers import NO_PRESET, NO_READY, Handlers, glossary_markdown, look_for, overlay_choices, preset_choices, \
@@ -92,8 +93,10 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
             with gr.Row(elem_id="panes", equal_height=False):
                 with gr.Column(elem_id="pane-a", min_width=300):
                     ui.status = gr.HTML(app.status_html(None, LANG), elem_id="status", padding=False)
-                    ui.samples = gr.HTML(views.picture_html(None, "", tr(LANG, "samples_here")), elem_id="samples",
-                                         padding=False)
+                    with gr.Column(elem_id="stack-a"):  # the picture, with the inside views stacked on it
+                        ui.samples = gr.HTML(views.picture_html(None, "", tr(LANG, "samples_here")),
+                                             elem_id="samples", padding=False)
+                        inside_view.build_layers(ui)
                 with gr.Column(elem_id="pane-b", min_width=300):
                     ui.status_b = gr.HTML(views.empty_caption_html(LANG), elem_id="status-b", padding=False)
                     # The loss curves are a picture the job draws (ganapp.curves): a poll that
@@ -101,6 +104,7 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
                     ui.samples_b = gr.HTML(views.picture_html(None, "", tr(LANG, "curves_here")), elem_id="samples-b",
                                            padding=False)
             ui.look_for = gr.HTML(look_for(None, None, LANG), elem_id="look-for", padding=False)
+            inside_view.build_panel(ui)
 
     with gr.Column(elem_id="below"):
         classes_view.layout_section(ui, limits, LANG)  # join a class, open one, the teacher's screen
@@ -191,6 +195,7 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
                            *form.components, ui.preset, ui.preset_note, ui.ready_made])
     loaded = demo.load(h.on_load, [ui.owner, ui.shown, *views_in, ui.partner], load_outputs, **quick)
     classes_view.wire(demo, ui, form, h, loaded)  # a class's events, after the load has a token
+    inside_view.wire(ui)
     ui.timer.tick(h.tick, [ui.owner, ui.shown, *views_in, ui.live_seen, ui.partner, ui.lang],
                   [*h.live_outputs, *h.stamps], **poll)
     ui.metrics_stamp.change(h.on_metrics_stamp, [ui.owner, ui.shown, ui.metrics_seen, ui.lang], h.metrics_outputs,

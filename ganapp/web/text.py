@@ -233,6 +233,64 @@ TEXT: dict[str, tuple[str, str]] = {
     "server_limit": (" (this server's limit)", "（這台伺服器的上限）"),
     "steps_label_limit": ("{label} (at most {high})", "{label}（最多 {high}）"),
     "preset_label": ("Preset", "預設實驗"),
+    # ------------------------------------------------------------ see inside the game (ganapp/web/inside_view.py, issue 10.1 and 10.3)
+    "inside_heading": ("## See inside the game", "## 看進賽局的內部"),
+    "inside_heatmap": ("D's view: D(x) as a heatmap behind the points", "判別器的看法：點後面的熱度圖是 D(x)"),
+    "inside_arrows": ("G's push: arrows on generated points", "生成器的推力：生成樣本上的箭頭"),
+    "inside_none": ("Start or pick a run to see inside the game.", "開始或選一個訓練，就能看進賽局的內部。"),
+    "inside_waiting": ("The views appear with the run's first picture.", "這些圖會和第一張樣本圖一起出現。"),
+    "inside_nothing": ("Nothing to show for this run: D's heatmap and G's arrows are drawn for 2-D data, and a "
+                       "technique's lens when that technique is on.",
+                       "這個訓練沒有可顯示的內容：熱度圖和箭頭只畫 2D 資料，每個技巧的透鏡要打開該技巧才會出現。"),
+    "inside_step": ("at step {step}", "第 {step} 步"),
+    "inside_scale_low": ("0: D says “generated”", "0：判別器認為是生成樣本"),
+    "inside_scale_high": ("1: D says “real”", "1：判別器認為是真實資料"),
+    "inside_scale_range": ("D(x) on this picture: {low} to {high}", "這張圖上的 D(x)：{low} 到 {high}"),
+    "inside_arrows_note": ("Arrows: minus the gradient of G's loss ({loss}) with respect to each of {count} generated "
+                           "points: where G's next step pushes it. Lengths compare the points of one picture.",
+                           "箭頭：生成器損失（{loss}）對 {count} 個生成樣本各自的負梯度，也就是生成器下一步把它推向哪裡。"
+                           "箭頭長度只在同一張圖內比較。"),
+    "inside_loss_ns": ("non-saturating, −log D(G(z))", "非飽和，−log D(G(z))"),
+    "inside_loss_sat": ("saturating, log(1 − D(G(z)))", "飽和，log(1 − D(G(z)))"),
+    "inside_loss_fm": ("feature matching", "特徵匹配"),
+    "inside_loss_mbd": ("{loss}, D with minibatch features", "{loss}，判別器含小批次特徵"),
+    "inside_alt_layers": ("D's heatmap and G's arrows over the samples of {label} at step {step}",
+                          "{label} 第 {step} 步的樣本上的判別器熱度圖與生成器箭頭"),
+    "lens_mbd_title": ("Minibatch discrimination: how alike each batch looks to D",
+                       "小批次判別（minibatch discrimination）：判別器眼中每個批次有多相似"),
+    "lens_mbd_text": ("Closeness c(i, j) summed over the {kernels} kernels, for a real batch (left) and a generated "
+                      "batch (right): dark red means identical to D. A collapsing generator lights its matrix up. "
+                      "Below: o(x) of each sample, real (blue) and generated (orange). Mean closeness: real {real}, "
+                      "generated {fake}.",
+                      "對 {kernels} 個核加總的接近度 c(i, j)，左邊是真實資料批次，右邊是生成樣本批次：深紅色表示判別器看來一模一樣。"
+                      "模式崩潰的生成器會讓它的矩陣整片變紅。下面：每個樣本的 o(x)，真實資料是藍色、生成樣本是橘色。"
+                      "平均接近度：真實 {real}，生成 {fake}。"),
+    "lens_vbn_title": ("Virtual batch normalization: does a sample depend on its batch-mates?",
+                       "虛擬的批次歸一化（virtual batch normalization）：樣本會受同批次的其他樣本影響嗎？"),
+    "lens_vbn_text": ("The same {shown} noise vectors z in two batches with different batch-mates (dot: batch A, ring: "
+                      "batch B). Left: this G with batch normalization: the outputs move with their batch-mates (up to "
+                      "{bn}). Right: this G with VBN: they stay put (up to {vbn}).",
+                      "同樣 {shown} 個雜訊向量 z 放進兩個同伴不同的批次（實心點：批次 A，圓圈：批次 B）。"
+                      "左：這個生成器改用批次歸一化，輸出跟著同伴移動（最多 {bn}）。右：用虛擬的批次歸一化，輸出不動（最多 {vbn}）。"),
+    "lens_vbn_text_image": ("The same {shown} noise vectors z in two batches with different batch-mates. Rows: batch "
+                            "normalization in batch A, in batch B; VBN in batch A, in batch B. With batch normalization "
+                            "the images change with their batch-mates (up to {bn}); with VBN they do not (up to {vbn}).",
+                            "同樣 {shown} 個雜訊向量 z 放進兩個同伴不同的批次。每一列：批次歸一化在批次 A、在批次 B；"
+                            "虛擬的批次歸一化在批次 A、在批次 B。批次歸一化的影像會隨同伴改變（最多 {bn}），"
+                            "虛擬的批次歸一化不會（最多 {vbn}）。"),
+    "lens_ls_title": ("One-sided label smoothing: D(x) on real data", "單邊的標籤平滑（one-sided label smoothing）：真實資料的 D(x)"),
+    "lens_ls_text": ("Histogram of D(x) on {n} real points; the red line is the real target α = {alpha}. D is trained "
+                     "toward α rather than 1, so it stays less sure of itself (mean D(x) {mean}).",
+                     "{n} 個真實資料點的 D(x) 直方圖；紅線是真實資料的目標 α = {alpha}。判別器的目標是 α 而不是 1，"
+                     "所以比較不會過度自信（平均 D(x) {mean}）。"),
+    "lens_fm_title": ("Feature matching: D's inner features on real and generated data",
+                      "特徵匹配（feature matching）：判別器內部特徵在真實資料與生成樣本上的平均"),
+    "lens_fm_text": ("Mean of the first {shown} of D's inner features on real (blue) and generated (orange) data: G's "
+                     "goal is to move the orange bars onto the blue ones. Below: their squared distance over the steps "
+                     "(now {distance}).",
+                     "判別器前 {shown} 個內部特徵在真實資料（藍）與生成樣本（橘）上的平均：生成器的目標是把橘色長條移到藍色上。"
+                     "下面：兩者的距離平方隨訓練步數的變化（目前 {distance}）。"),
+    # ------------------------------------------------------------ (end of see inside the game)
     # ------------------------------------------------------------ historical averaging in a tiny game
     # (ganapp/web/games_view.py over ganapp/games.py)
     "games_section": ("Historical averaging in a tiny game", "歷史平均法（historical averaging）：一個很小的賽局"),

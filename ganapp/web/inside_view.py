@@ -1,0 +1,190 @@
+"""The page's part of "see inside the game": layers over the sample picture and the lens panel.
+
+The job draws every view (ganapp.render_inside) with its sample picture; the server keeps
+the latest (Run.inside). Here:
+- `build_layers(ui)` puts one HTML over the left pane's picture: D's heatmap and G's arrows,
+  two transparent PNGs of the sample picture's exact geometry, stacked on it by the CSS
+  (the heatmap multiplied in, so it sits "behind" the dots). The sample picture itself is
+  unchanged (the pair view, replay and GIF export use it).
+- `build_panel(ui)` adds two switches and the lens panel under the stage. A switch only
+  sets a class on the page (a browser-side event): no server work, instant.
+- `live(...)`, called by the live poll (ganapp.web.handlers.live_view), sends the layers
+  and the lenses only when the run's views changed, like the sample picture.
+All words are the page's (ganapp.web.text), so the pictures carry numbers only.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import gradio as gr
+
+from ganapp.jobs import Run
+
+from . import views
+from .safety import html_text
+from .text import tr
+
+LAYERS = ("heatmap", "arrows")
+LENSES = ("mbd", "vbn", "ls", "fm")
+ARROWS_SHOWN = 64  # ganapp.render_inside.ARROWS (not imported: the page does not import torch)
+FM_SHOWN = 32  # ganapp.render_inside.FM_FEATURES
+VBN_SHOWN = 8
+HISTOGRAM_POINTS = 512
+# A switch sets a class on <body>; the CSS hides that layer. No server round trip.
+TOGGLE_JS = "(on) => {{ document.body.classList.toggle('inside-no-{layer}', !on); return []; }}"
+
+_cache: dict[tuple, str] = {}
+
+
+def build_layers(ui) -> None:
+    """The layers' HTML, to be placed right after the left pane's picture, in the same stack."""
+    ui.inside_layers = gr.HTML("", elem_id="inside-layers", padding=False)
+
+
+def build_panel(ui) -> None:
+    """The switches and the lens panel (under the stage)."""
+    with gr.Column(elem_id="inside-section"):
+        heading = gr.Markdown(tr("en", "inside_heading"), elem_id="inside-heading")
+        with gr.Row(elem_id="inside-switches"):
+            ui.inside_heatmap = gr.Checkbox(True, label=tr("en", "inside_heatmap"), elem_id="inside-heatmap-switch")
+            ui.inside_arrows = gr.Checkbox(True, label=tr("en", "inside_arrows"), elem_id="inside-arrows-switch")
+        ui.inside_lens = gr.HTML(_placeholder(tr("en", "inside_none")), elem_id="inside-lens", padding=False)
+    ui.texts += [(heading, "value", "inside_heading", {}), (ui.inside_heatmap, "label", "inside_heatmap", {}),
+                 (ui.inside_arrows, "label", "inside_arrows", {})]
+
+
+def wire(ui) -> None:
+    for layer, switch in (("heatmap", ui.inside_heatmap), ("arrows", ui.inside_arrows)):
+        switch.change(None, switch, None, js=TOGGLE_JS.format(layer=layer), api_visibility="private", queue=False,
+                      show_progress="hidden")
+
+
+def outputs(ui) -> list:
+    """The live poll's extra outputs."""
+    return [ui.inside_layers, ui.inside_lens]
+
+
+def live(ui, run: Run | None, last: dict, now: dict, out: dict, lang: str, switched: bool) -> None:
+    """Send the layers and the lens panel when the shown run's views (or the run, or the language) changed."""
+    key = (run.id, run.inside_count, lang) if run is not None else (None, 0, lang)
+    if not switched and key == last.get("inside"):
+        return
+    now["inside"] = key
+    out[ui.inside_layers] = layers_html(run, lang)
+    out[ui.inside_lens] = lens_html(run, lang)
+
+
+# ---------------------------------------------------------------------------- HTML
+
+
+def _img(png: bytes, css: str, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img class="{css}" alt="{html_text(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _placeholder(text: str) -> str:
+    return f'<div class="inside-placeholder">{html_text(text)}</div>'
+
+
+def _cached(run: Run, which: str, lang: str, make) -> str:
+    key = (run.owner, run.id, run.inside_count, which, lang)
+    html = _cache.get(key)
+    if html is None:
+        if len(_cache) > 256:
+            _cache.clear()
+        html = _cache[key] = make()
+    return html
+
+
+def layers_html(run: Run | None, lang: str) -> str:
+    """Two stacked <img> (heatmap, arrows) of the run's latest views, or nothing."""
+    inside = run.inside if run is not None else None
+    if inside is None or not any(name in inside[1] for name in LAYERS):
+        return ""
+
+    def make() -> str:
+        step, pictures, _ = inside
+        alt = tr(lang, "inside_alt_layers", label=views.run_label(run), step=step)
+        images = "".join(_img(pictures[name], f"inside-layer inside-{name}", alt if name == "heatmap" else "")
+                         for name in LAYERS if name in pictures)
+        return f'<div class="inside-layers">{images}</div>'
+
+    return _cached(run, "layers", lang, make)
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return "?"
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:.1e}"
+    return f"{value:.{digits}g}"
+
+
+def _loss_name(run: Run, lang: str) -> str:
+    config = run.config
+    if config is None:
+        return ""
+    if config.feature_matching:
+        loss = tr(lang, "inside_loss_fm")
+    else:
+        loss = tr(lang, "inside_loss_sat" if config.generator_loss == "saturating" else "inside_loss_ns")
+    return tr(lang, "inside_loss_mbd", loss=loss) if config.minibatch_discrimination else loss
+
+
+def _figure(title: str, images: str, text: str, name: str) -> str:
+    return (f'<figure class="inside-lens-card" id="lens-{name}"><figcaption><b>{html_text(title)}</b></figcaption>'
+            f'{images}<p>{html_text(text)}</p></figure>')
+
+
+def lens_html(run: Run | None, lang: str) -> str:
+    """The colour scale and arrows' note (2-D data), then one card per technique's lens."""
+    if run is None:
+        return _placeholder(tr(lang, "inside_none"))
+    if run.inside is None:
+        return _placeholder(tr(lang, "inside_waiting") if run.active else tr(lang, "inside_nothing"))
+
+    def make() -> str:
+        step, pictures, numbers = run.inside
+        parts = [f'<div class="inside-step">{html_text(tr(lang, "inside_step", step=f"{step:,}"))}</div>']
+        if "heatmap" in pictures:
+            parts.append(
+                '<div class="inside-scale">'
+                f'<span>{html_text(tr(lang, "inside_scale_low"))}</span>'
+                '<span class="inside-scale-bar"></span>'
+                f'<span>{html_text(tr(lang, "inside_scale_high"))}</span>'
+                f'<span class="inside-scale-range">{html_text(tr(lang, "inside_scale_range", low=_number(numbers.get("d_min")), high=_number(numbers.get("d_max"))))}</span>'
+                '</div>')
+        if "arrows" in pictures:
+            parts.append(f'<p class="inside-note">{html_text(tr(lang, "inside_arrows_note", loss=_loss_name(run, lang), count=ARROWS_SHOWN))}</p>')
+        cards = []
+        config = run.config
+        if "mbd" in pictures:
+            kernels = config.minibatch_kernels if config is not None else "?"
+            cards.append(_figure(tr(lang, "lens_mbd_title"), _img(pictures["mbd"], "inside-lens-img", ""),
+                                 tr(lang, "lens_mbd_text", kernels=kernels, real=_number(numbers.get("mbd_real"), 2),
+                                    fake=_number(numbers.get("mbd_fake"), 2)), "mbd"))
+        if "vbn" in pictures:
+            key = "lens_vbn_text_image" if config is not None and config.is_image else "lens_vbn_text"
+            cards.append(_figure(tr(lang, "lens_vbn_title"), _img(pictures["vbn"], "inside-lens-img", ""),
+                                 tr(lang, key, shown=VBN_SHOWN, bn=_number(numbers.get("vbn_bn_shift")),
+                                    vbn=_number(numbers.get("vbn_vbn_shift"))), "vbn"))
+        if "ls" in pictures:
+            cards.append(_figure(tr(lang, "lens_ls_title"), _img(pictures["ls"], "inside-lens-img", ""),
+                                 tr(lang, "lens_ls_text", n=HISTOGRAM_POINTS, alpha=_number(numbers.get("ls_alpha")),
+                                    mean=_number(numbers.get("ls_mean"))), "ls"))
+        if "fm" in pictures:
+            images = _img(pictures["fm"], "inside-lens-img", "")
+            if "fm_distance" in pictures:
+                images += _img(pictures["fm_distance"], "inside-lens-img", "")
+            cards.append(_figure(tr(lang, "lens_fm_title"), images,
+                                 tr(lang, "lens_fm_text", shown=FM_SHOWN,
+                                    distance=_number(numbers.get("fm_distance"))), "fm"))
+        if cards:
+            parts.append(f'<div class="inside-lenses">{"".join(cards)}</div>')
+        return "".join(parts)
+
+    return _cached(run, "lens", lang, make)
