@@ -1,8 +1,9 @@
 """Historical averaging in two tiny games (Salimans et al. 2016, sections 3 and 3.3).
 
-Two players, one number each: x minimises V(x, y), y maximises it. Plain simultaneous
-gradient descent/ascent (both players step at once, from the same point) goes round the
-equilibrium instead of into it; historical averaging adds to each player's loss
+Two players, one number each: x minimises V(x, y), y maximises it. Plain gradient
+descent/ascent goes round the equilibrium instead of into it: simultaneous steps (both
+from the same point, the paper's examples) spiral out; alternating steps (y first, as the
+app updates D and then G) circle on an orbit. Historical averaging adds to each player's loss
 
     weight * ||theta - average of its past values||^2,
 
@@ -38,6 +39,7 @@ from ganapp.render import png_bytes
 
 GAMES = ("xy", "fx")
 MODES = ("uniform", "exponential")
+ORDERS = ("simultaneous", "alternating")
 START = {"xy": (1.0, 1.0), "fx": (0.5, 0.5)}
 EQUILIBRIUM = {"xy": (0.0, 0.0), "fx": (1.0, 1.0)}
 FORMULA = {"xy": "V = x·y", "fx": "V = (f(x) − 1)(y − 1)"}
@@ -79,10 +81,13 @@ def gradient(game: str, x: float, y: float) -> tuple[float, float]:
     return f_prime(x) * (y - 1.0), f(x) - 1.0
 
 
-def check(game: str, lr: float, weight: float, steps: int, mode: str, decay: float) -> None:
+def check(game: str, lr: float, weight: float, steps: int, mode: str, decay: float,
+          order: str = "simultaneous") -> None:
     """Refuse what the games cannot run, naming the input, its bounds and the value given."""
     if game not in GAMES:
         raise GameError(f"game must be one of {', '.join(GAMES)}; got {str(game)[:40]!r}")
+    if order not in ORDERS:
+        raise GameError(f"updates must be one of {', '.join(ORDERS)}; got {str(order)[:40]!r}")
     if mode not in MODES:
         raise GameError(f"averaging must be one of {', '.join(MODES)}; got {str(mode)[:40]!r}")
     for name, number, (low, high) in (("learning rate", lr, LR_RANGE), ("penalty weight", weight, WEIGHT_RANGE)):
@@ -98,13 +103,17 @@ def check(game: str, lr: float, weight: float, steps: int, mode: str, decay: flo
 
 
 def trajectory(game: str, *, lr: float, weight: float, steps: int, mode: str = "uniform",
-               decay: float = DEFAULT_DECAY, start: tuple[float, float] | None = None) -> np.ndarray:
+               decay: float = DEFAULT_DECAY, order: str = "simultaneous",
+               start: tuple[float, float] | None = None) -> np.ndarray:
     """Points (x_t, y_t) for t = 0..steps, shape (steps + 1, 2), or fewer rows if it diverged.
 
-    Each step, both players at once: fold the current value into its history, then
+    Each step, each player folds its current value into its history, then
     x <- x - lr (dV/dx + 2 weight (x - avg_x)),  y <- y - lr (-dV/dy + 2 weight (y - avg_y)).
-    weight 0 is plain simultaneous gradient descent/ascent."""
-    check(game, lr, weight, steps, mode, decay)
+    `simultaneous`: both gradients at the same point (the paper's examples). `alternating`:
+    y, the maximiser, steps first and x answers at the new y, as the app's training step
+    updates D, then G against the updated D. weight 0 is plain gradient descent/ascent."""
+    check(game, lr, weight, steps, mode, decay, order)
+    alternating = order == "alternating"
     x, y = start or START[game]
     points = [(x, y)]
     sum_x = sum_y = avg_x = avg_y = 0.0
@@ -116,8 +125,12 @@ def trajectory(game: str, *, lr: float, weight: float, steps: int, mode: str = "
             avg_x, avg_y = x, y
         else:
             avg_x, avg_y = decay * avg_x + (1 - decay) * x, decay * avg_y + (1 - decay) * y
-        dx, dy = gradient(game, x, y)
-        x, y = x - lr * (dx + 2 * weight * (x - avg_x)), y - lr * (-dy + 2 * weight * (y - avg_y))
+        if alternating:
+            y = y - lr * (-gradient(game, x, y)[1] + 2 * weight * (y - avg_y))
+            x = x - lr * (gradient(game, x, y)[0] + 2 * weight * (x - avg_x))
+        else:
+            dx, dy = gradient(game, x, y)
+            x, y = x - lr * (dx + 2 * weight * (x - avg_x)), y - lr * (-dy + 2 * weight * (y - avg_y))
         if not (abs(x) <= ESCAPE and abs(y) <= ESCAPE):  # also catches NaN
             break
         points.append((x, y))
@@ -137,16 +150,18 @@ class Path:
 
     @property
     def verdict(self) -> str:
-        """diverged, reached (within NEAR), closer (than at the start), orbiting (within 10%
-        of the starting distance) or away."""
+        """diverged; reached (within NEAR at the last step); away (ended farther than 1.5 times
+        the starting distance); closer (the whole last quarter of the steps within half the
+        starting distance); else orbiting (still circling at about the starting distance)."""
         if self.diverged:
             return "diverged"
         start, end = float(self.distance[0]), float(self.distance[-1])
         if end < NEAR:
             return "reached"
-        if abs(end - start) <= 0.1 * start:
-            return "orbiting"
-        return "closer" if end < start else "away"
+        if end > 1.5 * start:
+            return "away"
+        last_quarter = self.distance[len(self.distance) * 3 // 4:]
+        return "closer" if float(last_quarter.max()) < 0.5 * start else "orbiting"
 
 
 @dataclass(frozen=True)
@@ -158,6 +173,7 @@ class Play:
     steps: int
     mode: str
     decay: float
+    order: str
     plain: Path
     averaged: Path
 
@@ -176,7 +192,7 @@ class Play:
                     "distance": path.distance[keep].tolist()}
         return {"game": self.game, "formula": FORMULA[self.game], "equilibrium": list(self.equilibrium),
                 "start": list(START[self.game]), "lr": self.lr, "weight": self.weight, "steps": self.steps,
-                "averaging": self.mode, "decay": self.decay, "plain": side(self.plain),
+                "averaging": self.mode, "decay": self.decay, "updates": self.order, "plain": side(self.plain),
                 "historical_averaging": side(self.averaged)}
 
 
@@ -193,13 +209,13 @@ def _path(game: str, points: np.ndarray, steps: int) -> Path:
 
 
 def play(game: str, *, lr: float = DEFAULT_LR, weight: float = DEFAULT_WEIGHT, steps: int = DEFAULT_STEPS,
-         mode: str = "uniform", decay: float = DEFAULT_DECAY) -> Play:
-    """Plain simultaneous GD and GD with historical averaging from the game's start."""
-    check(game, lr, weight, steps, mode, decay)
+         mode: str = "uniform", decay: float = DEFAULT_DECAY, order: str = "simultaneous") -> Play:
+    """Plain GD and GD with historical averaging from the game's start."""
+    check(game, lr, weight, steps, mode, decay, order)
     steps = int(steps)
-    plain = trajectory(game, lr=lr, weight=0.0, steps=steps, mode=mode, decay=decay)
-    averaged = trajectory(game, lr=lr, weight=weight, steps=steps, mode=mode, decay=decay)
-    return Play(game, float(lr), float(weight), steps, mode, float(decay), _path(game, plain, steps),
+    plain = trajectory(game, lr=lr, weight=0.0, steps=steps, mode=mode, decay=decay, order=order)
+    averaged = trajectory(game, lr=lr, weight=weight, steps=steps, mode=mode, decay=decay, order=order)
+    return Play(game, float(lr), float(weight), steps, mode, float(decay), order, _path(game, plain, steps),
                 _path(game, averaged, steps))
 
 
@@ -307,9 +323,10 @@ def distance_png(result: Play) -> bytes:
     floor = 1e-8
     finite = np.concatenate([p.distance for p in (result.plain, result.averaged)])
     low = math.floor(math.log10(max(float(finite.min()), floor)))
-    high = math.ceil(math.log10(max(float(finite.max()), 10 ** (low + 1))))
+    # The top: a little above the highest path (or the escape bound), not a whole decade.
+    high = math.log10(max(float(finite.max()), floor)) + 0.15
     if any(p.diverged for p in (result.plain, result.averaged)):
-        high = max(high, math.ceil(math.log10(ESCAPE)))
+        high = max(high, math.log10(ESCAPE) + 0.15)
     high = max(high, low + 1)
     steps = max(result.steps, 1)
 
@@ -319,7 +336,7 @@ def distance_png(result: Play) -> bytes:
                 bottom - (np.clip(logs, low, high) - low) / (high - low) * (bottom - top))
 
     every = max(1, math.ceil((high - low) / 6))
-    for k in range(low, high + 1):
+    for k in range(low, math.floor(high) + 1):
         if (k - low) % every:
             continue
         py = float(pixel(0, 10.0 ** k)[1])

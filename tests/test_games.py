@@ -31,6 +31,11 @@ from ganapp import games
 #   plain:   x2 = 0.55 + 0.06325 = 0.61325,  y2 = 0.425 - 0.06975 = 0.35525
 #   uniform: averages 0.525, 0.4625: x2 = 0.55 - 0.1 * (-0.6325 + 0.025) = 0.61075,
 #            y2 = 0.425 - 0.1 * (0.6975 - 0.0375) = 0.359
+# Alternating, xy from (1, 1), lr 0.1, weight 0.5: y steps first, then x answers at the new y.
+# Step 1: y1 = 1 + 0.1 * 1 = 1.1, x1 = 1 - 0.1 * 1.1 = 0.89.
+# Step 2, plain: y2 = 1.1 + 0.1 * 0.89 = 1.189, x2 = 0.89 - 0.1 * 1.189 = 0.7711.
+# Step 2, uniform: averages 1.05 (y) and 0.945 (x): y2 = 1.1 - 0.1 * (-0.89 + (1.1 - 1.05)) = 1.184,
+#   x2 = 0.89 - 0.1 * (1.184 + (0.89 - 0.945)) = 0.7771.
 HAND = [
     ("xy", 0.0, "uniform", 0.99, [(1, 1), (0.9, 1.1), (0.79, 1.19)]),
     ("xy", 0.5, "uniform", 0.99, [(1, 1), (0.9, 1.1), (0.795, 1.185)]),
@@ -38,11 +43,21 @@ HAND = [
     ("fx", 0.0, "uniform", 0.99, [(0.5, 0.5), (0.55, 0.425), (0.61325, 0.35525)]),
     ("fx", 0.5, "uniform", 0.99, [(0.5, 0.5), (0.55, 0.425), (0.61075, 0.359)]),
 ]
+HAND_ALTERNATING = [
+    ("xy", 0.0, [(1, 1), (0.89, 1.1), (0.7711, 1.189)]),
+    ("xy", 0.5, [(1, 1), (0.89, 1.1), (0.7771, 1.184)]),
+]
 
 
 @pytest.mark.parametrize("game, weight, mode, decay, expected", HAND)
 def test_the_first_two_steps_match_the_hand_computed_ones(game, weight, mode, decay, expected):
     points = games.trajectory(game, lr=0.1, weight=weight, steps=2, mode=mode, decay=decay)
+    np.testing.assert_allclose(points, np.array(expected, float), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("game, weight, expected", HAND_ALTERNATING)
+def test_alternating_steps_match_the_hand_computed_ones(game, weight, expected):
+    points = games.trajectory(game, lr=0.1, weight=weight, steps=2, order="alternating")
     np.testing.assert_allclose(points, np.array(expected, float), rtol=0, atol=1e-12)
 
 
@@ -68,12 +83,13 @@ def test_the_equilibrium_is_where_the_gradient_vanishes(game):
 
 
 # --------------------------------------------------------------- the app's own definition
+@pytest.mark.parametrize("order", games.ORDERS)
 @pytest.mark.parametrize("game, mode", [("xy", "uniform"), ("fx", "uniform"), ("xy", "exponential"),
                                         ("fx", "exponential")])
-def test_the_games_use_the_penalty_the_app_trains_with(game, mode):
+def test_the_games_use_the_penalty_the_app_trains_with(game, mode, order):
     """Each player's loss + HistoricalAverage.penalty() (the module the Trainer uses, updated
-    before the penalty as the Trainer does), both players stepping at once with SGD, gives
-    the same path as ganapp.games."""
+    before the penalty as the Trainer does), stepped with SGD (both at once, or y then x as
+    the Trainer steps D then G), gives the same path as ganapp.games."""
     torch = pytest.importorskip("torch")
     from ganapp.techniques.historical_averaging import HistoricalAverage
 
@@ -89,15 +105,27 @@ def test_the_games_use_the_penalty_the_app_trains_with(game, mode):
 
     path = [(x.item(), y.item())]
     for _ in range(steps):
-        for average in averages:
-            average.update()
-        x_loss = value(x, y.detach()) + averages[0].penalty()  # x minimises V
-        y_loss = -value(x.detach(), y) + averages[1].penalty()  # y maximises V
-        optimizer.zero_grad()
-        (x_loss + y_loss).backward()  # each loss reaches only its own player
-        optimizer.step()
+        if order == "simultaneous":
+            for average in averages:
+                average.update()
+            x_loss = value(x, y.detach()) + averages[0].penalty()  # x minimises V
+            y_loss = -value(x.detach(), y) + averages[1].penalty()  # y maximises V
+            optimizer.zero_grad()
+            (x_loss + y_loss).backward()  # each loss reaches only its own player
+            optimizer.step()
+        else:  # (1) update y, like D; (2) update x, like G, against the new y
+            averages[1].update()
+            y_loss = -value(x.detach(), y) + averages[1].penalty()
+            optimizer.zero_grad()
+            y_loss.backward()
+            optimizer.step()
+            averages[0].update()
+            x_loss = value(x, y.detach()) + averages[0].penalty()
+            optimizer.zero_grad()
+            x_loss.backward()
+            optimizer.step()
         path.append((x.item(), y.item()))
-    ours = games.trajectory(game, lr=lr, weight=weight, steps=steps, mode=mode, decay=decay)
+    ours = games.trajectory(game, lr=lr, weight=weight, steps=steps, mode=mode, decay=decay, order=order)
     np.testing.assert_allclose(ours, np.array(path), rtol=1e-9, atol=1e-12)
 
 
@@ -115,6 +143,16 @@ def test_at_the_defaults_plain_gd_leaves_and_historical_averaging_arrives(game):
     assert result.averaged.verdict == "reached"
     assert result.averaged.final_distance < games.NEAR
     assert result.plain.distance[-1] > 5 * result.plain.distance[0]
+
+
+@pytest.mark.parametrize("game", games.GAMES)
+def test_alternating_plain_gd_keeps_circling_and_historical_averaging_arrives(game):
+    result = games.play(game, order="alternating")
+    assert result.plain.verdict == "orbiting"
+    start = result.plain.distance[0]
+    last_quarter = result.plain.distance[len(result.plain.distance) * 3 // 4:]
+    assert last_quarter.min() > 0.5 * start and last_quarter.max() < 1.5 * start
+    assert result.averaged.verdict == "reached"
 
 
 def test_plain_gd_on_xy_spirals_out_by_sqrt_1_plus_lr_squared_per_step():
@@ -152,6 +190,7 @@ def test_a_diverging_path_stops_at_the_bound():
 @pytest.mark.parametrize("change, message", [
     (dict(game="chess"), "game must be one of xy, fx; got 'chess'"),
     (dict(mode="ema"), "averaging must be one of uniform, exponential; got 'ema'"),
+    (dict(order="random"), "updates must be one of simultaneous, alternating; got 'random'"),
     (dict(lr=0.0), "learning rate must be a number between 0.001 and 0.5; got 0.0"),
     (dict(lr=0.6), "learning rate must be a number between 0.001 and 0.5; got 0.6"),
     (dict(lr=float("nan")), "learning rate must be a number between 0.001 and 0.5; got nan"),
@@ -252,7 +291,8 @@ def test_a_bad_value_from_the_page_warns_and_keeps_the_picture(monkeypatch):
 
     warned = []
     monkeypatch.setattr(games_view.safety, "warning", warned.append)
-    assert isinstance(games_view.redraw("xy", "uniform", 0.05, 0.1, 99999, "zh-TW"), type(gr.skip()))
+    assert isinstance(games_view.redraw("xy", "simultaneous", "uniform", 0.05, 0.1, 99999, "zh-TW"),
+                      type(gr.skip()))
     assert warned == ["無法計算這個賽局：steps must be a whole number between 1 and 5,000; got 99999"]
     with pytest.raises(gr.Error, match="penalty weight must be a number between 0 and 5"):
         games_view.game_trajectories("xy", 0.05, 7, 100, "uniform", 10)

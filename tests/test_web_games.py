@@ -97,6 +97,15 @@ def test_a_slider_redraws_the_game_and_the_outcome_follows(server, browser, arti
         expect(view.locator(".games-headline")).to_contain_text("Neither reaches the equilibrium")
         page.mouse.move(0, 0)  # no hover styles in the picture
         _shoot(page, artifacts_dir / "games-en-moved.png")
+
+        # Alternating updates, as the app trains D then G: plain gradient descent circles.
+        weight.fill("0.1")
+        weight.press("Enter")
+        page.locator("#games-order").get_by_text("alternating").click()
+        expect(page.locator("#games-view .games-view")).to_have_attribute("data-order", "alternating", timeout=10_000)
+        expect(view.locator(".games-plain")).to_contain_text("kept circling", timeout=10_000)
+        page.mouse.move(0, 0)
+        _shoot(page, artifacts_dir / "games-en-alternating.png")
     finally:
         page.context.close()
 
@@ -149,6 +158,9 @@ def test_the_trajectories_endpoint(server):
     assert reply["historical_averaging"]["verdict"] == "reached"
     assert reply["historical_averaging"]["final_distance"] < games.NEAR
     assert len(reply["historical_averaging"]["x"]) == 50 and reply["historical_averaging"]["steps_shown"][-1] == 1500
+    circling = client.predict("xy", 0.05, 0.1, 1500, "uniform", 10, "alternating", api_name="/game_trajectories")
+    assert circling["updates"] == "alternating" and circling["plain"]["verdict"] == "orbiting"
+    assert circling["historical_averaging"]["verdict"] == "reached"
     for bad, message in (((("xy", 0.9, 0.1, 100, "uniform", 50)), "learning rate must be a number between"),
                          ((("xy", 0.1, 0.1, 100000, "uniform", 50)), "steps must be a whole number between 1 and"),
                          ((("chess", 0.1, 0.1, 100, "uniform", 50)), "game must be one of xy, fx"),
@@ -161,7 +173,7 @@ def test_all_tabs_share_one_bounded_redraw_worker(server):
     """Every control's redraw is one event of one concurrency group of 1, the latest value
     winning: a class dragging sliders costs the server at most one thread's time."""
     redraws = [f for f in server.demo.fns.values() if getattr(f.fn, "__name__", "") == "redraw"]
-    assert len(redraws) == 5  # game, averaging, learning rate, weight, steps
+    assert len(redraws) == 6  # game, updates, averaging, learning rate, weight, steps
     for event in redraws:
         assert (event.concurrency_limit, event.concurrency_id, event.trigger_mode, event.api_visibility) == \
             (1, "games-redraw", "always_last", "private")

@@ -32,6 +32,10 @@ def game_choices(lang: str) -> list[tuple[str, str]]:
     return [(tr(lang, f"games_{name}"), name) for name in games.GAMES]
 
 
+def order_choices(lang: str) -> list[tuple[str, str]]:
+    return [(tr(lang, f"games_{order}"), order) for order in games.ORDERS]
+
+
 def mode_choices(lang: str) -> list[tuple[str, str]]:
     return [(tr(lang, "games_uniform"), "uniform"), (tr(lang, "games_exponential", decay=games.DEFAULT_DECAY),
                                                      "exponential")]
@@ -76,23 +80,23 @@ def view_html(result: games.Play, lang: str) -> str:
                 (tr(lang, "games_distance"), tr(lang, "games_alt_distance"), games.distance_png(result)))
     figures = "".join(f'<figure><figcaption>{html_text(caption)}</figcaption>{_img(png, alt)}</figure>'
                       for caption, alt, png in pictures)
-    return (f'<div class="games-view" data-game="{result.game}" data-plain="{result.plain.verdict}" '
+    return (f'<div class="games-view" data-game="{result.game}" data-order="{result.order}" data-plain="{result.plain.verdict}" '
             f'data-averaged="{result.averaged.verdict}">'
             f'<p class="games-headline">{html_text(headline(result, lang))}</p>'
             f'<ul class="games-legend">{"".join(rows)}</ul><div class="games-figures">{figures}</div></div>')
 
 
 @functools.lru_cache(maxsize=64)
-def _view(game: str, mode: str, lr: float, weight: float, steps: int, lang: str) -> str:
-    return view_html(games.play(game, lr=lr, weight=weight, steps=steps, mode=mode), lang)
+def _view(game: str, order: str, mode: str, lr: float, weight: float, steps: int, lang: str) -> str:
+    return view_html(games.play(game, lr=lr, weight=weight, steps=steps, mode=mode, order=order), lang)
 
 
-def redraw(game, mode, lr, weight, steps, lang):
+def redraw(game, order, mode, lr, weight, steps, lang):
     """A control moved: both paths recomputed and drawn (about 10 ms; a class setting the
     same values, as told, is answered from a small cache of the latest 64 views)."""
     try:
-        games.check(game, lr, weight, steps, mode, games.DEFAULT_DECAY)
-        return _view(game, mode, float(lr), float(weight), int(steps), language(lang))
+        games.check(game, lr, weight, steps, mode, games.DEFAULT_DECAY, order)
+        return _view(game, order, mode, float(lr), float(weight), int(steps), language(lang))
     except games.GameError as error:
         safety.warning(tr(lang, "games_refused", why=str(error)))
         return gr.skip()
@@ -103,9 +107,10 @@ def layout(lang: str) -> SimpleNamespace:
     g = SimpleNamespace()
     with gr.Accordion(tr(lang, "games_section"), open=False, elem_id="games-section") as g.section:
         g.explain = gr.Markdown(tr(lang, "games_explain"), elem_id="games-explain")
+        g.game = gr.Radio(game_choices(lang), value="xy", label=tr(lang, "games_game"), elem_id="games-game")
         with gr.Row():
-            g.game = gr.Radio(game_choices(lang), value="xy", label=tr(lang, "games_game"), elem_id="games-game",
-                              scale=3)
+            g.order = gr.Radio(order_choices(lang), value="simultaneous", label=tr(lang, "games_order"),
+                               elem_id="games-order", scale=2)
             g.mode = gr.Radio(mode_choices(lang), value="uniform", label=tr(lang, "games_mode"), elem_id="games-mode",
                               scale=2)
         with gr.Row():
@@ -119,17 +124,18 @@ def layout(lang: str) -> SimpleNamespace:
     return g
 
 
-def relabel(lang, game, mode, lr, weight, steps) -> dict:
+def relabel(lang, game, order, mode, lr, weight, steps) -> dict:
     """Every text of the section in `lang`, and the pictures' words redrawn."""
     return {
         "section": gr.Accordion(label=tr(lang, "games_section")),
         "explain": gr.Markdown(tr(lang, "games_explain")),
         "game": gr.Radio(choices=game_choices(lang), label=tr(lang, "games_game")),
+        "order": gr.Radio(choices=order_choices(lang), label=tr(lang, "games_order")),
         "mode": gr.Radio(choices=mode_choices(lang), label=tr(lang, "games_mode")),
         "lr": gr.Slider(label=tr(lang, "games_lr")),
         "weight": gr.Slider(label=tr(lang, "games_weight")),
         "steps": gr.Slider(label=tr(lang, "games_steps")),
-        "view": redraw(game, mode, lr, weight, steps, lang),
+        "view": redraw(game, order, mode, lr, weight, steps, lang),
     }
 
 
@@ -140,32 +146,36 @@ def wire(g: SimpleNamespace, lang_state) -> None:
     concurrency group of 1): 30 students dragging at once cost the server at most one
     thread's time, the rest wait their turn (milliseconds each). A language change
     relabels the section."""
-    inputs = [g.game, g.mode, g.lr, g.weight, g.steps, lang_state]
+    inputs = [g.game, g.order, g.mode, g.lr, g.weight, g.steps, lang_state]
     live = dict(show_progress="hidden", api_visibility="private", trigger_mode="always_last", concurrency_limit=1,
                 concurrency_id="games-redraw")
-    for control in (g.game, g.mode, g.lr, g.weight, g.steps):
+    for control in (g.game, g.order, g.mode, g.lr, g.weight, g.steps):
         control.input(redraw, inputs, g.view, **live)
-    names = ("section", "explain", "game", "mode", "lr", "weight", "steps", "view")
+    names = ("section", "explain", "game", "order", "mode", "lr", "weight", "steps", "view")
     outputs = [getattr(g, name) for name in names]
 
-    def on_language(lang, game, mode, lr, weight, steps):
-        updates = relabel(lang, game, mode, lr, weight, steps)
+    def on_language(lang, game, order, mode, lr, weight, steps):
+        updates = relabel(lang, game, order, mode, lr, weight, steps)
         return [updates[name] for name in names]
 
-    lang_state.change(on_language, [lang_state, g.game, g.mode, g.lr, g.weight, g.steps], outputs,
+    lang_state.change(on_language, [lang_state, g.game, g.order, g.mode, g.lr, g.weight, g.steps], outputs,
                       show_progress="hidden", api_visibility="private", queue=False)
 
 
 def game_trajectories(game: str = "xy", lr: float = games.DEFAULT_LR, weight: float = games.DEFAULT_WEIGHT,
-                      steps: int = games.DEFAULT_STEPS, averaging: str = "uniform", max_points: int = 500) -> dict:
+                      steps: int = games.DEFAULT_STEPS, averaging: str = "uniform", max_points: int = 500,
+                      updates: str = "simultaneous") -> dict:
     """Historical averaging in a tiny game (the page's folded section): plain simultaneous
     gradient descent and the same with historical averaging, from the game's start. game:
     "xy" (V = xy) or "fx" (V = (f(x) - 1)(y - 1), section 3.3); lr 0.001-0.5; weight 0-5;
-    steps 1-5,000; averaging "uniform" or "exponential" (decay 0.99). Returns each path's
-    verdict (reached, closer, orbiting, away, diverged), final distance to the equilibrium
-    and at most max_points (2-5,000) of its points."""
+    steps 1-5,000; averaging "uniform" or "exponential" (decay 0.99); updates
+    "simultaneous" (both players from the same point) or "alternating" (y first, as the
+    app updates D, then G). Returns each path's verdict (reached, closer, orbiting, away,
+    diverged), final distance to the equilibrium and at most max_points (2-5,001) of its
+    points."""
     try:
         max_points = safety.whole_number("max_points", max_points, 2, games.STEPS_RANGE[1] + 1, default=500)
-        return games.play(game, lr=lr, weight=weight, steps=steps, mode=averaging).summary(max_points)
+        return games.play(game, lr=lr, weight=weight, steps=steps, mode=averaging,
+                          order=updates).summary(max_points)
     except ValueError as error:  # GameError and safety's InputError
         raise safety.refusal(str(error)) from None

@@ -298,6 +298,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "games_xy": ("min over x, max over y of x·y (equilibrium (0, 0))", "x 要讓 x·y 最小、y 要讓它最大（均衡 (0, 0)）"),
     "games_fx": ("(f(x) − 1)(y − 1), f(x) = x if x < 0 else x² (the paper's §3.3; equilibrium (1, 1))",
                  "(f(x) − 1)(y − 1)，x < 0 時 f(x) = x，否則 x²（論文 3.3 節；均衡 (1, 1)）"),
+    "games_order": ("Updates", "更新方式"),
+    "games_simultaneous": ("simultaneous: both from the same point (the paper)", "同時：兩人從同一點出發（論文）"),
+    "games_alternating": ("alternating: y, then x (as the app trains D, then G)",
+                          "輪流：先 y 再 x（和本程式先訓練判別器、再訓練生成器相同）"),
     "games_mode": ("Averaging (as in the settings)", "平均方式（與設定中相同）"),
     "games_uniform": ("uniform: all past values (the paper)", "均勻：過去所有的值（論文）"),
     "games_exponential": ("exponential: recent values count more (decay {decay})",
@@ -307,15 +311,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "games_steps": ("Steps", "訓練步數"),
     "games_explain": (
         "Two players with one number each: **x** wants V small, **y** wants V large, as a generator and a "
-        "discriminator pull against each other. Each step both move at once along their own gradient "
-        "(simultaneous gradient descent). "
+        "discriminator pull against each other. Each step both move along their own gradient: at once, from the "
+        "same point (simultaneous, the paper's examples: plain gradient descent spirals out), or y first and then "
+        "x (alternating, as the app trains D and then G: it keeps circling). "
         "**Orange**: plain gradient descent. **Blue**: the same, but each player's loss also gets "
         "*weight* × (its value − the average of its past values)², historical averaging exactly as this app "
         "trains with it (§3.3). The pull toward its own past average damps the circling. Try it: a larger "
         "learning rate makes the orange path leave faster; too small a weight does not damp enough, too large a "
         "weight slows the blue path down or makes it diverge too; weight 0 makes both paths the same.",
         "兩個玩家，各有一個數字：**x** 想讓 V 變小，**y** 想讓 V 變大，就像生成器和判別器互相拉扯。"
-        "每一步兩人同時沿著自己的梯度移動（同時梯度下降）。**橘色**：單純的梯度下降。**藍色**：一樣，但每個玩家的損失"
+        "每一步兩人沿著自己的梯度移動：同時從同一點出發（論文的例子：單純的梯度下降越繞越遠），"
+        "或先 y 再 x（輪流，和本程式先訓練判別器、再訓練生成器一樣：一直繞圈）。**橘色**：單純的梯度下降。**藍色**：一樣，但每個玩家的損失"
         "再加上 *權重* ×（它現在的值 − 它過去的值的平均）²，也就是這個程式訓練時用的歷史平均法（3.3 節）。"
         "拉回自己過去平均的力量會減少繞圈。試試看：學習率越大，橘色離開得越快；權重太小時，繞圈減少得不夠；"
         "權重太大時，藍色會變慢，甚至也發散；權重為 0 時兩條路徑完全一樣。"),
