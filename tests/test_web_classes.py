@@ -164,3 +164,33 @@ def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts
     finally:
         for context in contexts:
             context.close()
+
+
+def test_the_table_and_the_dots_escape_and_draw_what_the_class_ran():
+    """The teacher's table escapes every cell, says n < 3 and runs apart in the visitor's
+    language, and the dot plot draws one panel per headline metric at projector size."""
+    from ganapp.server.classes import pooled
+    from ganapp.web import classes_view
+
+    def result(variant, seed, status="finished", **metrics):
+        return {"variant": variant, "seed": seed, "status": status, "step": 10, "metrics": metrics,
+                "reference": {}, "train_seconds": 1.0, "seconds": 1.0}
+
+    table = pooled([result("vanilla", 0, modes_covered=8.0, high_quality=0.2),
+                    result("vanilla", 1, modes_covered=6.0, high_quality=0.1),
+                    result("vanilla", 2, "failed"),
+                    result("<script>x</script>", 0, modes_covered=1.0, high_quality=0.0)], ["vanilla"])
+    english = classes_view._html_table(table, "en")
+    assert "<script>" not in english and "&lt;script&gt;" in english
+    assert "1 failed or stopped: not averaged" in english and "n = 2, fewer than 3: too few to trust" in english
+    chinese = classes_view._html_table(table, "zh-TW")
+    assert "組別" in chinese and "不列入平均" in chinese and "涵蓋的模式數" in chinese
+    png = classes_view.dots_png(table, "zh-TW")
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = Image.open(BytesIO(png))
+    assert image.size == (2 * 360, 380)  # two panels: modes covered, high-quality samples
+    assert len(set(image.getdata())) > 20  # dots, bars, text: not a blank picture
+    assert classes_view.dots_png(pooled([], ["vanilla"]), "en") is None

@@ -520,10 +520,11 @@ class ClassRegistry:
                         "png": png, "key": (entry.run.id, entry.run.picture_count, entry.run.state)})
         return out
 
-    def stamp(self, room: Classroom) -> tuple:
-        """Changes when anything the class's screens show changes (cheap to compute)."""
+    def stamp(self, room: Classroom, pictures: bool = True) -> tuple:
+        """Changes when anything the class's screens show changes (cheap to compute); a
+        student's screen shows no pictures, so new pictures need not change its stamp."""
         return (room.version, room.experiment.number, room.open, len(room.students),
-                tuple((e.run.state, e.run.picture_count, e.run.metrics_count) for e in room.runs))
+                tuple((e.run.state, e.run.picture_count if pictures else 0, e.run.metrics_count) for e in room.runs))
 
     def export(self, token: str, code: Any, kind: str) -> str:
         """The pooled table as CSV (runs and summary) or Markdown."""

@@ -176,6 +176,17 @@ def _font(size: int):
     return caption_font(size)
 
 
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round values between low and high (1, 2, 2.5 or 5 times a power of ten apart)."""
+    raw = (high - low) / count
+    if not raw > 0 or not math.isfinite(raw):
+        return [low]
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step) * step
+    return [round(first + k * step, 12) + 0.0 for k in range(int((high - first) / step) + 1)]
+
+
 def dots_png(table: dict[str, Any], lang: str) -> bytes | None:
     """One panel per metric (the table's first PLOT_METRICS): a column per variant, one dot
     per finished run (seeds side by side), the mean as a bar and ± std as a line. Text 18 px."""
@@ -210,12 +221,11 @@ def dots_png(table: dict[str, Any], lang: str) -> bytes | None:
 
         draw.text((x0 + panel_w // 2, 4), metric_name(name, lang), fill="#1f2937", font=font, anchor="mt")
         draw.line([(x0 + left, top), (x0 + left, top + plot_h), (x0 + left + plot_w, top + plot_h)], fill="#374151")
-        for fraction in (0.0, 0.5, 1.0):
-            value = (low + pad) + fraction * (high - low - 2 * pad)
+        for value in nice_ticks(low, high):
             y = y_of(value)
             draw.line([(x0 + left - 5, y), (x0 + left, y)], fill="#374151")
             draw.line([(x0 + left + 1, y), (x0 + left + plot_w, y)], fill="#e5e7eb")
-            draw.text((x0 + left - 8, y), f"{value:.3g}", fill="#1f2937", font=small, anchor="rm")
+            draw.text((x0 + left - 8, y), f"{value:g}", fill="#1f2937", font=small, anchor="rm")
         step = plot_w / max(1, len(variants))
         for column, variant in enumerate(variants):
             cx = x0 + left + step * (column + 0.5)
@@ -334,6 +344,7 @@ class ClassHandlers:
                         ui.class_student_table, *self.board_outputs]
         self.load_outputs = [*self.outputs, ui.class_experiment]
         self._links: dict[str, str] = {}  # class code -> the page's address, for its links
+        self._dots: dict[str, tuple[tuple, str]] = {}  # class code -> (what was drawn, the plot's <img>)
 
     # ---------------------------------------------------------------- drawing
     def draw(self, owner: str, code: Any, last: Any, lang: str) -> dict:
@@ -349,7 +360,7 @@ class ClassHandlers:
         if room is None:
             return {ui.class_timer: gr.Timer(active=False), ui.class_student: gr.Column(visible=False),
                     ui.class_board: gr.Column(visible=False), ui.class_code: None}
-        stamp = (classes.stamp(room), lang, teaching)
+        stamp = (classes.stamp(room, pictures=teaching), lang, teaching)
         if isinstance(last, dict) and last.get("stamp") == repr(stamp):
             return {}
         out[ui.class_seen] = {"stamp": repr(stamp)}
@@ -362,10 +373,7 @@ class ClassHandlers:
             out[ui.class_board] = gr.Column(visible=True)
             out[ui.class_banner] = banner_html(room, link, board, lang)
             out[ui.class_table] = _html_table(table, lang)
-            png = dots_png(table, lang)
-            out[ui.class_plot] = "" if png is None else (
-                f'<img class="class-dots" alt="{html_text(tr(lang, "class_plot_alt"))}" '
-                f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">')
+            out[ui.class_plot] = self.dots_html(room.code, table, lang)
             out[ui.class_grid] = grid_html(classes.pictures(owner, room.code), lang)
             folder = self.app.jobs.owner_folder(owner)
             csv_path, md_path = folder / f"class-{room.short}.csv", folder / f"class-{room.short}.md"
@@ -381,6 +389,20 @@ class ClassHandlers:
             out[ui.class_student_table] = _html_table(classes.table(owner, room.code), lang)
             out[ui.class_board] = gr.Column(visible=False)
         return out
+
+    def dots_html(self, code: str, table: dict, lang: str) -> str:
+        """The dot plot as an <img>, drawn again only when the finished runs change (60 ms a drawing)."""
+        key = (code, lang, repr(table["dots"]))
+        cached = self._dots.get(code)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        png = dots_png(table, lang)
+        html = "" if png is None else (f'<img class="class-dots" alt="{html_text(tr(lang, "class_plot_alt"))}" '
+                                       f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">')
+        if len(self._dots) > 100:
+            self._dots.clear()
+        self._dots[code] = (key, html)
+        return html
 
     def _refuse(self, lang: str, error: Exception):
         gr.Warning(safety.message(tr(lang, "server_says", text=str(error))))
