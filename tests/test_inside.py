@@ -396,6 +396,7 @@ def test_the_job_sends_the_views_with_each_picture_and_survives_a_drawing_error(
 
 def test_the_server_keeps_the_latest_views(tmp_path):
     from ganapp.jobs import JobManager, Limits, Run
+    from ganapp.server.manager import INSIDE_KEPT
     from ganapp.server.messages import Inside
 
     jobs = JobManager(limits=Limits(max_running=1), runs_dir=tmp_path)
@@ -404,5 +405,47 @@ def test_the_server_keeps_the_latest_views(tmp_path):
         jobs._apply(run, Inside(step=10, pictures={"heatmap": b"png"}, numbers={"d_min": 0.1}))
         jobs._apply(run, Inside(step=20, pictures={"arrows": b"png2"}))
         assert run.inside == (20, {"arrows": b"png2"}, {}) and run.inside_count == 2
+        assert run.inside_kept == []  # only a pair's runs keep older views
+        pair = Run(id="r2", owner="o", name="n", kind="train", config=GANConfig(**TINY), folder=Path(tmp_path),
+                   spec={"every_picture": True})
+        for step in range(0, 1000, 10):
+            jobs._apply(pair, Inside(step=step, pictures={"heatmap": str(step).encode()}))
+        assert [v[0] for v in pair.inside_kept] == list(range(1000 - 10 * INSIDE_KEPT, 1000, 10))
+        # the page shows a pane held at an older step with that step's views, or none
+        from ganapp.web.inside_view import views_at
+
+        assert views_at(pair, None)[0] == 990 and views_at(pair, 2000)[0] == 990
+        assert views_at(pair, 985)[0] == 980 and views_at(pair, 990 - 10 * INSIDE_KEPT) is None
     finally:
         jobs.shutdown()
+
+
+def test_the_page_html_of_the_views_for_a_run_and_a_pair(tmp_path):
+    from ganapp.jobs import Run
+    from ganapp.web import inside_view
+
+    config = GANConfig(**{**TINY, "minibatch_discrimination": True, "label_smoothing": 0.9})
+    pictures = {name: render_inside.rgba_png(np.zeros((4, 4, 4), np.uint8)) for name in ("heatmap", "arrows", "mbd",
+                                                                                          "ls")}
+    run = Run(id="r1", owner="o", name="<b>mine</b>", kind="train", config=config, folder=Path(tmp_path))
+    assert inside_view.layers_html(run, "en") == ""
+    assert "first picture" in inside_view.lens_html(run, "en") or "Nothing" in inside_view.lens_html(run, "en")
+    run.inside, run.inside_count = (40, pictures, {"d_min": 0.1, "d_max": 0.9, "ls_alpha": 0.9}), 1
+    layers = inside_view.layers_html(run, "en")
+    assert layers.count("<img") == 2 and "inside-heatmap" in layers and "<b>mine" not in layers
+    lens = inside_view.lens_html(run, "en")
+    assert 'id="lens-mbd"' in lens and 'id="lens-ls"' in lens and "lens-fm" not in lens and "lens-vbn" not in lens
+    assert "0.1 to 0.9" in lens and "α = 0.9" in lens
+    assert "判別器" in inside_view.lens_html(run, "zh-TW")
+    partner = Run(id="r2", owner="o", name="<i>right</i>", kind="train", config=config, folder=Path(tmp_path))
+    partner.inside, partner.inside_count = (20, {"mbd": pictures["mbd"]}, {}), 1
+    from types import SimpleNamespace
+
+    ui = SimpleNamespace(inside_layers="a", inside_layers_b="b", inside_lens="lens")
+    out, now = {}, {}
+    inside_view.live(ui, run, partner, {}, now, out, "en", True, (None, None))
+    assert 'id="lens-mbd-b"' in out["lens"] and "&lt;i&gt;right&lt;/i&gt;" in out["lens"] and "<i>" not in out["lens"]
+    assert out["b"] == ""  # the partner has no 2-D layers
+    again = {}
+    inside_view.live(ui, run, partner, now, dict(now), again, "en", False, (None, None))
+    assert again == {}  # nothing new: nothing sent

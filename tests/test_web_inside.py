@@ -156,3 +156,31 @@ def test_an_image_run_shows_its_lenses_and_no_layers(server, browser, artifacts_
         page.locator("#inside-section").screenshot(path=str(artifacts_dir / "inside-lenses-digits.png"))
     finally:
         page.context.close()
+
+
+def test_a_pair_shows_each_panes_layers_and_the_treated_runs_lens(server, browser, artifacts_dir):
+    """The collapse-and-cure pair: vanilla on the left, minibatch discrimination on the right,
+    each pane with its own heatmap and arrows, and the treated run's closeness matrices."""
+    page, token = _open(browser, server.url, 1280, 800)
+    try:
+        page.locator("#preset input").click()
+        page.locator("#preset").get_by_role("option", name="ring8, G without batch norm: minibatch discrimination",
+                                             exact=True).click()
+        page.locator("#pair-button").click()
+        expect(page.locator("#inside-layers img.inside-heatmap")).to_be_visible(timeout=90_000)
+        expect(page.locator("#inside-layers-b img.inside-heatmap")).to_be_visible(timeout=60_000)
+        expect(page.locator("#lens-mbd-b")).to_be_visible(timeout=60_000)
+        assert page.locator("#lens-mbd").count() == 0  # vanilla has no minibatch layer to look into
+        expect(page.locator("#inside-lens .inside-run")).to_contain_text("minibatch discrimination")
+        for side in ("", "-b"):  # both boxes read at once: the live pictures are replaced as they come
+            picture, layer = page.evaluate("""(side) => [`#samples${side} img`, `#inside-layers${side} img.inside-arrows`]
+                .map(s => { const r = document.querySelector(s).getBoundingClientRect();
+                            return {x: r.x, y: r.y, width: r.width, height: r.height}; })""", side)
+            assert all(abs(layer[k] - picture[k]) <= 1.0 for k in ("x", "y", "width", "height")), (side, layer, picture)
+        page.screenshot(path=str(artifacts_dir / "inside-pair.png"))
+        page.locator("#inside-section").screenshot(path=str(artifacts_dir / "inside-pair-lenses.png"))
+    finally:
+        for run in server.app.jobs.runs(token):
+            if run.active:
+                server.app.jobs.stop(token, run.id)
+        page.context.close()

@@ -70,6 +70,9 @@ def _short(text: Any, limit: int = MESSAGE_CHARS) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+INSIDE_KEPT = 24  # views a pair's run keeps (about 40 KB each), to show them at the other side's step
+
+
 @dataclass(eq=False)
 class Run:
     """One run as the server sees it. Written by the pump thread, read by polls."""
@@ -105,6 +108,9 @@ class Run:
     # assignment like `sample`; inside_count moves with each, so a page sends only new ones.
     inside: tuple[int, dict[str, bytes], dict[str, float]] | None = None
     inside_count: int = 0
+    # A pair's side that is ahead shows an older picture (the other side's step): it keeps its
+    # last few views (only a pair's runs, spec every_picture) so that its layers match that picture.
+    inside_kept: list[tuple[int, dict[str, bytes], dict[str, float]]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0  # training time, from the job
     started: float | None = None
@@ -751,6 +757,8 @@ class JobManager:
         elif isinstance(message, Inside):
             run.inside = (int(message.step), dict(message.pictures), dict(message.numbers))
             run.inside_count += 1
+            if run.spec.get("every_picture"):
+                run.inside_kept = (run.inside_kept + [run.inside])[-INSIDE_KEPT:]
         elif isinstance(message, Curves):
             run.curves = message.png
             run.curves_count += 1

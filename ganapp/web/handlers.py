@@ -172,7 +172,7 @@ class Handlers:
             a_step = min(common, sample_a[0])
             b_step = min(common, sample_b[0])
         out[ui.status] = app.status_html(run, lang, shown_step=a_step)  # short texts: resent, cheaper than a skip
-        inside_view.live(ui, run, last, now, out, lang, switched)  # D's heatmap, G's arrows, the lenses: when new
+        inside_view.live(ui, run, partner, last, now, out, lang, switched, (a_step, b_step))  # the inside views
         if run is None:
             if switched:
                 out[ui.samples] = views.picture_html(None, "", tr(lang, "samples_here"))

@@ -16,6 +16,7 @@ All words are the page's (ganapp.web.text), so the pictures carry numbers only.
 from __future__ import annotations
 
 import base64
+import traceback
 from typing import Any
 
 import gradio as gr
@@ -38,9 +39,11 @@ TOGGLE_JS = "(on) => {{ document.body.classList.toggle('inside-no-{layer}', !on)
 _cache: dict[tuple, str] = {}
 
 
-def build_layers(ui) -> None:
-    """The layers' HTML, to be placed right after the left pane's picture, in the same stack."""
-    ui.inside_layers = gr.HTML("", elem_id="inside-layers", padding=False)
+def build_layers(ui, side: str = "a") -> None:
+    """The layers' HTML, placed right after a pane's picture, in the same stack (side "a" or "b")."""
+    component = gr.HTML("", elem_id="inside-layers" if side == "a" else "inside-layers-b", padding=False,
+                        elem_classes="inside-layers-host")
+    setattr(ui, "inside_layers" if side == "a" else "inside_layers_b", component)
 
 
 def build_panel(ui) -> None:
@@ -63,17 +66,42 @@ def wire(ui) -> None:
 
 def outputs(ui) -> list:
     """The live poll's extra outputs."""
-    return [ui.inside_layers, ui.inside_lens]
+    return [ui.inside_layers, ui.inside_layers_b, ui.inside_lens]
 
 
-def live(ui, run: Run | None, last: dict, now: dict, out: dict, lang: str, switched: bool) -> None:
-    """Send the layers and the lens panel when the shown run's views (or the run, or the language) changed."""
-    key = (run.id, run.inside_count, lang) if run is not None else (None, 0, lang)
+def live(ui, run: Run | None, partner: Run | None, last: dict, now: dict, out: dict, lang: str,
+         switched: bool, held: tuple[int | None, int | None] = (None, None)) -> None:
+    """Send the layers (each pane's run) and the lens panel (both runs' lenses) when a run's
+    views, the runs shown or the language changed. `held`: the steps the panes' pictures are
+    held at (a pair), so that each pane's layers are those of its picture's step. A bug here
+    costs the views, never the live poll."""
+    try:
+        _live(ui, run, partner, last, now, out, lang, switched, held)
+    except Exception:
+        traceback.print_exc()
+
+
+def _live(ui, run, partner, last, now, out, lang, switched, held) -> None:
+    chosen = [views_at(r, step) if r is not None else None for r, step in ((run, held[0]), (partner, held[1]))]
+    key = tuple((r.id, r.inside_count, v[0] if v else None) if r is not None else None
+                for r, v in zip((run, partner), chosen)) + (lang,)
     if not switched and key == last.get("inside"):
         return
     now["inside"] = key
-    out[ui.inside_layers] = layers_html(run, lang)
-    out[ui.inside_lens] = lens_html(run, lang)
+    out[ui.inside_layers] = layers_html(run, lang, chosen[0])
+    out[ui.inside_layers_b] = layers_html(partner, lang, chosen[1])
+    out[ui.inside_lens] = lens_html(run, lang, shown=chosen[0]) + (
+        lens_html(partner, lang, side="b", shown=chosen[1]) if partner is not None else "")
+
+
+def views_at(run: Run, held: int | None):
+    """The run's views for a picture of step `held`: the latest, or (a pair's side that is ahead)
+    the kept views of the greatest step at or before it; None when there are none."""
+    latest = run.inside
+    if held is None or latest is None or latest[0] <= held:
+        return latest
+    earlier = [v for v in getattr(run, "inside_kept", []) if v[0] <= held]
+    return max(earlier, key=lambda v: v[0]) if earlier else None
 
 
 # ---------------------------------------------------------------------------- HTML
@@ -88,8 +116,8 @@ def _placeholder(text: str) -> str:
     return f'<div class="inside-placeholder">{html_text(text)}</div>'
 
 
-def _cached(run: Run, which: str, lang: str, make) -> str:
-    key = (run.owner, run.id, run.inside_count, which, lang)
+def _cached(run: Run, which: str, lang: str, make, step: int) -> str:
+    key = (run.owner, run.id, run.inside_count, step, which, lang)
     html = _cache.get(key)
     if html is None:
         if len(_cache) > 256:
@@ -98,9 +126,9 @@ def _cached(run: Run, which: str, lang: str, make) -> str:
     return html
 
 
-def layers_html(run: Run | None, lang: str) -> str:
-    """Two stacked <img> (heatmap, arrows) of the run's latest views, or nothing."""
-    inside = run.inside if run is not None else None
+def layers_html(run: Run | None, lang: str, inside=None) -> str:
+    """Two stacked <img> (heatmap, arrows) of the run's views (`inside`, else its latest), or nothing."""
+    inside = inside if inside is not None else (run.inside if run is not None else None)
     if inside is None or not any(name in inside[1] for name in LAYERS):
         return ""
 
@@ -111,7 +139,7 @@ def layers_html(run: Run | None, lang: str) -> str:
                          for name in LAYERS if name in pictures)
         return f'<div class="inside-layers">{images}</div>'
 
-    return _cached(run, "layers", lang, make)
+    return _cached(run, "layers", lang, make, inside[0])
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -140,16 +168,22 @@ def _figure(title: str, images: str, text: str, name: str) -> str:
             f'{images}<p>{html_text(text)}</p></figure>')
 
 
-def lens_html(run: Run | None, lang: str) -> str:
-    """The colour scale and arrows' note (2-D data), then one card per technique's lens."""
+def lens_html(run: Run | None, lang: str, side: str = "a", shown=None) -> str:
+    """The colour scale and arrows' note (2-D data), then one card per technique's lens. The
+    right pane's run (side "b") comes second, under its name, its cards' ids ending in -b."""
+    suffix = "" if side == "a" else "-b"
+    title = (f'<div class="inside-run">{html_text(tr(lang, "inside_right_run", label=views.run_label(run)))}</div>'
+             if side == "b" and run is not None else "")
     if run is None:
         return _placeholder(tr(lang, "inside_none"))
-    if run.inside is None:
-        return _placeholder(tr(lang, "inside_waiting") if run.active else tr(lang, "inside_nothing"))
+    chosen = shown if shown is not None else run.inside
+    if chosen is None:
+        return title + _placeholder(tr(lang, "inside_waiting") if run.active or run.inside is not None
+                                    else tr(lang, "inside_nothing"))
 
     def make() -> str:
-        step, pictures, numbers = run.inside
-        parts = [f'<div class="inside-step">{html_text(tr(lang, "inside_step", step=f"{step:,}"))}</div>']
+        step, pictures, numbers = chosen
+        parts = [title, f'<div class="inside-step">{html_text(tr(lang, "inside_step", step=f"{step:,}"))}</div>']
         if "heatmap" in pictures:
             parts.append(
                 '<div class="inside-scale">'
@@ -166,25 +200,25 @@ def lens_html(run: Run | None, lang: str) -> str:
             kernels = config.minibatch_kernels if config is not None else "?"
             cards.append(_figure(tr(lang, "lens_mbd_title"), _img(pictures["mbd"], "inside-lens-img", ""),
                                  tr(lang, "lens_mbd_text", kernels=kernels, real=_number(numbers.get("mbd_real"), 2),
-                                    fake=_number(numbers.get("mbd_fake"), 2)), "mbd"))
+                                    fake=_number(numbers.get("mbd_fake"), 2)), f"mbd{suffix}"))
         if "vbn" in pictures:
             key = "lens_vbn_text_image" if config is not None and config.is_image else "lens_vbn_text"
             cards.append(_figure(tr(lang, "lens_vbn_title"), _img(pictures["vbn"], "inside-lens-img", ""),
                                  tr(lang, key, shown=VBN_SHOWN, bn=_number(numbers.get("vbn_bn_shift")),
-                                    vbn=_number(numbers.get("vbn_vbn_shift"))), "vbn"))
+                                    vbn=_number(numbers.get("vbn_vbn_shift"))), f"vbn{suffix}"))
         if "ls" in pictures:
             cards.append(_figure(tr(lang, "lens_ls_title"), _img(pictures["ls"], "inside-lens-img", ""),
                                  tr(lang, "lens_ls_text", n=HISTOGRAM_POINTS, alpha=_number(numbers.get("ls_alpha")),
-                                    mean=_number(numbers.get("ls_mean"))), "ls"))
+                                    mean=_number(numbers.get("ls_mean"))), f"ls{suffix}"))
         if "fm" in pictures:
             images = _img(pictures["fm"], "inside-lens-img", "")
             if "fm_distance" in pictures:
                 images += _img(pictures["fm_distance"], "inside-lens-img", "")
             cards.append(_figure(tr(lang, "lens_fm_title"), images,
                                  tr(lang, "lens_fm_text", shown=FM_SHOWN,
-                                    distance=_number(numbers.get("fm_distance"))), "fm"))
+                                    distance=_number(numbers.get("fm_distance"))), f"fm{suffix}"))
         if cards:
             parts.append(f'<div class="inside-lenses">{"".join(cards)}</div>')
         return "".join(parts)
 
-    return _cached(run, "lens", lang, make)
+    return _cached(run, "lens" + suffix, lang, make, chosen[0])

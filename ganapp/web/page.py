@@ -93,7 +93,7 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
             with gr.Row(elem_id="panes", equal_height=False):
                 with gr.Column(elem_id="pane-a", min_width=300):
                     ui.status = gr.HTML(app.status_html(None, LANG), elem_id="status", padding=False)
-                    with gr.Column(elem_id="stack-a"):  # the picture, with the inside views stacked on it
+                    with gr.Column(elem_id="stack-a", elem_classes="inside-stack"):  # the inside views on it
                         ui.samples = gr.HTML(views.picture_html(None, "", tr(LANG, "samples_here")),
                                              elem_id="samples", padding=False)
                         inside_view.build_layers(ui)
@@ -101,8 +101,10 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
                     ui.status_b = gr.HTML(views.empty_caption_html(LANG), elem_id="status-b", padding=False)
                     # The loss curves are a picture the job draws (ganapp.curves): a poll that
                     # sent two plots of 240 points cost the server 15 ms, a picture 0.1 ms.
-                    ui.samples_b = gr.HTML(views.picture_html(None, "", tr(LANG, "curves_here")), elem_id="samples-b",
-                                           padding=False)
+                    with gr.Column(elem_id="stack-b", elem_classes="inside-stack"):  # a partner's views on it
+                        ui.samples_b = gr.HTML(views.picture_html(None, "", tr(LANG, "curves_here")),
+                                               elem_id="samples-b", padding=False)
+                        inside_view.build_layers(ui, "b")
             ui.look_for = gr.HTML(look_for(None, None, LANG), elem_id="look-for", padding=False)
             inside_view.build_panel(ui)
 

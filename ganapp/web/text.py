@@ -243,6 +243,7 @@ TEXT: dict[str, tuple[str, str]] = {
                        "technique's lens when that technique is on.",
                        "這個訓練沒有可顯示的內容：熱度圖和箭頭只畫 2D 資料，每個技巧的透鏡要打開該技巧才會出現。"),
     "inside_step": ("at step {step}", "第 {step} 步"),
+    "inside_right_run": ("The right pane's run: {label}", "右邊的訓練：{label}"),
     "inside_scale_low": ("0: D says “generated”", "0：判別器認為是生成樣本"),
     "inside_scale_high": ("1: D says “real”", "1：判別器認為是真實資料"),
     "inside_scale_range": ("D(x) on this picture: {low} to {high}", "這張圖上的 D(x)：{low} 到 {high}"),
