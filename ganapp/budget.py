@@ -51,11 +51,11 @@ from dataclasses import dataclass
 from .config import TWO_D_DATASETS, GANConfig
 
 FLOAT = 4  # bytes of a float32
-SAMPLE_SHAPES = {"ring8": (2,), "grid25": (2,), "spiral": (2,), "digits": (1, 8, 8),
+SAMPLE_SHAPES = {"ring8": (2,), "grid25": (2,), "spiral": (2,), "drawn": (2,), "digits": (1, 8, 8),
                  "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28)}
 # Rows of each data set's training pool (ganapp.data: TWO_D_POOL_SIZE; digits: 1,797 - 300
 # test rows; the IDX sets' standard training files).
-TRAINING_ROWS = {"ring8": 20_000, "grid25": 20_000, "spiral": 20_000, "digits": 1_497,
+TRAINING_ROWS = {"ring8": 20_000, "grid25": 20_000, "spiral": 20_000, "drawn": 20_000, "digits": 1_497,
                  "mnist": 60_000, "fashion-mnist": 60_000}
 KERNEL = 4  # the image models' convolutions are 4x4, stride 2
 RNG_STATE_BYTES = 5_056  # torch's CPU generator state; the checkpoint keeps two
@@ -200,7 +200,7 @@ def _checkpoint_bytes(config: GANConfig, generator: _Network, discriminator: _Ne
     rows = math.ceil(config.steps / config.log_every) + HISTORY_EXTRA_ROWS
     metric_rows = min(rows, math.ceil(config.steps / config.metrics_every) + HISTORY_EXTRA_ROWS) \
         if config.metrics_every else 0
-    header = (HEADER_BYTES_FIXED + HEADER_BYTES_PER_TENSOR * tensors
+    header = (HEADER_BYTES_FIXED + len(config.drawn_points) + HEADER_BYTES_PER_TENSOR * tensors
               + HISTORY_ROW_BYTES * rows + METRIC_ROW_BYTES * metric_rows)
     return 8 + header + data
 

@@ -48,6 +48,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text + f" (default: {'on' if default else 'off'})")
             continue
+        if f.metadata.get("cli_file"):  # a drawn data set: a JSON file of points or strokes (or its code)
+            parser.add_argument(_flag(f.name), type=_drawing_file, default=None, metavar="FILE.json",
+                                help=f"{help_text} (default: none)")
+            continue
         choices = field_choices(f.name)
         value_type = float if hint in (float, float | None) else int if hint is int else str
         parser.add_argument(_flag(f.name), type=_typed(value_type, f.name), default=None, choices=choices,
@@ -64,6 +68,30 @@ def _typed(kind: type, name: str):
             raise argparse.ArgumentTypeError(f"{_flag(name)} must be {words}; got {text!r}") from None
     convert.__name__ = kind.__name__
     return convert
+
+
+def _drawing_file(text: str) -> str:
+    """--drawn-points: a JSON file ({"strokes": [[[x, y], ...], ...]} or {"points": [[x, y], ...]}),
+    centred and scaled to the drawing box, simplified and bounded (ganapp.drawn); or the
+    compact code itself (what a link or config.json holds)."""
+    from . import drawn
+
+    path = Path(text)
+    if not path.is_file():
+        if text.lower().endswith(".json"):
+            raise argparse.ArgumentTypeError(f"--drawn-points {text!r} is not a file")
+        return text  # a code; GANConfig checks it
+    try:
+        if path.stat().st_size > drawn.MAX_INPUT_BYTES:
+            raise argparse.ArgumentTypeError(f"--drawn-points {path.name} is larger than "
+                                             f"{drawn.MAX_INPUT_BYTES // 1024} KB")
+        raw = path.read_bytes()
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"--drawn-points {path.name} cannot be read: {error.strerror}") from None
+    try:
+        return drawn.from_json(raw)
+    except drawn.DrawingError as error:
+        raise argparse.ArgumentTypeError(f"--drawn-points {path.name} is not a usable drawing: {error}") from None
 
 
 def _number_in(kind: type, flag: str, *, at_least: float | None = None, at_most: float | None = None,
@@ -210,7 +238,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         torch.set_num_threads(args.threads)
         # Loaded here so that a first download of mnist says so before the bar starts.
-        dataset = load_dataset(config.data, seed=config.seed, on_download=_say)
+        dataset = load_dataset(config.data, seed=config.seed, on_download=_say, drawing=config.drawn_points)
         if args.resume:
             trainer = trainer_from_checkpoint(args.resume, steps=config.steps, device=choose_device(config.device))
         else:

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, get_args, get_type_hints
 
-DATASETS = ("ring8", "grid25", "spiral", "digits", "mnist", "fashion-mnist")
-TWO_D_DATASETS = ("ring8", "grid25", "spiral")
+DATASETS = ("ring8", "grid25", "spiral", "drawn", "digits", "mnist", "fashion-mnist")
+TWO_D_DATASETS = ("ring8", "grid25", "spiral", "drawn")
 HA_MODES = ("off", "uniform", "exponential")
 GENERATOR_LOSSES = ("non-saturating", "saturating")
 MINIBATCH_REDUCTIONS = ("mean", "sum")
@@ -65,10 +65,17 @@ class GANConfig:
 
     # --- what to learn -------------------------------------------------------------
     data: str = field(default="ring8", metadata=_help(
-        "data set: ring8, grid25, spiral (2-D points), digits (8x8), mnist, fashion-mnist (28x28)",
+        "data set: ring8, grid25, spiral, drawn (2-D points; drawn: your own drawing), digits (8x8), "
+        "mnist, fashion-mnist (28x28)",
         label="Data set", group="data", menu=DATASETS,
-        zh=("資料集", "ring8、grid25、spiral：2-D 的點；digits：8×8 影像；mnist、fashion-mnist：28×28 影像"
-                    "（第一次使用時下載）")))
+        zh=("資料集", "ring8、grid25、spiral：2-D 的點；drawn：自己畫的 2-D 資料；digits：8×8 影像；"
+                    "mnist、fashion-mnist：28×28 影像（第一次使用時下載）")))
+    # --- drawn data (issue 10, part 4): the drawing itself, as a compact code (ganapp/drawn.py) ---
+    drawn_points: str = field(default="", metadata=_help(
+        "the drawn data set (with data drawn): strokes and dots in the box [-3, 3]^2, as the compact code "
+        "ganapp writes; on the command line, a JSON file of points or strokes, centred and scaled to fit",
+        label="Your drawing", group="data", cli_file=True,
+        zh=("你畫的資料", "資料集選 drawn 時使用：在方框 [-3, 3]² 中畫的筆畫與點；每一筆（或每一點）是一個模式")))
     steps: int = field(default=2000, metadata=_help(
         "number of training steps (one D update and one G update each)", label="Training steps",
         group=_TRAIN, bounds=Bounds(1, MAX_STEPS),
@@ -216,6 +223,7 @@ class GANConfig:
                 raise ConfigError(message)
 
         need(self.data in DATASETS, f"data must be one of {', '.join(DATASETS)}; got {short_repr(self.data)}")
+        self._check_drawing()
         need(1 <= self.steps <= MAX_STEPS, f"steps must be between 1 and {MAX_STEPS:,}; got {short_repr(self.steps)}")
         need(2 <= self.batch_size <= MAX_BATCH_SIZE,
              f"batch_size must be between 2 and {MAX_BATCH_SIZE} (batch statistics need two examples); "
@@ -258,6 +266,21 @@ class GANConfig:
         need(self.metrics_every >= 0,
              f"metrics_every must be >= 0 (0 turns metrics off); got {short_repr(self.metrics_every)}")
         need(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}; got {short_repr(self.device)}")
+
+    def _check_drawing(self) -> None:
+        """data "drawn" needs a drawing; a drawing is valid and only given with data "drawn"."""
+        from . import drawn  # torch-free and numpy-free, like this module
+
+        if self.data == "drawn" and not self.drawn_points:
+            raise ConfigError("data 'drawn' needs a drawing: give drawn_points (on the command line a JSON "
+                              "file, see --help)")
+        if self.drawn_points:
+            if self.data != "drawn":
+                raise ConfigError(f"drawn_points is only used with data 'drawn'; data is {short_repr(self.data)}")
+            try:
+                drawn.decode(self.drawn_points)
+            except drawn.DrawingError as error:
+                raise ConfigError(f"drawn_points: {short_repr(str(error), 200, quote=False)}") from None
 
     def _check_types(self) -> None:
         hints = get_type_hints(type(self))

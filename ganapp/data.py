@@ -58,8 +58,8 @@ from .datasets_cache import (  # noqa: F401
     downloads_allowed,
 )
 
-DATASETS = ("ring8", "grid25", "spiral", "digits", "mnist", "fashion-mnist")
-TWO_D = ("ring8", "grid25", "spiral")
+DATASETS = ("ring8", "grid25", "spiral", "drawn", "digits", "mnist", "fashion-mnist")
+TWO_D = ("ring8", "grid25", "spiral", "drawn")
 SPLITS = ("train", "test")
 
 # Every 2-D set is a fixed pool of this many points; training samples from it
@@ -103,6 +103,8 @@ class Dataset:
     modes: torch.Tensor | None
     mode_std: float | None
     num_classes: int | None
+    # A drawn set's strokes (each a (k, 2) float64 array, one mode each), for its metrics.
+    strokes: tuple[np.ndarray, ...] | None = None
 
     @property
     def is_image(self) -> bool:
@@ -145,9 +147,11 @@ def load_dataset(
     cache_dir: str | os.PathLike | None = None,
     allow_downloads: bool | None = None,
     on_download: Callable[[str], None] | None = None,
+    drawing: str = "",
 ) -> Dataset:
-    """Load data set ``name`` ("ring8", "grid25", "spiral", "digits", "mnist",
-    "fashion-mnist") for ``split`` ("train" or "test").
+    """Load data set ``name`` ("ring8", "grid25", "spiral", "drawn", "digits", "mnist",
+    "fashion-mnist") for ``split`` ("train" or "test"). ``drawing`` is the code of a drawn
+    set (GANConfig.drawn_points; ganapp.drawn), needed for "drawn" only.
 
     ``seed`` only affects the 2-D sets, whose points are generated; image splits
     are fixed. MNIST and Fashion-MNIST are read from ``<cache_dir>/<name>/``
@@ -161,6 +165,8 @@ def load_dataset(
         raise DataError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    if name == "drawn":
+        return drawn_dataset(drawing, seed=seed, split=split)
     if name in TWO_D:
         return _two_d(name, seed=seed, split=split)
     if name == "digits":
@@ -202,6 +208,44 @@ def _two_d(name: str, *, seed: int, split: str) -> Dataset:
         mode_std=std,
         num_classes=None,
     )
+
+
+def drawn_dataset(code: str, *, seed: int = 0, split: str = "train", n: int = TWO_D_POOL_SIZE) -> Dataset:
+    """A drawn set's pool: each stroke or dot of the drawing is one mode of equal weight;
+    a point picks its stroke uniformly, a place along the stroke uniformly by length, and
+    Gaussian ink of std drawn.INK_STD around it. ``labels`` are the stroke of each point."""
+    from . import drawn
+
+    try:
+        strokes = [np.asarray(s, np.float64) for s in drawn.decode(code)]
+    except drawn.DrawingError as error:
+        raise DataError(f"the drawn data set cannot be used: {error}") from None
+    if not strokes:
+        raise DataError("the drawn data set is empty: draw at least one stroke or dot")
+    rng = np.random.default_rng([seed, SPLITS.index(split), 7])
+    labels = rng.integers(0, len(strokes), size=n)
+    where = rng.uniform(0.0, 1.0, n)
+    points = np.empty((n, 2))
+    for k, stroke in enumerate(strokes):
+        mine = labels == k
+        points[mine] = point_along(stroke, where[mine])
+    points += drawn.INK_STD * rng.standard_normal((n, 2))
+    return Dataset(name="drawn", data=_float_tensor(points), labels=torch.from_numpy(labels.astype(np.int64)),
+                   modes=None, mode_std=drawn.INK_STD, num_classes=None, strokes=tuple(strokes))
+
+
+def point_along(stroke: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+    """Points at `fraction` (0..1) of the way along a polyline by length (m, 2); a dot is itself."""
+    lengths = np.sqrt((np.diff(stroke, axis=0) ** 2).sum(axis=1))
+    total = lengths.sum()
+    if len(stroke) == 1 or total <= 0:
+        return np.repeat(stroke[:1], len(fraction), axis=0)
+    cumulative = np.concatenate([[0.0], np.cumsum(lengths)])
+    distance = fraction * total
+    segment = np.clip(np.searchsorted(cumulative, distance, side="right") - 1, 0, len(lengths) - 1)
+    step = np.where(lengths[segment] > 0, (distance - cumulative[segment]) / np.maximum(lengths[segment], 1e-300), 0.0)
+    step = np.clip(step, 0.0, 1.0)[:, None]
+    return stroke[segment] + step * (stroke[segment + 1] - stroke[segment])
 
 
 def _spiral_points(rng: np.random.Generator, n: int) -> np.ndarray:

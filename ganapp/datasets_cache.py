@@ -60,7 +60,7 @@ IDX_BYTES = {
     },
 }
 DOWNLOADED = tuple(IDX_MIRRORS)  # the sets that come from the network
-BUILT_IN = ("ring8", "grid25", "spiral", "digits")  # generated from the seed, or shipped with ganapp
+BUILT_IN = ("ring8", "grid25", "spiral", "drawn", "digits")  # generated (drawn: from its drawing), or shipped
 
 _ON = ("1", "true", "yes", "on")
 _OFF = ("", "0", "false", "no", "off")

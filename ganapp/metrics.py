@@ -12,6 +12,12 @@
 
 spiral has no modes: a symmetric nearest-neighbour distance between samples and data.
 
+A drawn set (ganapp.drawn) has no known Gaussian modes either; what it does have is its
+strokes, each one mode of equal weight by construction. Its metrics are the same three
+numbers with the strokes as the modes (a sample is high quality within 3 ink std of the
+nearest stroke's polyline), plus the nearest-neighbour distance, which also sees whether a
+long stroke is covered along its whole length.
+
 Image sets are judged by a small CNN trained on the same data (``classifier.py``):
 
 - the classifier score, the Inception Score formula of Salimans et al. (2016, section 4)
@@ -227,6 +233,8 @@ def evaluator_for(trainer: "Trainer") -> Callable[["Trainer"], dict[str, Any]] |
     """
     dataset, config = trainer.dataset, trainer.config
     noise_rng = torch.Generator().manual_seed(config.seed + EVALUATION_SEED_OFFSET)
+    if dataset.strokes is not None:
+        return _drawn_evaluator(trainer, torch.randn(MODE_SAMPLES, config.noise_dim, generator=noise_rng))
     if dataset.modes is not None:
         return _mode_evaluator(dataset, torch.randn(MODE_SAMPLES, config.noise_dim, generator=noise_rng))
     if not dataset.is_image:
@@ -250,6 +258,71 @@ def _mode_evaluator(dataset, noise: torch.Tensor):
         return {**measured, "histogram": counts, "histogram_labels": labels,
                 "histogram_title": "high-quality samples per mode",
                 "warning": coverage_warning(measured["modes_covered"], len(modes), "modes")}
+
+    return evaluate
+
+
+def distance_to_strokes(samples: np.ndarray, strokes) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each sample's nearest stroke (n,) and the Euclidean distance to it (n,): the
+    distance to the nearest point of the stroke's polyline (a dot is a point)."""
+    samples = np.asarray(samples, np.float64)
+    starts, ends, owner = [], [], []
+    for k, stroke in enumerate(strokes):
+        stroke = np.asarray(stroke, np.float64)
+        a, b = (stroke, stroke) if len(stroke) == 1 else (stroke[:-1], stroke[1:])
+        starts.append(a), ends.append(b), owner.append(np.full(len(a), k))
+    a, b, owner = np.concatenate(starts), np.concatenate(ends), np.concatenate(owner)  # (m, 2), m <= 400
+    direction = b - a
+    span = (direction ** 2).sum(axis=1)
+    best = np.full(len(samples), np.inf)
+    index = np.zeros(len(samples), np.int64)
+    for start in range(0, len(samples), 512):
+        p = samples[start:start + 512, None, :]  # (c, 1, 2)
+        t = ((p - a) * direction).sum(axis=2) / np.where(span > 0, span, 1.0)
+        t = np.clip(np.where(span > 0, t, 0.0), 0.0, 1.0)
+        d = np.sqrt((((a + t[..., None] * direction) - p) ** 2).sum(axis=2))  # (c, m)
+        nearest = d.argmin(axis=1)
+        best[start:start + 512] = d[np.arange(len(d)), nearest]
+        index[start:start + 512] = owner[nearest]
+    return index, best
+
+
+def drawn_metrics(samples: np.ndarray, strokes, std: float) -> dict[str, Any]:
+    """The mode metrics of VEEGAN and PacGAN with the drawing's strokes as the modes: each
+    stroke or dot is one mode of equal weight (that is how ganapp.data builds a drawn set),
+    a sample is high quality within 3 std of the drawn ink, a stroke is covered when it is
+    the nearest stroke of a high-quality sample, and mode_kl compares the histogram with
+    the even one. Coverage *along* a long stroke is not in these; nn_distance says it."""
+    index, distance = distance_to_strokes(samples, strokes)
+    good = distance <= HIGH_QUALITY_STDS * std
+    counts = np.bincount(index[good], minlength=len(strokes))
+    return {"modes_covered": int((counts > 0).sum()), "high_quality": round(100.0 * float(good.mean()), 6),
+            "mode_kl": kl_from_uniform(counts), "mode_counts": [int(c) for c in counts]}
+
+
+def _drawn_evaluator(trainer: "Trainer", noise: torch.Tensor):
+    """A drawn set: its strokes are the modes (drawn_metrics), and the symmetric
+    nearest-neighbour distance to the data (as for spiral) says whether whole strokes are
+    covered; real_nn_distance is the same for held-out points of the drawing."""
+    config, dataset = trainer.config, trainer.dataset
+    strokes, std = dataset.strokes, float(dataset.mode_std)
+    pick = torch.Generator().manual_seed(config.seed + EVALUATION_SEED_OFFSET + 1)
+    data = dataset.data.cpu()
+    reference = data[torch.randperm(len(data), generator=pick)[:SPIRAL_REFERENCE_POINTS]].numpy()
+    from .data import drawn_dataset
+
+    held_out = drawn_dataset(config.drawn_points, seed=config.seed, split="test", n=len(noise)).data.numpy()
+    real = nearest_neighbour_distance(held_out, reference)
+    labels = [str(k + 1) for k in range(len(strokes))]
+
+    def evaluate(trainer: "Trainer") -> dict[str, Any]:
+        samples = trainer.generate(noise)
+        measured = drawn_metrics(samples, strokes, std)
+        counts = measured.pop("mode_counts")
+        return {**measured, "nn_distance": nearest_neighbour_distance(samples, reference),
+                "real_nn_distance": real, "histogram": counts, "histogram_labels": labels,
+                "histogram_title": "high-quality samples per drawn stroke",
+                "warning": coverage_warning(measured["modes_covered"], len(strokes), "strokes")}
 
     return evaluate
 

@@ -58,7 +58,7 @@ class Trainer:
         config.validate()
         self.config = config
         self.device = device or choose_device(config.device)
-        dataset = dataset if dataset is not None else load_dataset(config.data, seed=config.seed)
+        dataset = dataset if dataset is not None else load_dataset(config.data, seed=config.seed, drawing=config.drawn_points)
         self.dataset = dataset.to(self.device)
         generator, discriminator = build_models(config, self.dataset.sample_shape)
         self.generator, self.discriminator = generator.to(self.device), discriminator.to(self.device)

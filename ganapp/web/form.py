@@ -17,6 +17,7 @@ import gradio as gr
 
 from ganapp.config import DATASETS, MAX_BATCH_SIZE, Bounds, ConfigError, GANConfig, field_help, field_meta
 
+from . import draw
 from .text import TECHNIQUE_NOTES, pick, tr
 
 # The switches whose knobs the form disables while they are off (a knob names its switch
@@ -91,6 +92,7 @@ class ConfigForm:
             groups.setdefault(field_meta(name)["group"], []).append(name)
 
         self._widget("data", lang)
+        self.drawing = draw.build(self, lang)  # the drawn data set's pad and its field (drawn_points)
         self.headers["technique"] = gr.Markdown(f"### {tr(lang, 'group_technique')}", elem_classes="form-heading")
         for switch in SWITCH_FIELDS:
             knobs = [n for n in groups["technique"] if field_meta(n).get("knob_of") == switch]
@@ -175,6 +177,9 @@ class ConfigForm:
         settings: dict[str, Any] = {}
         for name, component in self.fields.items():
             value = values[component]
+            if name == "drawn_points":  # kept by the pad whatever the data set; used with "drawn" only
+                settings[name] = value if values[self.fields["data"]] == "drawn" and isinstance(value, str) else ""
+                continue
             if value is None or value == "":
                 raise ConfigError(f"{name} is empty: {field_help(name)}")
             if isinstance(component, gr.Number):
@@ -187,6 +192,8 @@ class ConfigForm:
     def from_config(self, config: GANConfig) -> dict[gr.components.Component, Any]:
         """A GANConfig -> the value of every widget (for presets, links and 'copy its settings')."""
         values: dict[gr.components.Component, Any] = {c: getattr(config, n) for n, c in self.fields.items()}
+        if not config.drawn_points:  # a config without a drawing leaves the pad's drawing as it is
+            values.pop(self.fields["drawn_points"])
         values[self.ls_on] = config.label_smoothing is not None
         if config.label_smoothing is not None:
             values[self.ls_alpha] = config.label_smoothing
@@ -208,7 +215,23 @@ class ConfigForm:
             problem = self._problem(name, component, values.get(component), label, lang)
             if problem:
                 found[component] = problem
+        data = self.fields["data"]
+        if values.get(data) == "drawn" and data not in found:  # said at the data set: the drawing's box is hidden
+            problem = self._drawing_problem(values.get(self.fields["drawn_points"]), lang)
+            if problem:
+                found[data] = problem
         return found
+
+    @staticmethod
+    def _drawing_problem(code: Any, lang: str) -> str | None:
+        from ganapp import drawn
+
+        try:
+            if not drawn.decode(code if isinstance(code, str) else ""):
+                return tr(lang, "draw_err_needed")
+        except drawn.DrawingError as error:
+            return draw.error_text(error, lang)
+        return None
 
     def is_on_value(self, switch: str, values: dict) -> bool:
         if switch == "label_smoothing":
@@ -258,12 +281,13 @@ class ConfigForm:
         out[self.headers["technique"]] = gr.update(value=f"### {tr(lang, 'group_technique')}")
         out[self.headers["training"]] = gr.update(value=f"### {tr(lang, 'group_training')}")
         out[self.advanced] = gr.update(label=tr(lang, "group_advanced"))
+        out.update(draw.relabel(self.drawing, lang))
         return out
 
     @property
     def relabelled(self) -> list:
         return [*self.fields.values(), self.ls_on, self.ls_alpha, *self.notes.values(),
-                self.headers["technique"], self.headers["training"], self.advanced]
+                self.headers["technique"], self.headers["training"], self.advanced, *draw.relabelled(self.drawing)]
 
 
 def number_value(name: str, value: Any, *, integer: bool) -> int | float:

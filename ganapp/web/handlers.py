@@ -28,9 +28,10 @@ from ganapp.presets import (PRESET_NOTES, PRESET_NOTES_ZH, PRESET_TITLES_ZH, PRE
 
 from . import export, inside_view, links, safety, views
 from .core import GanApp
-from .form import SWITCH_FIELDS, ConfigForm, number_value
+from .form import SWITCH_FIELDS, ConfigForm, field_label, number_value
 from .safety import InputError
-from .text import LOOK_FOR, METRICS, OVERLAY_COLUMNS, TECHNIQUE_NOTES, language, metric_meaning, metric_name, pick, tr
+from .text import LOOK_FOR, METRICS, OVERLAY_COLUMNS, TECHNIQUE_NOTES, TEXT, language, metric_meaning, metric_name, \
+    pick, tr
 
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
 NO_PRESET = "-"
@@ -430,7 +431,8 @@ class Handlers:
                 merge(out, component, **{k: v for k, v in update.items() if k != "__type__"})
         self._fill_from_link(link, lang, out)
         for key, why in link.ignored[:3]:
-            safety.info(tr(lang, "link_ignored", name=key, why=why))
+            shown = field_label(key, lang) if key in self.form.fields else key  # the setting's words, not its name
+            safety.info(tr(lang, "link_ignored", name=shown, why=tr(lang, why) if why in TEXT else why))
         return out
 
     def _open_ready_once(self, owner: str, name: str) -> Run | None:

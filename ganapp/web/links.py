@@ -4,6 +4,7 @@ the view; it never starts training.
 
     ?preset=ring8%2C+G+without+batch+norm%3A+minibatch+discrimination&lang=zh-TW&view=present
     ?steps=3000&minibatch_discrimination=1&hide=advanced,api
+    ?data=drawn&drawn_points=1UgA.vFvF.gA1U  (a drawing: ganapp.drawn's code, 4 characters a point)
 
 `view` and `hide` are read by the page's own script (page.HEAD) before it draws, so that
 nothing hidden flashes; the server reads the rest (parse) and writes links (build).
@@ -17,12 +18,14 @@ import math
 from typing import Any, get_type_hints
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from ganapp import drawn
 from ganapp.config import GANConfig
 
 from .text import language
 
 VIEWS = ("present", "class")  # class: the teacher's screen (ganapp.web.classes_view)
-HIDEABLE = ("settings", "advanced", "runs", "details", "compare", "scoreboard", "load", "api", "glossary", "link")
+HIDEABLE = ("settings", "advanced", "runs", "details", "compare", "scoreboard", "load", "api", "glossary", "link",
+            "games")
 PAGE_KEYS = ("preset", "ready", "lang", "view", "hide", "class")
 NOT_IN_LINKS = ("device",)
 MAX_VALUE_CHARS = 200
@@ -80,6 +83,13 @@ def parse(query: dict[str, str] | str, presets: set[str], ready_made: set[str]) 
     link = Link()
     kinds = _fields()
     for key, value in pairs[:100]:
+        if key == "drawn_points" and isinstance(value, str):  # a drawing: longer, and checked whole
+            try:
+                drawn.decode(value)
+                link.settings[key] = value
+            except drawn.DrawingError:
+                link.ignored.append((key, "draw_link_broken"))  # a text key: the page says it in its language
+            continue
         if not isinstance(key, str) or not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
             continue
         if key == "preset":
@@ -125,6 +135,8 @@ def build(page_url: str, *, settings: dict[str, Any], base: GANConfig, preset: s
     for name in _fields():
         if name not in settings:
             continue
+        if name == "drawn_points" and settings.get("data") != "drawn":
+            continue  # the canvas keeps a drawing while another data set is chosen; the link does not
         value = settings[name]
         if value != getattr(base, name):
             query[name] = _text(value)

@@ -22,9 +22,10 @@ from ganapp.config import GANConfig
 from ganapp.jobs import JobManager
 from ganapp.presets import ready_made_runs
 
-from . import api, games_view, views
+from . import api, draw, games_view, views
 from . import classes_view  # a class runs the ablation together
 from . import inside_view  # see inside the game: D's heatmap, G's arrows, the lenses
+from . import play  # pause, single steps, slow motion
 from .core import FAST_TICK_S, METRIC_PLOTS, GanApp
 from .form import ConfigForm
 from .handlers import NO_PRESET, NO_READY, Handlers, glossary_markdown, look_for, overlay_choices, preset_choices, \
@@ -75,6 +76,7 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
             ui.ready_made = gr.Dropdown(ready_choices(LANG), value=NO_READY, label=tr(LANG, "ready_made"),
                                         elem_id="ready-made", visible=bool(choices))
             with gr.Accordion(tr(LANG, "settings"), open=False, elem_id="settings") as ui.settings:
+            play.build(ui, LANG)  # pause, single steps, slow motion (ganapp.web.play)
                 said(ui.settings, "label", "settings")
                 form = ConfigForm(GANConfig(), limits.max_steps, max_batch_size=limits.max_batch_size,
                                   max_hidden_dim=limits.max_hidden_dim)
@@ -217,6 +219,7 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     ui.runs_table.select(h.pick_row, [ui.owner, *views_in, ui.lang], h.shown_outputs, **quick)
     # One event with both choices: two dropdown events could answer out of order.
     for trigger in (ui.compare_button.click, ui.overlay.input):
+    play.wire(ui, h.app, [ui.owner, ui.shown, ui.partner, ui.lang])
         trigger(h.compare, [ui.owner, ui.shown, *views_in, ui.lang], [*h.compare_outputs, ui.compare_stamp], **quick)
     ui.replay.release(h.replay, [ui.owner, ui.compare_a, ui.compare_b, ui.replay, ui.lang],
                       [ui.compare_picture_a, ui.compare_picture_b], **quick)
@@ -240,6 +243,7 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     switch_outputs = unique([*h.view_outputs, ui.lang, *relabelled, ui.preset_note])
     ui.lang_switch.input(h.switch_language, [ui.lang_switch, ui.owner, ui.shown, *views_in, ui.partner, ui.preset,
                                              ui.ready_made], switch_outputs, **quick)
+    draw.wire(form.drawing, form.fields["data"], ui.lang)  # the drawn data set's pad
     link_event = ui.link_button.click(h.make_link, [ui.page_url, ui.lang, ui.preset, ui.ready_made,
                                                     *form.components], ui.link_box, js=PAGE_URL_JS, **quick)
     link_event.then(None, ui.link_box, None, js=COPY_JS)

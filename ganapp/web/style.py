@@ -99,6 +99,14 @@ footer, footer a, footer button { color: #374151 !important; }
 /* toasts go to the bottom left, over the controls, never over the pictures */
 .toast-wrap { top: auto !important; bottom: 12px !important; left: 12px !important; right: auto !important;
   align-items: flex-start !important; width: min(420px, calc(100vw - 24px)) !important; }
+/* the drawing pad of a drawn data set (ganapp/web/draw.py) */
+#draw-pad .draw-pad { width: min(100%, 360px); aspect-ratio: 1; }
+#draw-pad canvas { width: 100%; height: 100%; border: 2px solid #374151; border-radius: 6px; touch-action: none;
+  cursor: crosshair; display: block; background: #ffffff; }
+#draw-status { font-size: 16px; min-height: 24px; }
+#draw-status .draw-error { color: #b91c1c; font-weight: 600; }
+#draw-help, #draw-metrics-note { font-size: 16px; color: #374151; }
+#draw-buttons, #draw-shapes { gap: 6px; flex-wrap: wrap; }
 /* the presentation view (?view=present): the pictures and captions only, larger */
 html.view-present #controls, html.view-present #below, html.view-present footer,
 html.view-present #share-row { display: none !important; }

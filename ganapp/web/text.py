@@ -218,6 +218,50 @@ TEXT: dict[str, tuple[str, str]] = {
     "choose_run_to_continue": ("Choose one of your runs to continue first.", "請先選一次要繼續的訓練。"),
     "form_has_errors": ("Some settings need a fix: see the message at each field.", "有些設定需要修正：請看各欄位的說明。"),
     "link_ignored": ("The link's setting {name} was ignored: {why}", "連結中的設定 {name} 已略過：{why}"),
+    # ------------------------------------------------------------ draw your own data (ganapp/web/draw.py, issue 10.4)
+    "draw_heading": ("Your drawing", "你畫的資料"),
+    "draw_help": ("**Draw your own data.** Draw in the box with the mouse, a pen or a finger: each stroke or dot "
+                  "is one mode of the data set, all of equal weight, and the data lie along the ink. The box is the "
+                  "data's space: the grid lines are at −2 … 2 and the dashed circle is ring8's (radius 2).",
+                  "**畫出自己的資料。** 用滑鼠、觸控筆或手指在方框裡畫：每一筆（或每一點）是資料集的一個模式，"
+                  "每個模式一樣重要，資料就落在筆跡上。方框就是資料的空間：格線在 −2 … 2，虛線圓是 ring8 的圓（半徑 2）。"),
+    "draw_undo": ("Undo", "復原"),
+    "draw_clear": ("Clear", "清除"),
+    "draw_shape_ring": ("8 dots", "8 個點"),
+    "draw_shape_grid": ("9 dots", "9 個點"),
+    "draw_shape_circle": ("Circle", "圓"),
+    "draw_shape_two_moons": ("Two moons", "兩個彎月"),
+    "draw_shape_smile": ("Smile", "笑臉"),
+    "draw_status": ("{strokes} strokes and dots (modes), {points} of at most {most} points",
+                    "{strokes} 筆（或點），也就是模式的數目；{points} 個點，最多 {most} 個"),
+    "draw_nothing": ("Nothing drawn yet: draw in the box, or start from a shape.",
+                     "還沒有畫任何東西：在方框裡畫，或從一個形狀開始。"),
+    "draw_metrics_note": ("How a drawn set is measured: its strokes are its modes. A sample is high quality "
+                          "within 0.15 (3 ink widths) of the drawing; *modes covered* counts the strokes and dots "
+                          "that have such samples, *mode KL* how unevenly they share them; *distance to real data* "
+                          "also sees whether a long stroke is covered along its whole length.",
+                          "自己畫的資料怎麼量：每一筆就是一個模式。離筆跡 0.15（3 倍筆跡寬度）以內的樣本算高品質；"
+                          "*涵蓋的模式數* 是有高品質樣本的筆數，*模式 KL* 是樣本分配得多不平均；"
+                          "*與真實資料的距離* 還能看出一條長的筆畫是否整條都被涵蓋。"),
+    "draw_err_needed": ("The data set is drawn, but nothing is drawn yet: draw in the box below, or start from a shape.",
+                        "資料集選了 drawn，但還沒有畫任何東西：在下面的方框裡畫，或從一個形狀開始。"),
+    "draw_err_broken": ("This drawing is damaged and cannot be read; clear it and draw again.",
+                        "這個圖已損壞，無法讀取；請清除後重畫。"),
+    "draw_err_strokes": ("A drawing holds at most {most} strokes and dots; this stroke was not added.",
+                         "一張圖最多 {most} 筆（或點）；這一筆沒有加上去。"),
+    "draw_err_points": ("The drawing is full (at most {most} points); this stroke was not added. Undo a stroke "
+                        "or draw shorter ones.",
+                        "圖已經滿了（最多 {most} 個點）；這一筆沒有加上去。請復原一筆，或畫短一點。"),
+    "draw_err_numbers": ("A point of the drawing is not a pair of numbers.", "圖中有一個點不是一對數字。"),
+    "draw_err_shape": ("This is not a drawing: strokes are lists of [x, y] points.",
+                       "這不是一張圖：每一筆應該是一串 [x, y] 點。"),
+    "draw_err_empty": ("The drawing is empty: draw at least one stroke or dot.", "圖是空的：至少畫一筆或一個點。"),
+    "draw_err_too_big": ("The drawing is too large (at most {most} points before simplifying).",
+                         "圖太大了（簡化前最多 {most} 個點）。"),
+    "draw_err_json": ("The drawing could not be read (it is not valid JSON).", "無法讀取這張圖（不是有效的 JSON）。"),
+    "draw_link_broken": ("the drawing in the link is damaged; the rest of the link was used",
+                         "連結中的圖已損壞；連結的其他部分都已套用"),
+    # ------------------------------------------------------------ (end of draw your own data)
     # field errors (the page's words; the API keeps the config's own messages)
     "err_empty": ("{label} is empty: enter a number.", "{label}是空的：請輸入數字。"),
     "err_number": ("{label} must be a number; you entered {value}.", "{label}必須是數字；你輸入的是 {value}。"),

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from ganapp import curves
+from ganapp import curves, drawn
 from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, Run
 from ganapp.presets import PRESET_TITLES_ZH
 
@@ -110,7 +110,8 @@ def headline(run: Run, lang: str) -> str:
     m = run.metrics
     data = run.config.data if run.config else ""
     if "modes_covered" in m:
-        text = tr(lang, "headline_modes", n=number(m["modes_covered"]), total=MODES.get(data, "?"))
+        total = MODES.get(data) or (drawn.stroke_count(run.config.drawn_points) if data == "drawn" else 0) or "?"
+        text = tr(lang, "headline_modes", n=number(m["modes_covered"]), total=total)
         if "high_quality" in m:
             text += " · " + tr(lang, "headline_quality", value=f"{m['high_quality']:.1f}")
         return text
