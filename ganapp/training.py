@@ -51,6 +51,17 @@ class StepResult:
     fake_logits: torch.Tensor
 
 
+@dataclass
+class _HalfStep:
+    """A step whose D half is done: its batch (x_fake keeps G's graph for G's half) and D's numbers."""
+
+    x_real: torch.Tensor
+    x_fake: torch.Tensor
+    d_loss: torch.Tensor
+    real_logits: torch.Tensor
+    fake_logits: torch.Tensor
+
+
 class Trainer:
     """Owns the models, the optimizers and every piece of run state that a checkpoint keeps."""
 
@@ -86,10 +97,28 @@ class Trainer:
         self.step = 0
         self.seconds = 0.0  # training time, summed over resumed sessions
         self.history: list[dict[str, float]] = []  # one row per logged step (HISTORY_COLUMNS + metrics)
+        self._half: _HalfStep | None = None  # a step whose D half was taken by hand (d_step)
 
     # ------------------------------------------------------------------------------------
     def train_step(self) -> StepResult:
-        """One step: (1) update D on a real and a generated batch, (2) update G."""
+        """One step: (1) update D on a real and a generated batch, (2) update G.
+
+        Composed of the two halves a paused run can also take one at a time (ganapp.server.control):
+        `d_step` (draws the batch, updates D) and `g_step` (updates G on that batch). A step whose
+        D half was already taken by hand only takes its G half here."""
+        if self._half is None:
+            self.d_step()
+        return self.g_step()
+
+    @property
+    def half_step(self) -> bool:
+        """Whether D has taken its turn of the next step and G's turn is due."""
+        return self._half is not None
+
+    def d_step(self) -> StepResult:
+        """D's half of the next step: draw the real batch and the noise, update D. The step
+        number does not move; `g_step` completes the step. Taken twice in a row, the second
+        draws a new batch and updates D again (the first batch's G turn is skipped)."""
         config, device = self.config, self.device
         x_real = self.dataset.sample(config.batch_size, self.data_rng).to(device, non_blocking=True)
         z = torch.randn(config.batch_size, config.noise_dim, generator=self.noise_rng).to(device, non_blocking=True)
@@ -107,6 +136,30 @@ class Trainer:
         self.discriminator_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         self.discriminator_optimizer.step()
+        self._half = _HalfStep(x_real, x_fake, d_loss.detach(), real_logits.detach(), fake_logits.detach())
+        return StepResult(self._half.d_loss, torch.tensor(float("nan")), self._half.real_logits,
+                          self._half.fake_logits)
+
+    def g_step(self) -> StepResult:
+        """G's half of the step: update G against the current D, on the batch of the D half
+        just taken; without one (a G step by hand), on a new batch while D sits this step out
+        (D's loss and outputs on that batch are then measured, not trained on). Does not move
+        the step number; the caller (train) does."""
+        config = self.config
+        half, self._half = self._half, None
+        if half is None:
+            x_real = self.dataset.sample(config.batch_size, self.data_rng).to(self.device, non_blocking=True)
+            z = torch.randn(config.batch_size, config.noise_dim, generator=self.noise_rng).to(self.device,
+                                                                                               non_blocking=True)
+            x_fake = self.generator(z)
+            with torch.no_grad():  # D has no running statistics: measuring it changes nothing
+                real_logits, _ = self.discriminator(x_real)
+                fake_logits, _ = self.discriminator(x_fake)
+                d_loss = discriminator_loss(real_logits, fake_logits, self.real_target)
+                if self.discriminator_average is not None:
+                    d_loss = d_loss + self.discriminator_average.penalty()
+            half = _HalfStep(x_real, x_fake, d_loss, real_logits, fake_logits)
+        x_real, x_fake = half.x_real, half.x_fake
 
         # (2) update G, against the D just updated.
         fake_logits_for_g, fake_features = self.discriminator(x_fake)
@@ -124,20 +177,30 @@ class Trainer:
         self.generator_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         self.generator_optimizer.step()
-        return StepResult(d_loss.detach(), g_loss.detach(), real_logits.detach(), fake_logits.detach())
+        return StepResult(half.d_loss, g_loss.detach(), half.real_logits, half.fake_logits)
 
     # ------------------------------------------------------------------------------------
     def train(self, *, on_log: Callable[[dict[str, float]], Any] | None = None,
               on_samples: Callable[[int, np.ndarray], Any] | None = None,
               on_metrics: Callable[[int, dict[str, Any]], Any] | None = None,
               should_stop: Callable[[], bool] | None = None,
-              evaluate: Callable[["Trainer"], dict[str, Any]] | None = None) -> str:
+              evaluate: Callable[["Trainer"], dict[str, Any]] | None = None,
+              gate: Callable[["Trainer"], str | None] | None = None,
+              on_step: Callable[[str, dict[str, float]], Any] | None = None) -> str:
         """Train up to config.steps; returns 'finished' or 'stopped'.
 
         on_log gets each history row; on_samples the step and the fixed-noise samples
         (numpy, (n, 2) or (n, C, H, W)); evaluate, when given, is called every
         metrics_every steps and its numbers join the history row and go to on_metrics.
         Raises TrainingDiverged on NaN or infinity.
+
+        gate (play, pause, one step: ganapp.server.control) is asked before each step and
+        may wait (a paused run; its waiting is not training time). It answers None (train
+        on), "stop", or a step to take and report at once: "d" (D's half), "g" (G's half,
+        or G alone), "step" (a whole step). A reported whole or G step logs a history row
+        whatever log_every says; on_step then gets the kind and that row (for "d": D's loss
+        and outputs of the half step, no row kept). A gate never changes the numbers: a run
+        stepped by hand with whole steps equals the run trained straight.
         """
         config = self.config
         if self.step == 0 and on_samples is not None:
@@ -147,10 +210,24 @@ class Trainer:
             if should_stop is not None and should_stop():
                 self.seconds = time.perf_counter() - started
                 return "stopped"
-            result = self.train_step()
+            kind = None
+            if gate is not None:
+                waiting = time.perf_counter()
+                kind = gate(self)
+                started += time.perf_counter() - waiting  # a paused run is not training
+                if kind == "stop":
+                    self.seconds = time.perf_counter() - started
+                    return "stopped"
+                if kind == "d":
+                    result = self.d_step()
+                    if on_step is not None:
+                        on_step("d", self._half_row(result))
+                    continue
+            result = self.g_step() if kind == "g" else self.train_step()
             self.step += 1
             last = self.step == config.steps
-            if self.step % config.log_every == 0 or last:
+            row = None
+            if self.step % config.log_every == 0 or last or kind is not None:
                 self.seconds = time.perf_counter() - started
                 row = self._log_row(result)
                 if evaluate is not None and config.metrics_every and (self.step % config.metrics_every == 0 or last):
@@ -164,8 +241,16 @@ class Trainer:
                     on_log(row)
             if on_samples is not None and (self.step % config.sample_every == 0 or last):
                 on_samples(self.step, self.fixed_samples())
+            if kind is not None and on_step is not None:
+                on_step(kind, row)
         self.seconds = time.perf_counter() - started
         return "finished"
+
+    def _half_row(self, result: StepResult) -> dict[str, float]:
+        """D's numbers after a D half step (the step number is the last whole step's)."""
+        return {"step": self.step, "d_loss": float(result.d_loss),
+                "d_real": float(torch.sigmoid(result.real_logits).mean()),
+                "d_fake": float(torch.sigmoid(result.fake_logits).mean())}
 
     def _log_row(self, result: StepResult) -> dict[str, float]:
         row = {

@@ -35,6 +35,7 @@ from . import curves, metrics, render
 from .checkpoint import trainer_from_checkpoint
 from .config import GANConfig
 from .runfiles import samples_picture, write_run
+from .server.control import Command, Player, PlayState
 from .render_inside import SafeInsideViews
 from .server.messages import Curves, Done, Inside, Log, Message, Metrics, Note, Samples, Started
 from .training import Trainer, TrainingDiverged
@@ -47,6 +48,7 @@ from .training import Trainer, TrainingDiverged
 MIN_PICTURE_INTERVAL_S = 0.5
 PICTURE_INTERVAL_S = 1.0
 CURVES_INTERVAL_S = 1.0  # the loss curves (about 9 ms to draw) at most once a second
+SLOW_PICTURE_INTERVAL_S = 0.1  # in slow motion, a picture and the curves after each step, at most 10 a second
 curves.warm_up()  # load the chart fonts here, in the forkserver, rather than in every job
 WATCHDOG_INTERVAL_S = 0.5
 ORPHAN_GRACE_S = 20.0  # a job whose server is gone stops, writes its files, and exits within this
@@ -59,8 +61,9 @@ class ServerGone(Exception):
     """Nobody reads this job's messages any more."""
 
 
-def main(spec: dict[str, Any], connection, stop_event, server_pid: int) -> None:
-    """Entry point of a job process: run the job, as a polite and bounded neighbour."""
+def main(spec: dict[str, Any], connection, stop_event, server_pid: int, control=None) -> None:
+    """Entry point of a job process: run the job, as a polite and bounded neighbour.
+    `control`: the reading end of the server's one-way pipe of play commands (pause, steps)."""
     torch.set_num_threads(1)  # one core per job; the job limit decides how many cores in total
     _bound_resources(spec.get("limits") or {})
     orphaned = threading.Event()
@@ -86,12 +89,38 @@ def main(spec: dict[str, Any], connection, stop_event, server_pid: int) -> None:
                 pass
 
     try:
-        run(spec, send, lambda: stop_event.is_set() or orphaned.is_set())
+        run(spec, send, lambda: stop_event.is_set() or orphaned.is_set(),
+            receive=_pipe_receiver(control) if control is not None else None)
     finally:
+        for end in (connection, control):
+            try:
+                if end is not None:
+                    end.close()
+            except OSError:
+                pass
+
+
+def _pipe_receiver(control) -> Callable[[float], list[Command]]:
+    """The play commands that arrived on the pipe, waiting at most `timeout` for the first.
+    A closed pipe (the server let go of this job) sends nothing more; the job then waits
+    as asked, and its stop flag (the orphan watchdog) ends it."""
+    closed = [False]
+
+    def receive(timeout: float) -> list[Command]:
+        commands: list[Command] = []
+        if closed[0]:
+            time.sleep(timeout)
+            return commands
         try:
-            connection.close()
-        except OSError:
-            pass
+            wait = timeout
+            while len(commands) < 100 and control.poll(wait):
+                commands.append(control.recv())
+                wait = 0
+        except (EOFError, OSError):
+            closed[0] = True
+        return commands
+
+    return receive
 
 
 def _bound_resources(limits: dict[str, Any]) -> None:
@@ -141,8 +170,12 @@ def _exit_with_server(server_pid: int, orphaned: threading.Event) -> None:
     threading.Thread(target=watch, name="exit-with-server", daemon=True).start()
 
 
-def run(spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> str:
+def run(spec: dict[str, Any], send: Send, should_stop: Callable[[], bool],
+        receive: Callable[[float], list[Command]] | None = None) -> str:
     """Run one job described by `spec` and report through `send`; returns the final state.
+
+    receive(timeout), when given, returns the play commands the server sent (pause, resume,
+    single steps, speed: ganapp.server.control), waiting at most `timeout` for the first.
 
     spec: {"kind": "train" | "continue" | "view", "config": dict (train, continue),
            "steps": int (continue), "checkpoint": path (continue, view), "out_dir": path}.
@@ -153,7 +186,8 @@ def run(spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> st
     try:
         trainer = _make_trainer(spec, send)
         send(Started(config=trainer.config.to_dict(), step=trainer.step, history=list(trainer.history)))
-        state = _train(trainer, spec, send, should_stop)
+        player = Player(receive, send, should_stop) if receive is not None else None
+        state = _train(trainer, spec, send, should_stop, player)
         reason = None
     except TrainingDiverged as error:
         state, reason = "failed", str(error)
@@ -234,8 +268,10 @@ def _divergence_warning(trainer: Trainer | None) -> str | None:
             "failed; try a smaller learning rate")
 
 
-def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Callable[[], bool]) -> str:
+def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Callable[[], bool],
+           player: Player | None = None) -> str:
     last_picture, last_curves = [0.0], [time.perf_counter()]
+    picture_step = [-1]  # the step of the last picture sent (a step by hand sends one, once)
 
     # The views inside the game (D's heatmap, G's push, the techniques' lenses) go with each
     # picture; a drawing error switches them off and never fails the run (ganapp.render_inside).
@@ -248,6 +284,7 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
         if drawn is not None:
             send(Inside(step=step, pictures=drawn[0], numbers=drawn[1]))
         last_picture[0] = time.perf_counter()
+        picture_step[0] = step
 
     def on_log(row: dict[str, float]) -> None:
         send(Log(row=row))
@@ -286,9 +323,29 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
                 or time.perf_counter() - last_picture[0] >= MIN_PICTURE_INTERVAL_S):
             send_picture(step, samples)
 
+    def on_step(kind: str, row: dict[str, float] | None) -> None:
+        """After a step taken by hand (or paced by the slow-motion speed): every view of it
+        now, its log row already sent: the picture, the curves, the job's play state."""
+        now = time.perf_counter()
+        slow = player is not None and player.slow
+        if picture_step[0] != trainer.step or kind == "d":
+            if not slow or now - last_picture[0] >= SLOW_PICTURE_INTERVAL_S:
+                send_picture(trainer.step)
+        if kind != "d" and (not slow or now - last_curves[0] >= SLOW_PICTURE_INTERVAL_S):
+            _send_curves(trainer, send)
+            last_curves[0] = now
+        if player is not None and not slow:
+            player.report(d_loss=row.get("d_loss") if kind == "d" and row else None)
+
     evaluate = _safe_evaluator(trainer, send) if trainer.config.metrics_every else None
+    if player is not None:
+        player.trainer = trainer
+        # A pause shows the step it landed on (a picture only if the last one is of an older step).
+        player.on_pause = lambda: send_picture(trainer.step) if picture_step[0] != trainer.step else None
     return trainer.train(on_log=on_log, on_samples=on_samples, on_metrics=on_metrics,
-                         should_stop=should_stop, evaluate=evaluate)
+                         should_stop=should_stop, evaluate=evaluate,
+                         gate=player.gate if player is not None else None,
+                         on_step=on_step if player is not None else None)
 
 
 def _send_curves(trainer: Trainer, send: Send) -> None:

@@ -192,3 +192,32 @@ def test_run_files_travel_within_the_runs_byte_budget(tmp_path):
     assert arrived.files == {"config": str(run_folder / "config.json"), "metrics": str(run_folder / "metrics.csv")}
     assert sorted(p.name for p in run_folder.iterdir()) == ["config.json", "metrics.csv"]
     assert not (tmp_path / "server" / "escape").exists()
+
+
+def test_a_ray_job_pauses_takes_steps_by_hand_and_resumes_to_the_numbers_of_training_straight(ray_manager):
+    """Play commands reach a job on a Ray runner (an actor method, numbered so that a threaded
+    actor hands them over in order); a D half then a G half, and a whole step, by hand, leave
+    the checkpoint bit for bit the one of the same run trained straight."""
+    import torch
+
+    from test_pause import LOSSES, checkpoint_tensors, pause_now, slowly, step_by_hand
+
+    manager = ray_manager
+    owner, other = manager.issue_token(), manager.issue_token()
+    config = tiny(steps=200, seed=12, minibatch_discrimination=True, historical_averaging="uniform")
+    straight = manager.submit(owner, config, name="straight")
+    played = slowly(manager, owner, config, timeout_s=FIRST_START_S)
+    with pytest.raises(RunNotFound):
+        manager.pause(other, played.id)
+    at = pause_now(manager, owner, played)
+    assert step_by_hand(manager, owner, played, "step_d") == at
+    assert step_by_hand(manager, owner, played, "step_g") == at + 1
+    assert step_by_hand(manager, owner, played, "step") == at + 2
+    manager.set_speed(owner, played.id, 0)
+    manager.resume(owner, played.id)
+    for run in (ended(manager, owner, straight, FIRST_START_S), ended(manager, owner, played, FIRST_START_S)):
+        assert run.state == "finished", run.reason
+    a, b = checkpoint_tensors(straight), checkpoint_tensors(played)
+    assert a.keys() == b.keys() and not [k for k in a if not torch.equal(a[k], b[k])]
+    by_step = {row["step"]: row for row in played.history}
+    assert all(by_step[row["step"]][k] == row[k] for row in straight.history for k in LOSSES)

@@ -5,7 +5,9 @@ records); a backend only runs one job and hands back its messages. `LocalProcess
 is the embedded default: one forkserver child per job on this machine. A cluster
 backend implements the same two small protocols (start -> JobHandle; a handle that
 drains, stops, terminates and closes), so the manager, the page and the API do not
-change when jobs run elsewhere.
+change when jobs run elsewhere. Besides the job's messages (job -> server) and its stop
+flag, a handle carries play commands server -> job (pause, resume, single steps, speed:
+ganapp.server.control) with `control`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import threading
 from typing import Any, Protocol
 
+from .control import Command
 from .messages import Message
 
 
@@ -32,6 +35,10 @@ class JobHandle(Protocol):
     def request_stop(self) -> None:
         """Ask the job to stop after its current step and write its files."""
 
+    def control(self, command: Command) -> bool:
+        """Send a play command to the job (ganapp.server.control); False when it cannot take
+        one now (it has ended, or has not read the commands already sent). Never waits."""
+
     def terminate(self) -> None:
         """End the job now (it writes nothing more)."""
 
@@ -48,22 +55,26 @@ class JobBackend(Protocol):
     def close(self) -> None: ...
 
 
-def _job_entry(spec, connection, stop_event, server_pid):
+def _job_entry(spec, connection, stop_event, server_pid, control=None):
     """Child-process entry; imports the worker (preloaded in the forkserver, so free)."""
     from .. import worker
 
-    worker.main(spec, connection, stop_event, server_pid)
+    worker.main(spec, connection, stop_event, server_pid, control)
 
 
 class LocalProcessHandle:
-    """A job in a local child process: a one-way pipe for its messages, an event to stop it.
+    """A job in a local child process: a one-way pipe for its messages, an event to stop it,
+    and a second one-way pipe for play commands (server -> job).
 
-    The server holds exactly two descriptors per running job (the pipe's reading end and
-    the process sentinel); `close` releases both, so ended jobs leak nothing.
+    The server holds exactly three descriptors per running job (the message pipe's reading
+    end, the command pipe's writing end and the process sentinel); `close` releases all
+    three, so ended jobs leak nothing. The command pipe does not block the server: its end
+    is non-blocking, and a command is a few dozen bytes, written whole or not at all.
     """
 
-    def __init__(self, process, reader, stop_event):
+    def __init__(self, process, reader, stop_event, commands=None):
         self.process, self._reader, self._stop_event = process, reader, stop_event
+        self._commands = commands
         self._closed = False
         self._lock = threading.Lock()
 
@@ -93,6 +104,16 @@ class LocalProcessHandle:
     def request_stop(self) -> None:
         self._stop_event.set()
 
+    def control(self, command: Command) -> bool:
+        with self._lock:
+            if self._closed or self._commands is None or not self.process.is_alive():
+                return False
+            try:  # under PIPE_BUF bytes: written whole, or BlockingIOError when the job reads nothing
+                self._commands.send(command)
+            except (BlockingIOError, BrokenPipeError, ConnectionResetError, OSError):
+                return False
+            return True
+
     def terminate(self) -> None:
         if not self._closed and self.process.is_alive():
             self.process.terminate()
@@ -111,6 +132,8 @@ class LocalProcessHandle:
                 return
             self._closed = True
             self._reader.close()
+            if self._commands is not None:
+                self._commands.close()
         self.process.join(1.0)
         if self.process.is_alive():
             self.process.kill()
@@ -142,17 +165,21 @@ class LocalProcesses:
 
     def start(self, job_id: str, spec: dict[str, Any]) -> LocalProcessHandle:
         reader, writer = self._context.Pipe(duplex=False)
+        command_reader, command_writer = self._context.Pipe(duplex=False)
+        os.set_blocking(command_writer.fileno(), False)  # a job that reads nothing never holds up the server
         stop_event = self._context.Event()
         process = self._context.Process(target=_job_entry, name=f"ganapp-job-{job_id}", daemon=True,
-                                        args=(spec, writer, stop_event, os.getpid()))
+                                        args=(spec, writer, stop_event, os.getpid(), command_reader))
         try:
             process.start()
         except BaseException:
             reader.close()
+            command_writer.close()
             raise
         finally:
-            writer.close()  # the child has its own copy; ours would keep the pipe open forever
-        return LocalProcessHandle(process, reader, stop_event)
+            writer.close()  # the child has its own copies; ours would keep the pipes open forever
+            command_reader.close()
+        return LocalProcessHandle(process, reader, stop_event, command_writer)
 
     def close(self) -> None:
         pass

@@ -69,6 +69,8 @@ ENVIRONMENT = {
     "max_uploads_per_minute": ("GANAPP_MAX_UPLOADS_PER_MINUTE", 1, 1, 10_000, "uploads per visitor per minute"),
     "run_ttl_s": ("GANAPP_RUN_TTL_HOURS", 3600, 1, 24 * 365, "hours an ended run is kept"),
     "max_job_seconds": ("GANAPP_MAX_JOB_MINUTES", 60, 1, 24 * 60, "minutes one job may train"),
+    "max_pause_seconds": ("GANAPP_MAX_PAUSE_MINUTES", 60, 1, 24 * 60,
+                          "minutes a paused job may wait without a step (then it stops; continue it)"),
     "max_job_memory_bytes": ("GANAPP_MAX_JOB_MEMORY_MB", MB, 64, 1_000_000, "memory of one job, in MB"),
     "max_run_bytes": ("GANAPP_MAX_RUN_MB", MB, 1, 100_000, "disk bytes of one run's files, in MB"),
     "max_owner_bytes": ("GANAPP_MAX_VISITOR_MB", MB, 1, 1_000_000, "disk bytes of one visitor's runs, in MB"),
@@ -103,6 +105,9 @@ class Limits:
     max_uploads_per_minute: int = 10
     run_ttl_s: float = 24 * 3600.0
     max_job_seconds: float = 15 * 60.0  # then the job is stopped (its checkpoint kept: continue it)
+    # A paused job holds its slot: paused time counts toward max_job_seconds, and a job paused
+    # this long without a step by hand is stopped (checkpoint kept) to free the slot.
+    max_pause_seconds: float = 5 * 60.0
     max_job_memory_bytes: int = 2048 * MB
     max_run_bytes: int = 100 * MB
     max_owner_bytes: int = 500 * MB

@@ -38,6 +38,7 @@ from ..config import ConfigError, GANConfig
 from ..presets import ready_made_checkpoint
 from . import records
 from .backend import JobBackend, JobHandle, backend_from_env
+from .control import STEP_ACTIONS, Command, PlayRefused, PlayState, check_speed
 from .limits import JobError, LimitError, Limits, SettingsError
 from .messages import Curves, Done, Inside, Log, Message, Metrics, Note, Samples, Started
 from .records import DISPLAY_ROWS_CAP, LOSS_COLUMNS, RECORD_FORMAT  # noqa: F401  (re-exported)
@@ -121,6 +122,12 @@ class Run:
     stop_why: str | None = None  # None (the visitor), "time" (the server's limit), "shutdown"
     handle: JobHandle | None = None  # the job, while it runs; closed and dropped when it ends
     started_monotonic: float | None = None
+    # Play, pause, one step (ganapp.server.control): what the visitor asked for, and what the job says.
+    pause_wanted: bool = False  # asked to pause (single steps are accepted from then on)
+    paused: bool = False  # the job says it waits
+    half_step: bool = False  # the job says D has taken its half of the next step
+    speed: float | None = None  # the slow-motion speed asked for, steps per second (None: full speed)
+    paused_since: float | None = None  # monotonic: the pause, or the last step by hand (the pause limit)
 
     @property
     def active(self) -> bool:
@@ -182,6 +189,11 @@ class Run:
             "steps_per_second": round(speed, 1) if speed is not None else None,
             "seconds": round(self.seconds, 2),
             "samples_step": self.picture_step,
+            # paused: asked to pause (steps by hand are taken from then on; a run not started yet
+            # starts paused); the job confirms within a step (Run.paused).
+            "paused": self.pause_wanted and self.state in ("queued", "starting", "running"),
+            "half_step": self.half_step,
+            "speed": self.speed,
             "samples_count": self.picture_count,
             "metrics": dict(self.metrics),
             "metrics_warning": self.metrics_warning,
@@ -331,6 +343,83 @@ class JobManager:
             elif run.state in ("starting", "running"):
                 self._request_stop(run, None)
             return run
+
+    # ------------------------------------------------------------------ play, pause, one step
+    def pause(self, owner: str, run_id: str) -> Run:
+        """Pause one of the owner's runs after its current step (it keeps its slot: see
+        Limits.max_pause_seconds). A run that has not started yet starts paused, at step 0."""
+        with self._lock:
+            run = self._playable(owner, run_id)
+            self._send_command(run, Command("pause"))
+            run.pause_wanted = True
+            run.paused_since = time.monotonic()
+            run.version += 1
+            return run
+
+    def resume(self, owner: str, run_id: str) -> Run:
+        """Train a paused run on (at its slow-motion speed, when one is set)."""
+        with self._lock:
+            run = self._playable(owner, run_id)
+            if not run.pause_wanted:
+                raise PlayRefused(f"run {_short(run.name, 80)!r} is not paused", "play_not_paused_resume",
+                                  name=_short(run.name, 80))
+            self._send_command(run, Command("resume"))
+            run.pause_wanted = False
+            run.paused_since = None
+            run.version += 1
+            return run
+
+    def step(self, owner: str, run_id: str, kind: str = "step") -> Run:
+        """One step of a paused run by hand: kind "step" (D then G, as training straight),
+        "step_d" (D's half) or "step_g" (G's half). The job then sends the step's log row,
+        picture and curves."""
+        if kind not in STEP_ACTIONS:
+            raise JobError(f"a step is one of {', '.join(STEP_ACTIONS)}; got {_short(repr(kind), 40)}")
+        with self._lock:
+            run = self._playable(owner, run_id)
+            if run.handle is None:
+                raise PlayRefused(f"run {_short(run.name, 80)!r} has not started yet; wait for its first picture",
+                                  "play_not_started", name=_short(run.name, 80))
+            if not run.pause_wanted:
+                raise PlayRefused(f"run {_short(run.name, 80)!r} is training; pause it first, then take "
+                                  "single steps", "play_not_paused", name=_short(run.name, 80))
+            self._send_command(run, Command(kind))
+            run.paused_since = time.monotonic()
+            return run
+
+    def set_speed(self, owner: str, run_id: str, speed: Any) -> Run:
+        """Slow motion: at most `speed` steps per second (0 or None: full speed again)."""
+        try:
+            value = check_speed(speed)
+        except ValueError as error:
+            raise PlayRefused(str(error), "play_bad_speed") from None
+        with self._lock:
+            run = self._playable(owner, run_id)
+            self._send_command(run, Command("speed", value))
+            run.speed = value
+            run.version += 1
+            return run
+
+    def _playable(self, owner: str, run_id: str) -> Run:
+        run = self.get(owner, run_id)
+        name = _short(run.name, 80)
+        if run.kind == "view":
+            raise PlayRefused(f"run {name!r} opens a checkpoint and trains nothing; there is nothing to pause",
+                              "play_view", name=name)
+        if run.state not in ("queued", "starting", "running") or run.stop_requested is not None:
+            raise PlayRefused(f"run {name!r} is {run.state}; only a running run can be paused or stepped",
+                              "play_not_running", name=name, state=run.state)
+        return run
+
+    def _send_command(self, run: Run, command: Command) -> None:
+        """To the job now; for a run whose job is not started yet, pause and speed are kept and
+        sent as it starts (_start_waiting; `step` refuses before)."""
+        if run.handle is None:
+            return
+        if not run.handle.control(command):
+            raise PlayRefused(f"run {_short(run.name, 80)!r} is not taking commands right now (it may be "
+                              "ending, or busy measuring); try again in a moment", "play_busy",
+                              name=_short(run.name, 80))
 
     def get(self, owner: str, run_id: Any) -> Run:
         """One of the owner's own runs; RunNotFound for any other id, whoever owns it."""
@@ -617,7 +706,10 @@ class JobManager:
                 run.handle.terminate()  # still loading or stuck: stop means stop
             elif (run.stop_requested is None and run.kind != "view" and run.started_monotonic is not None
                   and now - run.started_monotonic > self.limits.max_job_seconds):
-                self._request_stop(run, "time")
+                self._request_stop(run, "time")  # paused time counts: a paused job holds its slot
+            elif (run.stop_requested is None and run.pause_wanted and run.paused_since is not None
+                  and now - run.paused_since > self.limits.max_pause_seconds):
+                self._request_stop(run, "pause")
         self._start_waiting()
         if now - self._last_cleanup > CLEANUP_EVERY_S:
             self._last_cleanup = now
@@ -681,6 +773,11 @@ class JobManager:
                 run.handle = handle
                 if run.stop_requested is not None:  # stopped while it was being started
                     handle.request_stop()
+                if run.speed is not None:  # asked for before the job started: it starts so
+                    handle.control(Command("speed", run.speed))
+                if run.pause_wanted:
+                    handle.control(Command("pause"))
+                    run.paused_since = time.monotonic()  # the pause limit counts from the start
 
     def _fair_order(self) -> list[Run]:
         """Waiting training runs in the order they would start: visitors take turns (the one
@@ -770,6 +867,9 @@ class JobManager:
             run.metrics_count += 1
         elif isinstance(message, Note):
             run.note = _short(message.text)
+        elif isinstance(message, PlayState):
+            run.paused, run.half_step = bool(message.paused), bool(message.half)
+            run.step = max(run.step, int(message.step))  # a pause may land between two logged steps
         elif isinstance(message, Started):
             self._apply_started(run, message)
         elif isinstance(message, Done):
@@ -808,6 +908,10 @@ class JobManager:
         if state == "stopped" and run.stop_why == "time":
             reason = (f"stopped at the server's limit of {self.limits.max_job_seconds / 60:.0f} minutes per run"
                       + ("; continue it to train on" if run.files.get("checkpoint") else ""))
+        elif state == "stopped" and run.stop_why == "pause":
+            reason = (f"stopped after {self.limits.max_pause_seconds / 60:.0f} minutes paused without a step, "
+                      "to free its place for others" + ("; continue it to train on" if run.files.get("checkpoint")
+                                                        else ""))
         elif state in ("stopped", "finished") and run.stop_why == "shutdown" and run.step < run.total_steps:
             state, reason = "interrupted", self._interrupted_reason(run)
         self._end(run, state, reason)

@@ -12,8 +12,9 @@ local job process does. `send` appends the job's typed messages
 (ganapp.server.messages) to a buffer in the runner; the server's handle
 (`RayJobHandle`) keeps one `drain` call in flight and picks up its batch when it is
 ready (ray.wait with timeout 0), so the manager's pump never waits on the cluster. A
-runner is threaded (max_concurrency=3): `run` trains in one thread while `drain` and
-`stop` answer in others. A runner whose job ended normally goes back to a pool for the
+runner is threaded (max_concurrency=4): `run` trains in one thread while `drain`,
+`stop` and `control` (play commands: pause, resume, single steps, speed;
+ganapp.server.control) answer in others. A runner whose job ended normally goes back to a pool for the
 next job; stopping is the job's own stop flag; terminating kills the runner (ray.kill),
 and a runner that dies (its process killed, its machine lost) ends only its own run.
 
@@ -33,8 +34,10 @@ asks for one CPU, and for one GPU when the cluster has a free one (the config's 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
+import queue
 import shutil
 import socket
 import sys
@@ -44,10 +47,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .control import Command
 from .limits import SettingsError
 from .messages import Done, Message, Metrics, Note
 
-ACTOR_THREADS = 3  # run, drain and stop at once
+ACTOR_THREADS = 4  # run, drain, stop and control at once
 WARM_RUNNERS = 2  # runners started with the server, as the local backend starts its forkserver
 IDLE_S = 600.0  # a runner idle this long gives its CPU back to the cluster
 WAITING_NOTE_S = 3.0  # a job whose runner has not answered by then: the page says it is waiting
@@ -100,6 +104,10 @@ class _Runner:
             pass
         self._buffers: dict[str, list[tuple[Message, dict[str, tuple[str, bytes]] | None]]] = {}
         self._stops: dict[str, threading.Event] = {}
+        self._commands: dict[str, queue.Queue] = {}  # play commands of the running job, by job id
+        self._early: dict[str, dict[int, Command]] = {}  # commands that overtook an earlier one
+        self._expected: dict[str, int] = {}  # the number of the next command to hand to the job
+        self._ended: collections.deque[str] = collections.deque(maxlen=100)  # late commands find no queue
         self._stopped_early: set[str] = set()  # a threaded actor may run a stop before the run it stops
         self._lock = threading.Lock()
 
@@ -126,6 +134,8 @@ class _Runner:
         stop = threading.Event()
         with self._lock:
             self._stops[job_id] = stop
+            # Commands may come before the job (the server sends a pause asked for before the start).
+            commands = self._commands.setdefault(job_id, queue.Queue(maxsize=100))
             if job_id in self._stopped_early:
                 self._stopped_early.discard(job_id)
                 stop.set()
@@ -135,11 +145,25 @@ class _Runner:
             with self._lock:
                 self._buffers.setdefault(job_id, []).append((message, files))
 
+        def receive(timeout: float) -> list[Command]:
+            received = []
+            try:
+                received.append(commands.get(timeout=timeout) if timeout > 0 else commands.get_nowait())
+                while True:
+                    received.append(commands.get_nowait())
+            except queue.Empty:
+                pass
+            return received
+
         try:
-            return worker.run(spec, send, stop.is_set)
+            return worker.run(spec, send, stop.is_set, receive=receive)
         finally:
             with self._lock:
                 self._stops.pop(job_id, None)
+                self._commands.pop(job_id, None)
+                self._early.pop(job_id, None)
+                self._expected.pop(job_id, None)
+                self._ended.append(job_id)
             shutil.rmtree(folder, ignore_errors=True)  # its files are in the buffer now
 
     def drain(self, job_id: str) -> list[tuple[Message, dict[str, tuple[str, bytes]] | None]]:
@@ -153,6 +177,32 @@ class _Runner:
                 self._stopped_early.add(job_id)
                 return
         stop.set()
+
+    def control(self, job_id: str, number: int, command: Command) -> bool:
+        """A play command for the running job, the handle's `number`-th: a threaded actor may
+        run two calls out of order, so commands are handed to the job in their numbers' order.
+        A command may come before the job's `run` call (kept for it) but not after its end.
+        False when the job has ended here or has not read the last 100."""
+        with self._lock:
+            if job_id in self._ended:
+                return False
+            if job_id not in self._commands and len(self._commands) >= 100:
+                return False
+            commands = self._commands.setdefault(job_id, queue.Queue(maxsize=100))
+            early = self._early.setdefault(job_id, {})
+            if len(early) >= 100:
+                return False
+            early[number] = command
+            expected = self._expected.get(job_id, 0)
+            try:
+                while expected in early:
+                    commands.put_nowait(early.pop(expected))
+                    expected += 1
+            except queue.Full:
+                return False
+            finally:
+                self._expected[job_id] = expected
+        return True
 
 
 def _collect_files(done: Done, out_dir: Path, spec: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
@@ -206,6 +256,7 @@ class RayJobHandle:
         self._killed = False
         self._started = time.monotonic()
         self._noted = False
+        self._commands_sent = 0
         slot.used = True
 
     def drain(self, final: bool = False) -> list[Message]:
@@ -309,6 +360,16 @@ class RayJobHandle:
     def request_stop(self) -> None:
         if not self._closed:
             self._slot.actor.stop.remote(self._job_id)
+
+    def control(self, command: Command) -> bool:
+        """Sent without waiting for the runner's answer (the job's PlayState messages say
+        what it did); numbered, so that the runner hands them to the job in order."""
+        with self._lock:
+            if self._closed or self._killed:
+                return False
+            number, self._commands_sent = self._commands_sent, self._commands_sent + 1
+            self._slot.actor.control.remote(self._job_id, number, command)
+        return True
 
     def terminate(self) -> None:
         if not self._closed and not self._killed:

@@ -1,5 +1,7 @@
 """The named API endpoints for gradio_client (/new_token, /start_run, /poll_run, /stop_run,
-/list_runs, /run_files): each action of the page, for scripts. See README, "Scripting it".
+/list_runs, /run_files, and play: /pause_run, /resume_run, /step_run, /set_speed; the tiny
+games of historical averaging: /game_trajectories): each action of the page, for scripts.
+See README, "Scripting it".
 """
 
 from __future__ import annotations
@@ -76,6 +78,45 @@ def wire_api(app: GanApp, demo: gr.Blocks) -> None:
             run = app.jobs.stop(token, run.id)
         return app.summary(run)
 
+    # Play, pause, one step (ganapp.server.control); the page's buttons are ganapp.web.play.
+    def pause_run(token: str, run_id: str) -> dict:
+        """Pause one of your running runs after its current step. While paused it keeps its
+        place (and its time limit runs on); a run paused longer than the server's limit
+        without a step is stopped, its checkpoint kept."""
+        token = app.owner(token)
+        run = owned(token, run_id)
+        with refusals():
+            run = app.jobs.pause(token, run.id)
+        return app.summary(run)
+
+    def resume_run(token: str, run_id: str) -> dict:
+        """Train a paused run on (at its slow-motion speed, when one is set)."""
+        token = app.owner(token)
+        run = owned(token, run_id)
+        with refusals():
+            run = app.jobs.resume(token, run.id)
+        return app.summary(run)
+
+    def step_run(token: str, run_id: str, kind: str = "step") -> dict:
+        """One step of a paused run: kind "step" (D then G: exactly a step of training straight),
+        "step_d" (the discriminator's half: the step number stays) or "step_g" (the generator's
+        half). The run's log row, picture and curves follow within a moment (poll_run)."""
+        token = app.owner(token)
+        run = owned(token, run_id)
+        with refusals():
+            kind = safety.text_param("kind", kind, max_chars=10)
+            run = app.jobs.step(token, run.id, kind)
+        return app.summary(run)
+
+    def set_speed(token: str, run_id: str, steps_per_second: float = 0) -> dict:
+        """Slow motion for explaining: at most this many steps per second, each step's picture
+        and log row sent as it is taken (0: full speed again)."""
+        token = app.owner(token)
+        run = owned(token, run_id)
+        with refusals():
+            run = app.jobs.set_speed(token, run.id, steps_per_second)
+        return app.summary(run)
+
     def list_runs(token: str) -> list:
         """Your runs, oldest first, as summaries without their config."""
         token = app.owner(token)
@@ -96,7 +137,7 @@ def wire_api(app: GanApp, demo: gr.Blocks) -> None:
             raise safety.refusal(f"this run failed before writing files{why}")
         raise safety.refusal(f"run {run.name!r} ended ({run.state}) without files{why}")
 
-    for fn in (new_token, start_run, poll_run, stop_run, list_runs):
+    for fn in (new_token, start_run, poll_run, stop_run, list_runs, pause_run, resume_run, step_run, set_speed):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
     # Files need a File component to travel, so this one is an event of hidden components.
     with gr.Row(visible=False):

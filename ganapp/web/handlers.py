@@ -26,7 +26,7 @@ from ganapp.jobs import ENDED_STATES, JobError, Run
 from ganapp.presets import (PRESET_NOTES, PRESET_NOTES_ZH, PRESET_TITLES_ZH, PRESETS, READY_MADE_NOTES,
                             READY_MADE_NOTES_ZH, READY_MADE_TITLES_ZH, preset_config, ready_made_runs)
 
-from . import export, inside_view, links, safety, views
+from . import export, inside_view, links, play, safety, views
 from .core import GanApp
 from .form import SWITCH_FIELDS, ConfigForm, field_label, number_value
 from .safety import InputError
@@ -119,7 +119,7 @@ class Handlers:
         ui_ = ui
         # What each event draws. The live view is what a tick changes.
         self.live_outputs = [ui_.status, ui_.samples, ui_.status_b, ui_.samples_b, ui_.look_for, ui_.timer,
-                             ui_.live_seen, *inside_view.outputs(ui_)]
+                             ui_.live_seen, *inside_view.outputs(ui_), *play.outputs(ui_)]
         self.metrics_outputs = [ui_.metrics_row, *ui_.metric_plots, ui_.metrics_picture, ui_.metrics_text,
                                 ui_.metrics_seen]
         self.compare_outputs = [ui_.compare_picture_a, ui_.compare_picture_b, ui_.compare_plot, ui_.overlay,
@@ -151,6 +151,7 @@ class Handlers:
         ids = (run.id if run else None, partner.id if partner else None, lang)
         switched = last.get("ids") != ids
         now["ids"] = ids
+        play.live(ui, run, partner, switched, last, now, out, lang)  # the pause button and its status line
         a_step = b_step = None  # the steps the pictures are held at (None: the latest)
         if run is not None and partner is not None:
             app.watch(run, partner)

@@ -72,11 +72,11 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
                                                  min_width=100), "value", "start")
                 ui.stop_button = said(gr.Button(tr(LANG, "stop"), variant="stop", elem_id="stop-button",
                                                 min_width=100), "value", "stop")
+            play.build(ui, LANG)  # pause, single steps, slow motion (ganapp.web.play)
             choices = ready_made_runs()
             ui.ready_made = gr.Dropdown(ready_choices(LANG), value=NO_READY, label=tr(LANG, "ready_made"),
                                         elem_id="ready-made", visible=bool(choices))
             with gr.Accordion(tr(LANG, "settings"), open=False, elem_id="settings") as ui.settings:
-            play.build(ui, LANG)  # pause, single steps, slow motion (ganapp.web.play)
                 said(ui.settings, "label", "settings")
                 form = ConfigForm(GANConfig(), limits.max_steps, max_batch_size=limits.max_batch_size,
                                   max_hidden_dim=limits.max_hidden_dim)
@@ -215,11 +215,11 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
                          [*h.shown_outputs, ui.compare_a, ui.compare_b], api_visibility="private",
                          concurrency_limit=None, show_progress="hidden")
     ui.stop_button.click(h.stop, [ui.owner, ui.shown, ui.partner, ui.lang], None, **quick)
+    play.wire(ui, h.app, [ui.owner, ui.shown, ui.partner, ui.lang])
     ui.shown.input(h.show, [ui.owner, ui.shown, *views_in, ui.lang], h.shown_outputs, **quick)
     ui.runs_table.select(h.pick_row, [ui.owner, *views_in, ui.lang], h.shown_outputs, **quick)
     # One event with both choices: two dropdown events could answer out of order.
     for trigger in (ui.compare_button.click, ui.overlay.input):
-    play.wire(ui, h.app, [ui.owner, ui.shown, ui.partner, ui.lang])
         trigger(h.compare, [ui.owner, ui.shown, *views_in, ui.lang], [*h.compare_outputs, ui.compare_stamp], **quick)
     ui.replay.release(h.replay, [ui.owner, ui.compare_a, ui.compare_b, ui.replay, ui.lang],
                       [ui.compare_picture_a, ui.compare_picture_b], **quick)

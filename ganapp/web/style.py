@@ -47,6 +47,15 @@ footer, footer a, footer button { color: #374151 !important; }
 /* the controls */
 #pair-button { font-size: 22px; min-height: 64px; font-weight: 700; }
 #start-button, #stop-button { font-size: 22px; min-height: 52px; font-weight: 700; }
+/* play, pause, one step (ganapp.web.play): a row of buttons, then a status line beside the speed */
+#play { gap: 4px; }
+#play-row, #play-line { gap: 4px; flex-wrap: nowrap; align-items: center; }
+#play-row button { font-size: 18px; min-height: 40px; padding: 2px 6px; flex: 1 1 auto; white-space: nowrap; }
+#play-status { flex: 1 1 0 !important; min-width: 0 !important; }
+#play-speed { flex: 0 0 120px !important; min-width: 0 !important; }
+#play-speed input { font-size: 16px; }
+#play-status .play-status { font-size: 16px; height: 40px; line-height: 20px; overflow: hidden; color: #1f2937;
+  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
 .technique-note { font-size: 16px; color: #374151; }
 .form-heading h3 { font-size: 20px; margin: 4px 0; }
 /* the stage: two panes, each a caption and a picture */

@@ -1,0 +1,158 @@
+"""Play, pause, one step from the page, in a real browser (Debian's chromium via Playwright).
+
+A visitor starts a run, pauses it, takes a whole step, a D step and a G step, and sees the
+step number and the picture move by exactly one step each time (none for D's half), then
+resumes. Screenshots land in artifacts/ (GANAPP_ARTIFACTS_DIR) for people to look at.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import wait_until
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+pytestmark = pytest.mark.slow
+
+FIRST_PICTURE_S = 90  # the session's first job may wait for the forkserver's imports
+
+
+def _step_shown(page) -> int:
+    return int(page.locator("#step-count").inner_text().replace(",", ""))
+
+
+def _picture_step(page) -> int | None:
+    img = page.locator("#samples img")
+    alt = img.first.get_attribute("alt") if img.count() else None
+    found = re.search(r"at step ([\d,]+)", alt or "")
+    return int(found.group(1).replace(",", "")) if found else None
+
+
+def _token(page) -> str:
+    box = page.locator("#owner-token textarea")
+    if not box.is_visible():
+        page.locator("#api-section").get_by_text(re.compile("Scripting|API")).first.click()
+    expect(box).to_have_value(re.compile(r"^[\w-]{24}\.[\w-]{22}$"), timeout=10_000)
+    return box.input_value()
+
+
+def _shows(page, step: int, timeout_s: float = 30) -> None:
+    """The caption's step and the picture's step are both `step`."""
+    wait_until(lambda: _step_shown(page) == step and _picture_step(page) == step, timeout_s,
+               f"the page to show step {step} (caption {_step_shown(page)}, picture {_picture_step(page)})",
+               interval_s=0.1)
+
+
+def test_pause_step_and_resume_from_the_page(server, browser, artifacts_dir):
+    page = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US").new_page()
+    try:
+        page.goto(server.url)
+        expect(page.locator("#state-text")).to_be_visible(timeout=30_000)
+        page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
+        for selector in ("#play-pause", "#play-step-d", "#play-step-g", "#play-step", "#play-speed"):
+            box = page.locator(selector).first.bounding_box()
+            assert box and box["y"] + box["height"] <= 720, (selector, box)  # in the first screen
+
+        page.locator("#play-step").click()  # nothing runs yet: the page says so
+        expect(page.get_by_text("Nothing to pause or step")).to_be_visible(timeout=10_000)
+
+        page.locator("#start-button").click()
+        expect(page.locator("#samples img")).to_have_attribute("alt", re.compile(r"at step \d+"),
+                                                               timeout=FIRST_PICTURE_S * 1000)
+        page.locator("#play-step").click()  # a step while training is refused, in the visitor's words
+        expect(page.get_by_text(re.compile("first: single steps are taken while a run is paused"))).to_be_visible(
+            timeout=10_000)
+
+        page.locator("#play-pause").click()
+        expect(page.locator("#play-status")).to_contain_text(re.compile(r"paused at step [\d,]+"), timeout=20_000)
+        expect(page.locator("#play-pause")).to_have_text("Resume", timeout=10_000)
+        owner = _token(page)
+        run = next(r for r in server.app.jobs.runs(owner) if r.active)
+        paused_at = run.step
+        _shows(page, paused_at)  # the job draws the step it paused at
+        page.evaluate("window.scrollTo(0, 0)")  # (the token was read from the API section, further down)
+        page.screenshot(path=str(artifacts_dir / "play-paused.png"))
+
+        page.locator("#play-step").click()  # one whole step: caption and picture move by one
+        _shows(page, paused_at + 1)
+        assert run.step == paused_at + 1 and run.history[-1]["step"] == paused_at + 1
+        page.screenshot(path=str(artifacts_dir / "play-stepped.png"))
+
+        pictures = run.picture_count
+        page.locator("#play-step-d").click()  # D's half: a new picture, the same step number
+        expect(page.locator("#play-status")).to_contain_text("D moved; G's turn", timeout=20_000)
+        assert run.picture_count > pictures and run.step == paused_at + 1
+        assert _step_shown(page) == paused_at + 1
+        page.screenshot(path=str(artifacts_dir / "play-d-step.png"))
+
+        page.locator("#play-step-g").click()  # G's half completes the step
+        _shows(page, paused_at + 2)
+        expect(page.locator("#play-status")).not_to_contain_text("G's turn", timeout=10_000)
+        page.screenshot(path=str(artifacts_dir / "play-g-step.png"))
+
+        page.locator("#play-pause").click()  # resume: training goes on by itself
+        expect(page.locator("#play-pause")).to_have_text("Pause", timeout=10_000)
+        wait_until(lambda: _step_shown(page) > paused_at + 2 or run.state == "finished", 60,
+                   "training to go on after Resume", interval_s=0.2)
+        page.screenshot(path=str(artifacts_dir / "play-resumed.png"))
+        page.locator("#stop-button").click()
+        server.app.jobs.wait(owner, run.id, timeout_s=30)
+        assert not run.active
+    finally:
+        page.context.close()
+
+
+def test_the_play_row_in_chinese(server, browser, artifacts_dir):
+    page = browser.new_context(viewport={"width": 1280, "height": 720}, locale="zh-TW").new_page()
+    try:
+        page.goto(server.url + "?lang=zh-TW")
+        expect(page.locator("#play-step-d")).to_have_text("判別器一步", timeout=30_000)
+        expect(page.locator("#play-step-g")).to_have_text("生成器一步")
+        expect(page.locator("#play-pause")).to_have_text("暫停")
+        page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
+        page.locator("#play-step").click()
+        expect(page.get_by_text("沒有可以暫停或單步執行的訓練")).to_be_visible(timeout=10_000)
+        page.screenshot(path=str(artifacts_dir / "play-zh-TW.png"))
+    finally:
+        page.context.close()
+
+
+def test_the_play_endpoints_over_http(server):
+    """/pause_run, /step_run, /set_speed, /resume_run as a script calls them; another token
+    cannot pause your run; a step while training is refused with the reason."""
+    from gradio_client import Client
+
+    client = Client(server.url, verbose=False)
+    token, stranger = client.predict(api_name="/new_token"), client.predict(api_name="/new_token")
+    tiny = dict(data="ring8", batch_size=32, hidden_dim=32, log_every=5, sample_every=20, metrics_every=0,
+                steps=20_000)
+    run_id = client.predict(token, tiny, "api play", api_name="/start_run")["run_id"]
+    paused = client.predict(token, run_id, api_name="/pause_run")  # before it starts: it starts paused
+    assert paused["paused"] is True
+
+    def poll():
+        return client.predict(token, run_id, api_name="/poll_run")
+
+    first = wait_until(lambda: (p := poll())["state"] == "running" and p["samples_count"] > 0 and p, FIRST_PICTURE_S,
+                       "the run to start paused")
+    assert first["step"] == 0 and first["paused"] is True
+    client.predict(token, run_id, "step_d", api_name="/step_run")
+    wait_until(lambda: poll()["half_step"], 20, "D's half step")
+    client.predict(token, run_id, "step_g", api_name="/step_run")
+    client.predict(token, run_id, api_name="/step_run")  # kind "step" by default
+    after = wait_until(lambda: (p := poll())["step"] == 2 and p["history"] and p["history"][-1]["step"] == 2 and p,
+                       20, "two whole steps by hand")
+    assert after["half_step"] is False and after["samples_step"] == 2
+    with pytest.raises(Exception, match="you have no run"):
+        client.predict(stranger, run_id, api_name="/pause_run")
+    slow = client.predict(token, run_id, 5, api_name="/set_speed")
+    assert slow["speed"] == 5.0
+    resumed = client.predict(token, run_id, api_name="/resume_run")
+    assert resumed["paused"] is False
+    wait_until(lambda: poll()["step"] >= 4, 30, "slow motion to train on")
+    with pytest.raises(Exception, match="pause it first"):
+        client.predict(token, run_id, api_name="/step_run")
+    client.predict(token, run_id, api_name="/stop_run")
