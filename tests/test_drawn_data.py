@@ -354,3 +354,22 @@ def test_the_pads_handlers_keep_the_drawing_and_say_what_is_wrong_in_both_langua
     assert draw.clear("en")[0] == "" and "Nothing drawn yet" in draw.clear("en")[1]
     assert draw.use_shape("smile")("en")[0] == drawn.shape("smile")
     assert "damaged" in draw.status_html("AAA", "en") and "損壞" in draw.status_html("AAA", "zh-TW")
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                        max_size=3), max_leaves=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(json_values.map(json.dumps), json_values.map(lambda v: json.dumps({"strokes": v})), st.text(max_size=80)))
+def test_whatever_the_canvas_sends_the_drawing_so_far_is_kept(sent):
+    from ganapp.web import draw
+
+    before = MOONS
+    code, line = draw.add_stroke(sent, before, "zh-TW")
+    if code is not None and not isinstance(code, str):  # gr.skip(): nothing to do
+        return
+    strokes = drawn.decode(code)
+    assert strokes[:2] == drawn.decode(before)  # nothing lost
+    assert len(strokes) <= drawn.MAX_STROKES and isinstance(line, str) and "<script" not in line

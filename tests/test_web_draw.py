@@ -207,3 +207,22 @@ def test_a_link_with_a_damaged_drawing_is_refused_and_the_rest_applies(server, b
         assert server.app.jobs.counts()["runs"] == runs_before
     finally:
         page.context.close()
+
+
+def test_the_api_starts_a_run_on_a_drawing_and_refuses_a_damaged_one(server):
+    from gradio_client import Client
+
+    client = Client(server.url, verbose=False)
+    token = client.predict(api_name="/new_token")
+    code = drawn.shape("smile")
+    started = client.predict(token, {"data": "drawn", "drawn_points": code, "steps": 50, "hidden_dim": 16},
+                             "api drawing", api_name="/start_run")
+    run = server.app.owned_run(token, started["run_id"])
+    assert run.config.drawn_points == code
+    for bad, words in [({"data": "drawn", "drawn_points": "AAA"}, "cut short"),
+                       ({"data": "drawn"}, "needs a drawing"),
+                       ({"data": "ring8", "drawn_points": code}, "only used with data 'drawn'")]:
+        with pytest.raises(Exception) as error:
+            client.predict(token, bad, "bad", api_name="/start_run")
+        assert words in str(error.value), str(error.value)
+    client.predict(token, started["run_id"], api_name="/stop_run")
