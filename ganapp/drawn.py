@@ -42,6 +42,7 @@ DOT_LENGTH = 0.06  # a stroke shorter than this is a dot (a click that wobbled)
 INK_STD = 0.05  # the data's spread across a stroke (grid25's std; ring8's is 0.02)
 MAX_INPUT_BYTES = 512 * 1024  # a JSON drawing (file or canvas) read at most this large
 MAX_INPUT_POINTS = 20_000  # raw points before simplification
+MAX_RDP_POINTS = 2_000  # a stroke is thinned to at most this many before it is simplified
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
@@ -145,20 +146,41 @@ def simplify(stroke: Stroke, tolerance: float = SIMPLIFY_TOLERANCE) -> Stroke:
     if _length(stroke) < DOT_LENGTH:
         xs, ys = zip(*stroke)
         return [((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2)]
-    keep = [False] * len(stroke)
-    keep[0] = keep[-1] = True
-    pending = [(0, len(stroke) - 1)]
-    while pending:
+    import numpy as np  # here only: config imports this module for decode(), which needs no numpy
+
+    stroke = _thin(stroke, tolerance)
+    points = np.asarray(stroke, np.float64)
+    keep = np.zeros(len(points), bool)
+    keep[[0, -1]] = True
+    pending = [(0, len(points) - 1)]
+    while pending:  # at most MAX_RDP_POINTS splits, each one vectorised pass: bounded time
         first, last = pending.pop()
-        worst, where = -1.0, -1
-        for i in range(first + 1, last):
-            d = _segment_distance(stroke[i], stroke[first], stroke[last])
-            if d > worst:
-                worst, where = d, i
-        if worst > tolerance:
-            keep[where] = True
-            pending += [(first, where), (where, last)]
-    return [p for p, k in zip(stroke, keep) if k]
+        if last - first < 2:
+            continue
+        a, b, inner = points[first], points[last], points[first + 1:last]
+        direction = b - a
+        span = float(direction @ direction)
+        t = np.zeros(len(inner)) if span == 0 else np.clip((inner - a) @ direction / span, 0.0, 1.0)
+        distance = np.sqrt(((inner - (a + t[:, None] * direction)) ** 2).sum(axis=1))
+        where = int(distance.argmax())
+        if distance[where] > tolerance:
+            keep[first + 1 + where] = True
+            pending += [(first, first + 1 + where), (first + 1 + where, last)]
+    return [stroke[i] for i in np.flatnonzero(keep)]
+
+
+def _thin(stroke: Stroke, tolerance: float) -> Stroke:
+    """Drop points closer than half the tolerance to the last one kept (the last point
+    stays), then keep at most MAX_RDP_POINTS, evenly by index, so simplify's time is bounded."""
+    kept = [stroke[0]]
+    for p in stroke[1:-1]:
+        if math.dist(p, kept[-1]) >= tolerance / 2:
+            kept.append(p)
+    kept.append(stroke[-1])
+    if len(kept) > MAX_RDP_POINTS:
+        step = (len(kept) - 1) / (MAX_RDP_POINTS - 1)
+        kept = [kept[round(i * step)] for i in range(MAX_RDP_POINTS)]
+    return kept
 
 
 def _length(stroke: Stroke) -> float:

@@ -373,3 +373,13 @@ def test_whatever_the_canvas_sends_the_drawing_so_far_is_kept(sent):
     strokes = drawn.decode(code)
     assert strokes[:2] == drawn.decode(before)  # nothing lost
     assert len(strokes) <= drawn.MAX_STROKES and isinstance(line, str) and "<script" not in line
+
+
+def test_a_huge_stroke_is_thinned_before_simplifying_so_its_cost_is_bounded():
+    zigzag = [(i * 0.0003 - 3, (i % 2) * 0.5) for i in range(20_000)]
+    thinned = drawn._thin(zigzag, drawn.SIMPLIFY_TOLERANCE)
+    assert len(thinned) == drawn.MAX_RDP_POINTS and thinned[0] == zigzag[0] and thinned[-1] == zigzag[-1]
+    dense = [(i * 1e-5, 0.0) for i in range(1000)] + [(1.0, 1.0)]
+    assert drawn._thin(dense, drawn.SIMPLIFY_TOLERANCE) == [dense[0], dense[-1]]  # closer than 0.01: dropped
+    code = drawn.add_stroke("", zigzag)
+    assert drawn.describe(code)[1] <= drawn.MAX_POINTS
