@@ -239,6 +239,13 @@ def test_the_pooled_table_of_a_class_equals_the_sweep(tmp_path):
             assert jobs.wait(token, run.id, timeout_s=240).state == "finished", run.reason
         jobs.wait(students[0], extra[0].id, timeout_s=60)
         table = registry.table(students[3], room.short)
+        # a finished assignment stays shown until the student starts again; then the next free slot
+        first = runs[0][1][1:]
+        room_, student, *slot = registry.assignment(students[0], room.code)
+        assert tuple(slot) == first and registry.assignment_done(room_, student)
+        again = registry.start_assignment(students[0], room.code)
+        assert again[1:] == ("vanilla", 3)  # 24 slots taken: vanilla's seed 3 is the next
+        jobs.stop(students[0], again[0].id)
     finally:
         jobs.shutdown()
     assert table["complete"]

@@ -95,6 +95,7 @@ def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts
             expect(page.locator("#status")).to_contain_text(f"seed {seed}", timeout=RUN_S * 1000)
             expect(page.locator("#status")).to_contain_text("finished", timeout=RUN_S * 1000)
 
+        students[1].screenshot(path=str(artifacts_dir / "class-student-en.png"))
         # ---- a student sees only their own runs, and the pooled figures
         tokens = [_token(page) for page in students]
         runs = [server.app.jobs.runs(token) for token in tokens]
@@ -158,7 +159,8 @@ def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts
         teacher.screenshot(path=str(artifacts_dir / "class-teacher-zh-TW.png"))
         teacher.screenshot(path=str(artifacts_dir / "class-teacher-zh-TW-full.png"), full_page=True)
 
-        # ---- a finished student gets the next free slot on the next Start
+        # ---- a finished student's assignment says so; the next Start takes the next free slot
+        expect(students[0].locator("#class-assignment")).to_contain_text("Done: your run is in the class's table")
         students[0].locator("#class-start").click()
         expect(students[0].locator("#class-assignment")).to_contain_text("MBD", timeout=20_000)
     finally:

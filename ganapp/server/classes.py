@@ -401,15 +401,22 @@ class ClassRegistry:
                   and r.run.state in ("finished", *("queued", "starting", "running", "stopping"))}
         return taken
 
-    def _assignment(self, room: Classroom, student: Student) -> tuple[str, int]:
-        """The student's variant and seed: kept while it has not run to the end; then the next
-        free slot (the variant with the fewest seeds taken, its smallest free seed)."""
+    @staticmethod
+    def assignment_done(room: Classroom, student: Student) -> bool:
+        """Whether the student's current assignment has run to its end (finished)."""
+        current = student.assignment
+        return current is not None and any(
+            r.run.state == "finished" for r in room.runs if not r.own and r.experiment == current[0]
+            and r.variant == current[1] and r.seed == current[2] and r.student == student.number)
+
+    def _assignment(self, room: Classroom, student: Student, advance: bool = False) -> tuple[str, int]:
+        """The student's variant and seed: kept while it has not run to the end, and after
+        that until the student starts again (`advance`, at Start): then the next free slot,
+        the variant with the fewest seeds taken and its smallest free seed."""
         experiment = room.experiment
         current = student.assignment
         if current is not None and current[0] == experiment.number:
-            done = any(r.run.state == "finished" for r in room.runs if not r.own and r.experiment == current[0]
-                       and r.variant == current[1] and r.seed == current[2] and r.student == student.number)
-            if not done:
+            if not advance or not self.assignment_done(room, student):
                 return current[1], current[2]
         taken = self._taken(room)
         counts = collections.Counter(variant for variant, _ in taken)
@@ -422,6 +429,7 @@ class ClassRegistry:
         return variant, seed
 
     def assignment(self, token: str, code: Any) -> tuple[Classroom, Student, str, int]:
+        """The student's current assignment (a finished one stays shown until they start again)."""
         with self._lock:
             room, student = self.membership(token, code)
             if student is None:
@@ -442,7 +450,7 @@ class ClassRegistry:
             if student is None:
                 raise JobError("you teach this class; join it from a student's page to run an assignment")
             self._check_start(room, student)
-            variant, seed = self._assignment(room, student)
+            variant, seed = self._assignment(room, student, advance=True)
             mine = [r for r in room.runs if r.student == student.number and r.experiment == room.experiment.number
                     and r.variant == variant and r.seed == seed and r.run.active]
             if mine:

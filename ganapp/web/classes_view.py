@@ -310,13 +310,15 @@ def experiment_text(experiment, lang: str) -> str:
     return tr(lang, key, data=experiment.data, steps=f"{experiment.steps:,}")
 
 
-def assignment_html(room: Classroom, number: int, variant: str, seed: int, lang: str) -> str:
+def assignment_html(room: Classroom, number: int, variant: str, seed: int, lang: str, done: bool = False) -> str:
     experiment = room.experiment
     config = experiment.config(variant, seed)
     techniques = "+".join(config.techniques) or tr(lang, "vanilla")
     lines = [tr(lang, "class_you_are", n=number, code=room.short),
              tr(lang, "class_assignment", variant=variant, techniques=techniques, seed=seed,
                 steps=f"{experiment.steps:,}", data=experiment.data)]
+    if done:
+        lines.append(tr(lang, "class_done"))
     if not room.open:
         lines.append(tr(lang, "class_closed"))
     return '<div class="class-assignment">' + "".join(f"<p>{html_text(line, 300)}</p>" for line in lines) + "</div>"
@@ -385,7 +387,8 @@ class ClassHandlers:
         else:
             _, student, variant, seed = classes.assignment(owner, room.code)
             out[ui.class_student] = gr.Column(visible=True)
-            out[ui.class_assignment] = assignment_html(room, student.number, variant, seed, lang)
+            out[ui.class_assignment] = assignment_html(room, student.number, variant, seed, lang,
+                                                       done=classes.assignment_done(room, student))
             out[ui.class_student_table] = _html_table(classes.table(owner, room.code), lang)
             out[ui.class_board] = gr.Column(visible=False)
         return out

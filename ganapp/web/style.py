@@ -165,6 +165,7 @@ table.class-pooled tr.reference td { color: #374151; font-style: italic; }
 html.view-class #main, html.view-class #share-row, html.view-class footer, html.view-class #class-join,
 html.view-class #class-setup, html.view-class #class-student-table { display: none !important; }
 html.view-class #below > :not(#class-section) { display: none !important; }
+html.view-class #header, html.view-class #class-heading { display: none !important; }
 /* see inside the game (ganapp.web.inside_view): D's heatmap and G's arrows stacked on the left
    picture with its exact size and fit (the heatmap multiplied in, so it sits behind the dots);
    a switch only sets a class on <body>; the lenses under the stage */

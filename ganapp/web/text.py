@@ -165,6 +165,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "class_assignment": ("Your assignment: {variant} ({techniques}), seed {seed}, {steps} steps on {data}.",
                          "你的任務：{variant}（{techniques}），隨機種子 {seed}，在 {data} 上訓練 {steps} 步。"),
     "class_start": ("▶ Start my assignment", "▶ 開始我的任務"),
+    "class_done": ("Done: your run is in the class's table. Start again for another seed.",
+                   "完成了：你的訓練已經在全班的表格裡。再按一次開始，做另一個隨機種子。"),
     "class_own": ("Run my own settings in the class", "用我自己的設定在班上訓練"),
     "class_started": ("Started {variant}, seed {seed}: it shows on the right, and in the class's table when it ends.",
                       "已開始 {variant}，隨機種子 {seed}：右邊可以看到它，結束後會進入全班的表格。"),
