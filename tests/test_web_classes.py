@@ -78,7 +78,8 @@ def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts
         _open(students[1], link)
         _open(students[2], url)
         students[2].locator("#class-code-in input, #class-code-in textarea").first.fill(short.lower())
-        students[2].locator("#class-name-in input, #class-name-in textarea").first.fill("<img src=x onerror=alert(1)>Mei")
+        name_box = students[2].locator("#class-name-in input, #class-name-in textarea").first
+        name_box.fill("<img src=x onerror=alert(1)>Mei")
         students[2].locator("#class-join-button").click()
         assignments = []
         for page in students:
@@ -109,6 +110,10 @@ def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts
             expect(page.locator("#class-student-table table.class-pooled")).to_contain_text("vanilla", timeout=20_000)
             assert page.locator("#class-board").is_hidden()  # the pictures are the teacher's only
             assert "Mei" not in page.content() or page is students[2]
+        # switching the language relabels the class's panel at once
+        students[1].locator("#lang-switch").get_by_text("繁體中文").click()
+        expect(students[1].locator("#class-assignment")).to_contain_text("你的任務", timeout=20_000)
+        expect(students[1].locator("#class-student-table")).to_contain_text("組別")
         client = Client(url, verbose=False)
         table = client.predict(tokens[1], code, api_name="/class_table")
         assert {row["variant"]: row["n"] for row in table["rows"]} == {"vanilla": 2, "MBD": 1}

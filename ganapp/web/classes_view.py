@@ -93,8 +93,8 @@ def layout_section(ui: SimpleNamespace, limits, lang: str) -> None:
     with gr.Column(elem_id="class-section"):
         said(gr.Markdown(f"## {tr(lang, 'class_section')}", elem_id="class-heading"), "value", "class_heading")
         with gr.Row(elem_id="class-join", equal_height=True):
-            ui.class_code_in = said(gr.Textbox(label=tr(lang, "class_join_code"), max_length=64, elem_id="class-code-in",
-                                               scale=1), "label", "class_join_code")
+            ui.class_code_in = said(gr.Textbox(label=tr(lang, "class_join_code"), max_length=64,
+                                               elem_id="class-code-in", scale=1), "label", "class_join_code")
             ui.class_name_in = said(gr.Textbox(label=tr(lang, "class_your_name"), max_length=40,
                                                elem_id="class-name-in", scale=2), "label", "class_your_name")
             ui.class_join = said(gr.Button(tr(lang, "class_join"), elem_id="class-join-button", scale=1),
@@ -144,8 +144,8 @@ def _html_table(table: dict[str, Any], lang: str) -> str:
         return f'<p class="class-empty">{html_text(tr(lang, "class_no_runs"))}</p>'
     head = [tr(lang, "class_col_variant"), tr(lang, "class_col_techniques"), tr(lang, "class_col_n")] + \
         [metric_name(name, lang) for name in columns]
-    lines = ['<div class="class-table-scroll"><table class="class-pooled"><thead><tr>' + "".join(f"<th>{html_text(h)}</th>" for h in head)
-             + "</tr></thead><tbody>"]
+    lines = ['<div class="class-table-scroll"><table class="class-pooled"><thead><tr>'
+             + "".join(f"<th>{html_text(h)}</th>" for h in head) + "</tr></thead><tbody>"]
     for row in table["rows"]:
         notes = []
         if row["apart"]:
@@ -439,6 +439,13 @@ class ClassHandlers:
             return {self.ui.class_timer: gr.Timer(active=False)}
         return self.draw(owner, code, last, language(lang)) or gr.skip()
 
+    def class_relabel(self, lang, owner, code):
+        lang = language(lang)
+        out = {self.ui.class_experiment: gr.Dropdown(choices=experiment_choices(lang))}
+        if self.app.valid_owner(owner) and (code or self.classes.teaching(owner)):
+            out.update(self.draw(owner, code, None, lang))
+        return out
+
     def class_join(self, owner, code, name, lang, request: gr.Request = None):
         lang = language(lang)
         if not self.app.valid_owner(owner):
@@ -522,7 +529,10 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form, h, loaded) -> ClassHandlers
     quick = dict(show_progress="hidden", api_visibility="private", concurrency_limit=None)
     views_in = [ui.compare_a, ui.compare_b, ui.overlay]
     loaded.then(c.class_on_load, [ui.owner, ui.lang], c.load_outputs, **quick)
-    ui.class_timer.tick(c.class_tick, [ui.owner, ui.class_code, ui.class_seen, ui.lang], c.outputs, **quick, queue=False)
+    ui.class_timer.tick(c.class_tick, [ui.owner, ui.class_code, ui.class_seen, ui.lang], c.outputs, **quick,
+                        queue=False)
+    # A language switch: the experiment menu and the class's views in the new language at once.
+    ui.lang_switch.input(c.class_relabel, [ui.lang_switch, ui.owner, ui.class_code], c.load_outputs, **quick)
     ui.class_join.click(c.class_join, [ui.owner, ui.class_code_in, ui.class_name_in, ui.lang], c.outputs, **quick)
     ui.class_code_in.submit(c.class_join, [ui.owner, ui.class_code_in, ui.class_name_in, ui.lang], c.outputs, **quick)
     setup = [ui.class_experiment, ui.class_data, ui.class_steps]
