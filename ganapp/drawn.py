@@ -205,8 +205,8 @@ def read_strokes(value: Any) -> list[Stroke]:
     """Strokes from parsed JSON: {"strokes": [[[x, y], ...], ...]}, {"points": [[x, y], ...]}
     (each point a dot), a list of strokes, or a list of points (dots). Bounded; DrawingError."""
     if isinstance(value, dict):
-        unknown = set(value) - {"strokes", "points"}
-        if unknown or not value:
+        unknown = set(value) - {"strokes", "points", "box"}
+        if unknown or not set(value) - {"box"}:
             raise DrawingError('a drawing is {"strokes": [[[x, y], ...], ...]} or {"points": [[x, y], ...]}',
                                "draw_err_shape")
         strokes = _as_strokes(value.get("strokes", []), "strokes") + _as_strokes(value.get("points", []), "points")
@@ -281,8 +281,12 @@ def normalise(strokes: list[Stroke], half_extent: float = FIT_HALF_EXTENT) -> li
 
 def from_json(text: Any, *, fit: bool = True) -> str:
     """A JSON drawing (see read_strokes) -> the compact code: normalised (when `fit`),
-    simplified, bounded. This is what `--drawn-points FILE.json` reads."""
-    strokes = read_strokes(parse_json(text))
+    simplified, bounded. This is what `--drawn-points FILE.json` reads. A drawing the page
+    saved ({"box": 3.0, ...}, to_json) is taken as it is: the same code comes back."""
+    value = parse_json(text)
+    strokes = read_strokes(value)
+    if isinstance(value, dict) and value.get("box") == BOX:  # saved from the page (to_json): as it was drawn
+        return encode(strokes)
     if fit:
         strokes = normalise(strokes)
     else:
@@ -317,8 +321,9 @@ def without_last(code: str) -> str:
 
 
 def to_json(code: str) -> str:
-    """The drawing as JSON {"strokes": ...} in box coordinates (read back by from_json with fit=False)."""
-    return json.dumps({"strokes": [[[round(x, 4), round(y, 4)] for x, y in s] for s in decode(code)]})
+    """The drawing as JSON {"box": 3.0, "strokes": ...} in box coordinates; from_json (and so
+    `--drawn-points FILE.json`) reads it back to the same code, without normalising it."""
+    return json.dumps({"box": BOX, "strokes": [[[round(x, 4), round(y, 4)] for x, y in s] for s in decode(code)]})
 
 
 # ------------------------------------------------------------------ starting shapes

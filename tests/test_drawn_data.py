@@ -3,6 +3,7 @@ validation, metrics, the checkpoint, the link and the command line, with real fi
 real training (tiny runs)."""
 
 import json
+import re
 import math
 import subprocess
 import sys
@@ -383,3 +384,19 @@ def test_a_huge_stroke_is_thinned_before_simplifying_so_its_cost_is_bounded():
     assert drawn._thin(dense, drawn.SIMPLIFY_TOLERANCE) == [dense[0], dense[-1]]  # closer than 0.01: dropped
     code = drawn.add_stroke("", zigzag)
     assert drawn.describe(code)[1] <= drawn.MAX_POINTS
+
+
+def test_a_drawing_saved_from_the_page_comes_back_as_the_same_code():
+    from urllib.parse import unquote
+
+    from ganapp.web import draw
+
+    per_stroke = drawn.MAX_POINTS // drawn.MAX_STROKES
+    largest = drawn.encode([[(k * 0.18 - 2.9, i * 0.07 - 2.9) for i in range(per_stroke)]
+                            for k in range(drawn.MAX_STROKES)])
+    for code in (MOONS, RING, drawn.shape("smile"), largest):
+        assert drawn.from_json(drawn.to_json(code)) == code
+        line = draw.status_html(code, "en")
+        href = re.search(r'href="data:application/json;charset=utf-8,([^"]+)"', line).group(1)
+        assert drawn.from_json(unquote(href)) == code and "Save as JSON" in line
+    assert "draw-save" not in draw.status_html("", "en")  # nothing drawn: nothing to save

@@ -7,6 +7,7 @@ import base64
 import io
 import re
 import time
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -109,6 +110,9 @@ def test_draw_train_and_share_a_drawing(server, browser, artifacts_dir):
         expect(page.locator("#draw-status")).to_contain_text("4 strokes and dots")
         code = _field(page)
         assert drawn.decode(code) == strokes[:4]
+        # "Save as JSON": a file the command line reads back to the same drawing.
+        href = page.locator("#draw-save").get_attribute("href")
+        assert drawn.from_json(unquote(href.split(",", 1)[1])) == code
 
         # Train on it: the run's config holds the drawing, its picture shows it.
         page.locator("#field-steps input").fill("300")

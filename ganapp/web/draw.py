@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from types import SimpleNamespace
+from urllib.parse import quote
 from typing import Any
 
 import gradio as gr
@@ -191,7 +192,12 @@ def status_html(code: Any, lang: str, problem: str | None = None) -> str:
     except drawn.DrawingError as error:
         line, problem = "", problem or error_text(error, lang)
     warning = f'<div class="draw-error" role="alert">{safety.html_text(problem)}</div>' if problem else ""
-    return f'{warning}<div class="draw-count">{safety.html_text(line)}</div>'
+    save = ""
+    if line and code:  # the drawing as a file for `--drawn-points FILE.json`, made in the browser
+        href = "data:application/json;charset=utf-8," + quote(drawn.to_json(code))
+        save = (f' <a class="draw-save" id="draw-save" download="drawing.json" href="{safety.html_text(href, 40_000)}">'
+                f'{safety.html_text(tr(lang, "draw_save"))}</a>')
+    return f'{warning}<div class="draw-count">{safety.html_text(line)}{save}</div>'
 
 
 # ------------------------------------------------------------------ handlers

@@ -114,6 +114,7 @@ footer, footer a, footer button { color: #374151 !important; }
   cursor: crosshair; display: block; background: #ffffff; }
 #draw-status { font-size: 16px; min-height: 24px; }
 #draw-status .draw-error { color: #b91c1c; font-weight: 600; }
+#draw-status .draw-save { display: inline-block; margin-top: 2px; white-space: nowrap; }
 #draw-help, #draw-metrics-note { font-size: 16px; color: #374151; }
 #draw-buttons, #draw-shapes { gap: 6px; flex-wrap: wrap; }
 /* the presentation view (?view=present): the pictures and captions only, larger */

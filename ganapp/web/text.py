@@ -236,6 +236,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "draw_shape_smile": ("Smile", "笑臉"),
     "draw_status": ("{strokes} strokes and dots (modes), {points} of at most {most} points",
                     "{strokes} 筆（或點），也就是模式的數目；{points} 個點，最多 {most} 個"),
+    "draw_save": ("Save as JSON (for the command line)", "下載成 JSON（給命令列用）"),
     "draw_nothing": ("Nothing drawn yet: draw in the box, or start from a shape.",
                      "還沒有畫任何東西：在方框裡畫，或從一個形狀開始。"),
     "draw_metrics_note": ("How a drawn set is measured: its strokes are its modes. A sample is high quality "
