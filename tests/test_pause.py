@@ -343,3 +343,58 @@ def test_the_pause_limit_is_a_setting():
     assert Limits.from_env({"GANAPP_MAX_PAUSE_MINUTES": "3"}).max_pause_seconds == 180
     with pytest.raises(SettingsError, match="GANAPP_MAX_PAUSE_MINUTES"):
         Limits.from_env({"GANAPP_MAX_PAUSE_MINUTES": "0"})
+
+
+PAUSED_SERVER = """
+import json, sys, time
+sys.path.insert(0, {repo!r})
+if __name__ == "__main__":
+    from ganapp.config import GANConfig
+    from ganapp.jobs import JobManager, Limits
+    manager = JobManager(limits=Limits(max_running=1, max_running_per_owner=1), runs_dir={runs!r})
+    owner = manager.issue_token()
+    run = manager.submit(owner, GANConfig(data="ring8", batch_size=32, hidden_dim=32, metrics_every=0, steps=5000))
+    manager.set_speed(owner, run.id, 20)
+    while run.step < 3:
+        time.sleep(0.02)
+    manager.pause(owner, run.id)
+    while not run.paused:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    print(json.dumps({{"owner": owner, "run": run.id, "pid": run.pid, "step": run.step}}), flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+def test_a_paused_job_whose_server_is_killed_writes_its_files_and_exits(tmp_path):
+    """The orphan watchdog works while a job waits paused: kill -9 the server, and the job stops,
+    writes its checkpoint at the step it was paused at, and exits; a restarted server lists it."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    script = tmp_path / "server.py"
+    script.write_text(PAUSED_SERVER.format(repo=str(REPO), runs=str(tmp_path / "runs")))
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("{"), f"the server printed {line!r}"
+        started = json.loads(line)
+        server.send_signal(signal.SIGKILL)
+        server.wait(30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+    wait_until(lambda: not _alive(started["pid"]), 60, "the paused job to write its files and exit", 0.1)
+    again = JobManager(limits=Limits(max_running=1, max_running_per_owner=1), runs_dir=tmp_path / "runs")
+    try:
+        run = again.get(started["owner"], started["run"])
+        assert run.state == "interrupted" and run.continuable, run.reason
+        assert run.step == started["step"] and "checkpoint" in run.files
+    finally:
+        again.shutdown()
