@@ -7,20 +7,24 @@ then measures in fixed windows:
                such window before and after each of the next three, whose baseline
                is the mean of the two around it
   1 visitor    one simulated page polling twice a second: poll latency p50/p95
-  N visitors   N simulated pages (default 30) polling as the page's timer tells them
-               (the server slows them to once a second above 10 open pages); --repeats
-               such windows (default 3), each between quiet ones, and their median
-  N @ 2 Hz     the same N forced to twice a second (what the back-off saves)
+  N visitors   N simulated pages (default 30) polling as the server tells them (it slows
+               them to once a second above 10 open pages); --repeats such windows
+               (default 3), each between quiet ones, and their median
+  N Gradio     the same N polling the old way, a Gradio event per poll (what the page
+               falls back to when its light route cannot be reached): the comparison
   no change    the jobs stopped, N pages polling twice a second: every poll finds
                nothing new (server CPU of an empty poll)
 
-A simulated visitor speaks the browser's own protocol: the page's load event, then the
-timer's tick event and the redraws whose State stamps it changed (queued events: POST
-/gradio_api/queue/join, then the SSE stream; unqueued ones: POST /gradio_api/run/...), with
-its own session and the owner token of one of the two jobs, so every tick has news to send.
+A simulated visitor does what the page does: the page's load event, then its live
+script's questions to the light route (POST /ganapp/live, ganapp.web.live) at the
+interval the server gives, and the Gradio poll (the hidden #live-refresh button's event)
+when a rarer view's stamp moved or every few seconds while its run trains, with the
+redraws whose State stamps that changed (queued events: POST /gradio_api/queue/join, then
+the SSE stream; unqueued ones: POST /gradio_api/run/...), with its own session and the
+owner token of one of the jobs, so every poll has news to send.
 Server CPU comes from /proc/<server pid>/stat. The visitors run in this process at nice 19,
 standing in for browsers on other machines: they take as little CPU from the jobs as the
-scheduler allows. Bounded: at most 60 visitors, windows of at most 60 s, loopback only.
+scheduler allows. Bounded: at most 120 visitors, windows of at most 60 s, loopback only.
 
     python scripts/load_test.py [--visitors 30] [--window 15] [--repeats 3] [--json results.json]
 
@@ -87,10 +91,11 @@ class Server:
                 time.sleep(0.2)
         components = {c["id"]: c for c in config["components"]}
         self.timer = next(i for i, c in components.items() if c.get("type") == "timer")
+        refresh = next(i for i, c in components.items() if c.get("props", {}).get("elem_id") == "live-refresh")
         self.owner = next(i for i, c in components.items() if c.get("type") == "browserstate")
         self.overlay = next(i for i, c in components.items() if c.get("props", {}).get("elem_id") == "compare-curve")
         deps = config["dependencies"]
-        self.tick = next(d for d in deps if any(t[0] == self.timer and t[1] == "tick" for t in d["targets"]))
+        self.tick = next(d for d in deps if any(t[0] == refresh and t[1] == "click" for t in d["targets"]))
         self.load = next(d for d in deps if any(t[1] == "load" for t in d["targets"]))
         # The events a State's change triggers (the page's rarer views), by State id.
         self.on_change = {t[0]: d for d in deps for t in d["targets"] if t[1] == "change"}
@@ -188,11 +193,28 @@ async def visit(client, server: Server, dependency: dict, token: str, session: s
                     stats and stats.setdefault("followups", {"latency": [], "bytes": []}), interval, follow)
 
 
-async def visitor(server: Server, token: str, window: dict, stats: dict, fixed_interval: float | None):
-    """One page: load it (before the window), then poll as its timer would until the window ends."""
+async def ask_route(client, server: Server, token: str, run_id: str, state: dict, stats: dict | None) -> dict:
+    """One question of the page's live script to the light route; returns its answer."""
+    started = time.perf_counter()
+    response = await client.post(f"{server.url}/ganapp/live", json={
+        "token": token, "run": run_id, "partner": "", "lang": "en", "seen": state.get("seen"), "page": state["page"]})
+    response.raise_for_status()
+    if stats is not None:
+        stats["latency"].append(time.perf_counter() - started)
+        stats["bytes"].append(len(response.content))
+    answer = response.json()
+    state["seen"] = answer["seen"]
+    return answer
+
+
+async def visitor(server: Server, token: str, run_id: str, window: dict, stats: dict, fixed_interval: float | None,
+                  gradio: bool = False):
+    """One page: load it (before the window), then poll as it would until the window ends:
+    through the light route (the page's live script), or with `gradio` a Gradio event per poll."""
     session = uuid.uuid4().hex
     interval = [fixed_interval or 0.5]
     page: dict = {}  # the values this page holds that its events send back (the stamps)
+    state = {"page": session, "seen": None, "stamps": None, "rare": time.monotonic()}
     async with httpx.AsyncClient(timeout=60) as client:
         await visit(client, server, server.load, token, session, page, None, interval, fixed_interval is None)
         window["loaded"] += 1
@@ -200,7 +222,20 @@ async def visitor(server: Server, token: str, window: dict, stats: dict, fixed_i
         next_tick = time.monotonic() + random.uniform(0, interval[0])  # pages do not tick in step
         while next_tick < window["until"]:
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
-            await visit(client, server, server.tick, token, session, page, stats, interval, fixed_interval is None)
+            if gradio:
+                await visit(client, server, server.tick, token, session, page, stats, interval,
+                            fixed_interval is None)
+            else:
+                answer = await ask_route(client, server, token, run_id, state, stats)
+                if fixed_interval is None:
+                    interval[0] = max(0.25, float(answer["interval"]))
+                moved = state["stamps"] is not None and answer["stamps"] != state["stamps"]
+                state["stamps"] = answer["stamps"]
+                rare_due = answer["rare_every"] and time.monotonic() - state["rare"] > answer["rare_every"]
+                if moved or rare_due:  # the script clicks the hidden Gradio poll
+                    state["rare"] = time.monotonic()
+                    await visit(client, server, server.tick, token, session, page,
+                                stats.setdefault("followups", {"latency": [], "bytes": []}), interval, False)
             next_tick = max(next_tick + interval[0], time.monotonic())
 
 
@@ -208,7 +243,8 @@ def job_steps(server: Server, runs: list[tuple[str, str]]) -> list[int]:
     return [server.api("poll_run", token, run_id, False, 2)["step"] for token, run_id in runs]
 
 
-def window(server: Server, runs, seconds: float, visitors: int = 0, fixed_interval: float | None = None) -> dict:
+def window(server: Server, runs, seconds: float, visitors: int = 0, fixed_interval: float | None = None,
+           gradio: bool = False) -> dict:
     """Run `visitors` simulated pages for `seconds`; measure jobs, server CPU and polls."""
     stats: dict = {"latency": [], "bytes": []}
     measured: dict = {}
@@ -220,7 +256,7 @@ def window(server: Server, runs, seconds: float, visitors: int = 0, fixed_interv
     if visitors:
         async def crowd():
             window = {"loaded": 0, "go": asyncio.Event(), "until": 0.0}
-            pages = [asyncio.create_task(visitor(server, runs[i % len(runs)][0], window, stats, fixed_interval))
+            pages = [asyncio.create_task(visitor(server, *runs[i % len(runs)], window, stats, fixed_interval, gradio))
                      for i in range(visitors)]
             while window["loaded"] < visitors:  # every page loaded before the clock starts
                 await asyncio.sleep(0.05)
@@ -262,8 +298,8 @@ def main() -> int:
                         help="niceness of the simulated visitors (default 19: they stand in for browsers on other "
                              "machines, so they take the CPU last)")
     args = parser.parse_args()
-    if not (1 <= args.visitors <= 60 and 3 <= args.window <= 60 and 1 <= args.repeats <= 5 and 1 <= args.jobs <= 8):
-        parser.error("--visitors must be 1..60, --window 3..60, --repeats 1..5 and --jobs 1..8")
+    if not (1 <= args.visitors <= 120 and 3 <= args.window <= 60 and 1 <= args.repeats <= 5 and 1 <= args.jobs <= 8):
+        parser.error("--visitors must be 1..120, --window 3..60, --repeats 1..5 and --jobs 1..8")
     server = Server(free_port(), args.jobs)
     os.nice(args.nice)  # after starting the server, which must not inherit it
     results: dict = {"visitors": args.visitors, "window_s": args.window, "cores": os.cpu_count(),
@@ -283,13 +319,13 @@ def main() -> int:
 
         # Every measured window sits between two windows without visitors; its baseline is
         # their mean, so that drifts in the machine's load (other processes) cancel out.
-        crowd, fast = f"{args.visitors} visitors", f"{args.visitors} visitors @ 2 Hz"
+        crowd, fast = f"{args.visitors} visitors", f"{args.visitors} visitors, Gradio poll"
         phases = [("alone 1", 0, None), ("1 visitor", 1, 0.5), ("alone 2", 0, None)]
         for round_number in range(1, args.repeats + 1):  # the class, alternating with quiet windows
             phases += [(f"{crowd} #{round_number}", args.visitors, None), (f"alone {2 + round_number}", 0, None)]
-        phases += [(fast, args.visitors, 0.5), (f"alone {3 + args.repeats}", 0, None)]
+        phases += [(fast, args.visitors, None), (f"alone {3 + args.repeats}", 0, None)]
         for name, count, interval in phases:
-            results[name] = window(server, runs, args.window, count, interval)
+            results[name] = window(server, runs, args.window, count, interval, gradio=name == fast)
             print(f"{name:>22}: {json.dumps(results[name])}", flush=True)
         for token, run_id in runs:
             server.api("stop_run", token, run_id)

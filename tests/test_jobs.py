@@ -548,5 +548,7 @@ def test_a_side_of_a_pair_draws_every_picture_however_fast_it_trains(manager):
         assert ended(manager, owner, run, FIRST_START_S).state == "finished", run.reason
     assert [step for run_id, step in steps if run_id == paired.id] == list(range(0, 401, 20))
     assert paired.picture_count == 21
+    # Without it, at most two a second: on a quiet machine 400 tiny steps take well under a second,
+    # so some are skipped; on a very busy one all may be drawn, so only the first and last are certain.
     drawn = [step for run_id, step in steps if run_id == plain.id]
-    assert drawn[0] == 0 and drawn[-1] == 400 and len(drawn) < 21, drawn  # 400 tiny steps take well under 10 s
+    assert drawn[0] == 0 and drawn[-1] == 400, drawn

@@ -22,7 +22,25 @@ if TYPE_CHECKING:
 
 
 class JobError(ValueError):
-    """A request the job server refuses; the message says why and what to do."""
+    """A request the job server refuses; the message says why and what to do.
+
+    `key` and `values` name the message for a page that speaks another language
+    (ganapp.web.text: "refusal_" + key, formatted with values); the English message
+    stays the exception's text, for the API, the command line and the logs."""
+
+    def __init__(self, message: str, *, key: str | None = None, **values: str):
+        super().__init__(message)
+        self.key, self.values = key, values
+
+
+class Notice(str):
+    """A one-off message for a visitor (e.g. that an old run made room): plain text, with
+    `key` and `values` for pages in other languages, as JobError has."""
+
+    def __new__(cls, text: str, *, key: str | None = None, **values: str):
+        notice = super().__new__(cls, text)
+        notice.key, notice.values = key, values
+        return notice
 
 
 class LimitError(JobError):
@@ -159,20 +177,29 @@ class Limits:
         from ..budget import describe_bytes, estimate
 
         if config.steps > self.max_steps:
-            raise LimitError(f"this server trains at most {self.max_steps:,} steps per run; got {config.steps:,}")
+            raise LimitError(f"this server trains at most {self.max_steps:,} steps per run; got {config.steps:,}",
+                             key="max_steps", most=f"{self.max_steps:,}", got=f"{config.steps:,}")
         if config.batch_size > self.max_batch_size:
-            raise LimitError(f"this server allows batch sizes up to {self.max_batch_size:,}; got {config.batch_size:,}")
+            raise LimitError(f"this server allows batch sizes up to {self.max_batch_size:,}; got {config.batch_size:,}",
+                             key="max_batch", most=f"{self.max_batch_size:,}", got=f"{config.batch_size:,}")
         if config.hidden_dim > self.max_hidden_dim:
             raise LimitError(f"this server allows model widths (hidden_dim) up to {self.max_hidden_dim:,}; "
-                             f"got {config.hidden_dim:,}")
+                             f"got {config.hidden_dim:,}", key="max_width", most=f"{self.max_hidden_dim:,}",
+                             got=f"{config.hidden_dim:,}")
         needs = estimate(config)
         if needs.memory_bytes > self.max_job_memory_bytes:
             raise LimitError(f"{what} would need about {describe_bytes(needs.memory_bytes)} of memory; this server "
                              f"allows {describe_bytes(self.max_job_memory_bytes)} per job. Make the batch, the model "
-                             "width or the minibatch kernels smaller")
+                             "width or the minibatch kernels smaller", key="memory" + _of(what),
+                             need=describe_bytes(needs.memory_bytes), most=describe_bytes(self.max_job_memory_bytes))
         if needs.checkpoint_bytes > self.max_run_bytes:
             raise LimitError(f"{what} would write a checkpoint of about {describe_bytes(needs.checkpoint_bytes)}; "
                              f"this server keeps at most {describe_bytes(self.max_run_bytes)} per run. Make the "
-                             "model width or the minibatch kernels smaller")
+                             "model width or the minibatch kernels smaller", key="checkpoint_bytes" + _of(what),
+                             need=describe_bytes(needs.checkpoint_bytes), most=describe_bytes(self.max_run_bytes))
         return needs
 
+
+def _of(what: str) -> str:
+    """The refusal key's suffix for what is checked: a run to train, or an uploaded checkpoint."""
+    return "_checkpoint" if "checkpoint" in what else ""

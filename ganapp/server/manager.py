@@ -39,7 +39,7 @@ from ..presets import ready_made_checkpoint
 from . import records
 from .backend import JobBackend, JobHandle, backend_from_env
 from .control import STEP_ACTIONS, Command, PlayRefused, PlayState, check_speed
-from .limits import JobError, LimitError, Limits, SettingsError
+from .limits import JobError, LimitError, Limits, Notice, SettingsError
 from .messages import Curves, Done, Inside, Log, Message, Metrics, Note, Samples, Started
 from .records import DISPLAY_ROWS_CAP, LOSS_COLUMNS, RECORD_FORMAT  # noqa: F401  (re-exported)
 from .tokens import TokenIssuer
@@ -284,7 +284,7 @@ class JobManager:
         has_checkpoint = bool(checkpoint) and Path(checkpoint).is_file()
         if base.active or base.config is None or not (has_checkpoint or base.state == "interrupted"):
             raise JobError(f"run {_short(base.name, 80)!r} has no checkpoint to continue from yet; "
-                           "wait until it has ended")
+                           "wait until it has ended", key="no_checkpoint_yet", name=_short(base.name, 80))
         if isinstance(steps, bool) or not isinstance(steps, int) or steps <= base.step:
             raise ConfigError(f"to continue, steps must be a whole number above the run's {base.step}; "
                               f"got {_short(repr(steps), 40)}")
@@ -307,15 +307,17 @@ class JobManager:
         try:
             size = source.stat().st_size
         except OSError:
-            raise JobError("the uploaded file is gone; upload it again") from None
+            raise JobError("the uploaded file is gone; upload it again", key="upload_gone") from None
         if size > self.limits.max_upload_bytes:
             raise LimitError(f"the file is {size / 1e6:.1f} MB; this server accepts checkpoints up to "
-                             f"{self.limits.max_upload_bytes / 1e6:.0f} MB")
+                             f"{self.limits.max_upload_bytes / 1e6:.0f} MB", key="upload_size",
+                             size=f"{size / 1e6:.1f}", most=f"{self.limits.max_upload_bytes / 1e6:.0f}")
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", str(display_name or source.name))[-60:] or "upload.safetensors"
         try:
             config, _ = read_checkpoint_info(source)
         except CheckpointError as error:
-            raise JobError(_short(str(error).replace(str(source.name), name))) from None
+            detail = _short(str(error).replace(str(source.name), name))
+            raise JobError(detail, key="bad_checkpoint", detail=detail) from None
         needs = self.limits.check_config(config.replace(steps=min(config.steps, self.limits.max_steps)),
                                          what="this checkpoint")
         return self._add(owner, "view", None, f"upload: {name}", {"kind": "view"},
@@ -426,7 +428,8 @@ class JobManager:
         runs = self._owners.get(self.owner_key(owner), {})
         run = runs.get(run_id) if isinstance(run_id, str) else None
         if run is None:
-            raise RunNotFound(f"you have no run {_short(repr(run_id), 40)}")
+            raise RunNotFound(f"you have no run {_short(repr(run_id), 40)}", key="no_such_run",
+                              run=_short(repr(run_id), 40))
         return run
 
     def runs(self, owner: str) -> list[Run]:
@@ -439,7 +442,8 @@ class JobManager:
         with self._lock:
             run = self.get(owner, run_id)
             if run.active:
-                raise JobError(f"run {_short(run.name, 80)!r} is {run.state}; stop it before removing it")
+                raise JobError(f"run {_short(run.name, 80)!r} is {run.state}; stop it before removing it",
+                               key="remove_active", name=_short(run.name, 80))
             self._forget(run)
 
     def owner_folder(self, owner: str) -> Path:
@@ -527,23 +531,25 @@ class JobManager:
             return
         raise JobError(f"the {config.data} data set is not on this server, and this server does not download "
                        "(GANAPP_DOWNLOADS=off or GANAPP_OFFLINE is set). Choose ring8, grid25, spiral or "
-                       "digits, or ask the server's administrator to put the files in place")
+                       "digits, or ask the server's administrator to put the files in place",
+                       key="no_download", data=str(config.data))
 
     def _add(self, owner: str, kind: str, config: GANConfig | None, name: Any, spec: dict[str, Any],
              budget_bytes: int, before_queue=None) -> Run:
         key = self.owner_key(owner)
         if not isinstance(name, str):
-            raise JobError("a run's name must be text")
+            raise JobError("a run's name must be text", key="name_not_text")
         with self._lock:
             if self._closed:
-                raise JobError("the server is shutting down; try again in a minute")
+                raise JobError("the server is shutting down; try again in a minute", key="shutting_down")
             runs = self._owners.get(key, {})
             waiting_mine = sum(1 for r in self._waiting if r.owner == key)
             if waiting_mine >= self.limits.max_waiting_per_owner:
-                raise LimitError(f"you already have {waiting_mine} runs waiting; stop one or wait for them to start")
+                raise LimitError(f"you already have {waiting_mine} runs waiting; stop one or wait for them to start",
+                                 key="own_queue_full", count=str(waiting_mine))
             if len(self._waiting) >= self.limits.max_waiting:
                 raise LimitError(f"the server's queue is full ({len(self._waiting)} runs waiting); "
-                                 "try again in a minute")
+                                 "try again in a minute", key="queue_full", count=str(len(self._waiting)))
             self._make_room(key, runs, budget_bytes)
             runs = self._owners.setdefault(key, {})
             run_id = secrets.token_hex(4)
@@ -559,7 +565,8 @@ class JobManager:
                     before_queue(run)
             except OSError as error:
                 shutil.rmtree(folder, ignore_errors=True)
-                raise JobError(f"could not keep the file: {error.strerror or error}") from None
+                raise JobError(f"could not keep the file: {error.strerror or error}", key="cannot_keep_file",
+                               why=str(error.strerror or error)) from None
             runs[run_id] = run
             self._waiting.append(run)
             self._save(run)
@@ -580,16 +587,21 @@ class JobManager:
         ended = [r for r in mine if not r.active]
         if len(mine) >= limits.max_runs_per_owner:
             if not ended:
-                raise LimitError(f"you have {len(mine)} runs going; stop one first")
-            self._forget(ended.pop(0), f"kept at most {limits.max_runs_per_owner} runs per visitor")
+                raise LimitError(f"you have {len(mine)} runs going; stop one first", key="own_runs_going",
+                                 count=str(len(mine)))
+            self._forget(ended.pop(0), f"kept at most {limits.max_runs_per_owner} runs per visitor",
+                         key="runs_per_visitor", most=str(limits.max_runs_per_owner))
         if budget_bytes > limits.max_owner_bytes:
             raise LimitError(f"this run may take {budget_bytes / 1e6:.0f} MB of disk; a visitor may keep "
-                             f"{limits.max_owner_bytes / 1e6:.0f} MB")
+                             f"{limits.max_owner_bytes / 1e6:.0f} MB", key="owner_bytes",
+                             need=f"{budget_bytes / 1e6:.0f}", most=f"{limits.max_owner_bytes / 1e6:.0f}")
         while sum(r.budget_bytes for r in runs.values()) + budget_bytes > limits.max_owner_bytes:
             if not ended:
                 raise LimitError("your runs that are still going may take all the disk space a visitor may "
-                                 f"keep ({limits.max_owner_bytes / 1e6:.0f} MB); wait for one to end")
-            self._forget(ended.pop(0), f"kept at most {limits.max_owner_bytes / 1e6:.0f} MB per visitor")
+                                 f"keep ({limits.max_owner_bytes / 1e6:.0f} MB); wait for one to end",
+                                 key="owner_bytes_going", most=f"{limits.max_owner_bytes / 1e6:.0f}")
+            self._forget(ended.pop(0), f"kept at most {limits.max_owner_bytes / 1e6:.0f} MB per visitor",
+                         key="bytes_per_visitor", most=f"{limits.max_owner_bytes / 1e6:.0f}")
         everyone = [r for rs in self._owners.values() for r in rs.values()]
         total_runs = len(everyone)
         total_bytes = sum(r.budget_bytes for r in everyone)
@@ -600,10 +612,11 @@ class JobManager:
                     break
                 total_runs -= 1
                 total_bytes -= run.budget_bytes
-                self._forget(run, "the server keeps a bounded number of runs and bytes for all visitors")
+                self._forget(run, "the server keeps a bounded number of runs and bytes for all visitors",
+                             key="server_total")
             if total_runs + 1 > limits.max_runs_total or total_bytes + budget_bytes > limits.max_total_bytes:
                 raise LimitError("the server's disk space for runs is taken by runs still going; "
-                                 "try again in a few minutes")
+                                 "try again in a few minutes", key="total_bytes_going")
 
     def _copy_upload(self, source: Path, run: Run, name: str) -> None:
         # Under the upload's own (sanitised) name, so the engine's messages name the user's file.
@@ -612,14 +625,18 @@ class JobManager:
         shutil.copyfile(source, target)
         run.spec["checkpoint"] = str(target)
 
-    def _forget(self, run: Run, why: str | None = None) -> None:
+    def _forget(self, run: Run, why: str | None = None, *, key: str = "", **values: str) -> None:
+        """Drop a run and its files; with `why`, the owner is told (a Notice, whose key is
+        "deleted_" + key for pages in other languages)."""
         with self._lock:
             self._owners.get(run.owner, {}).pop(run.id, None)
             if not self._owners.get(run.owner):
                 self._owners.pop(run.owner, None)
             if why is not None:
                 notices = self._notices.setdefault(run.owner, [])
-                notices.append(f"Your run {_short(run.name, 80)!r} was deleted to make room: the server {why}.")
+                notices.append(Notice(f"Your run {_short(run.name, 80)!r} was deleted to make room: the server "
+                                      f"{why}.", key=f"deleted_{key}" if key else None,
+                                      name=_short(run.name, 80), **values))
                 del notices[:-20]
         shutil.rmtree(run.folder, ignore_errors=True)
 

@@ -30,7 +30,7 @@ MALFORMED = "missing or malformed visitor token: reload the page, or call /new_t
 
 def check_token_format(token: Any) -> str:
     if not isinstance(token, str) or not TOKEN_PATTERN.fullmatch(token):
-        raise JobError(MALFORMED)
+        raise JobError(MALFORMED, key="malformed_token")
     return token
 
 
@@ -76,7 +76,8 @@ class TokenIssuer:
                 recent.popleft()
             if len(recent) >= self.per_minute:
                 raise LimitError(f"too many new visitors from your address ({self.per_minute} a minute); "
-                                 "wait a minute, or keep using the token you have")
+                                 "wait a minute, or keep using the token you have", key="tokens_per_minute",
+                                 most=str(self.per_minute))
             recent.append(now)
             if len(self._issued) > 10_000:  # forget quiet addresses
                 for key in [k for k, v in self._issued.items() if not v or now - v[-1] > 60]:
@@ -89,5 +90,5 @@ class TokenIssuer:
         body, _, tag = check_token_format(token).partition(".")
         if not hmac.compare_digest(tag, self._tag(body)):
             raise JobError("this visitor token was not issued by this server: reload the page, "
-                           "or call /new_token for a script")
+                           "or call /new_token for a script", key="foreign_token")
         return _hash(token)

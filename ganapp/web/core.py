@@ -20,7 +20,7 @@ from ganapp.jobs import JobError, JobManager, Run, check_owner
 
 from . import safety, views
 from .safety import InputError
-from .text import tr
+from .text import refusal, tr
 
 FAST_TICK_S, SLOW_TICK_S = 0.5, 1.0  # refresh twice a second, once when the class is big
 QUEUED_TICK_S = 2.0  # a page whose runs all wait in the queue has little news
@@ -203,17 +203,18 @@ class GanApp:
         """A run's summary for the API (with `warning`: the job server's word on it, or None)."""
         return run.describe(self.jobs.queue_position(run))
 
-    def notices(self, owner: str) -> list[str]:
-        """One-off messages for the visitor (e.g. that their oldest run made room), each once."""
-        return [safety.shorten(text) for text in self.jobs.take_notices(owner)]
+    def notices(self, owner: str, lang: str = "en") -> list[str]:
+        """One-off messages for the visitor (e.g. that their oldest run made room), each once,
+        in their language."""
+        return [safety.shorten(refusal(notice, lang)) for notice in self.jobs.take_notices(owner)]
 
-    def show_notices(self, owner: str) -> None:
+    def show_notices(self, owner: str, lang: str = "en") -> None:
         """The visitor's notices as warning toasts (after an action that added a run)."""
-        for text in self.notices(owner):
+        for text in self.notices(owner, lang):
             safety.warning(text)
 
     # ------------------------------------------------------------------ uploaded checkpoints
-    def open_upload(self, owner: str, path: str) -> Run:
+    def open_upload(self, owner: str, path: str, lang: str = "en") -> Run:
         """Read an uploaded checkpoint as a 'view' run and wait for it (await_view). The job
         server checks the file and copies it into the run's folder at once, so Gradio's copy
         is deleted then, whatever the outcome: the upload folder keeps nothing. A refusal,
@@ -223,22 +224,23 @@ class GanApp:
         except FileNotFoundError:
             # Gradio stores uploads by content: the same file, uploaded twice at once, may
             # already have been read and deleted for the other upload.
-            raise safety.refusal("the uploaded file is no longer on the server; please upload it again",
-                                 title="Not loaded") from None
-        except (OSError, JobError) as error:
-            raise safety.refusal(error, title="Not loaded") from None
+            raise safety.refusal(tr(lang, "refusal_upload_gone"), title=tr(lang, "not_loaded")) from None
+        except JobError as error:
+            raise safety.refusal(refusal(error, lang), title=tr(lang, "not_loaded")) from None
+        except OSError as error:
+            raise safety.refusal(error, title=tr(lang, "not_loaded")) from None
         finally:
             safety.discard_upload(path, self.uploads)
-        self.show_notices(owner)
-        return self.await_view(owner, run)
+        self.show_notices(owner, lang)
+        return self.await_view(owner, run, lang)
 
-    def await_view(self, owner: str, run: Run) -> Run:
+    def await_view(self, owner: str, run: Run, lang: str = "en") -> Run:
         """Wait for a 'view' job (a checkpoint being read); a failed one is removed, and its
         reason (which may quote the file's contents) is refused as plain text."""
         self.jobs.wait(owner, run.id, timeout_s=UPLOAD_WAIT_S)
         if run.state == "failed":
             self.jobs.remove(owner, run.id)  # a file that is no checkpoint leaves no run behind
-            raise safety.refusal(run.reason or "that file is not a ganapp checkpoint", title="Not loaded")
+            raise safety.refusal(run.reason or tr(lang, "not_a_checkpoint"), title=tr(lang, "not_loaded"))
         return run
 
     # ------------------------------------------------------------------ lookups (owner first)

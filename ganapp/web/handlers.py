@@ -31,7 +31,7 @@ from .core import GanApp
 from .form import SWITCH_FIELDS, ConfigForm, field_label, number_value
 from .safety import InputError
 from .text import LOOK_FOR, METRICS, OVERLAY_COLUMNS, TECHNIQUE_NOTES, TEXT, language, metric_meaning, metric_name, \
-    pick, tr
+    pick, refusal, tr
 
 START_WAIT_S = 1.0  # Start waits this long for the first picture, to show it without a tick
 NO_PRESET = "-"
@@ -415,7 +415,7 @@ class Handlers:
                 owner = app.jobs.issue_token(safety.client_host(request))
             except JobError as error:  # too many new visitors from one address
                 safety.warning(error)
-                return {ui.token_box: ""}
+                return {ui.token_box: "", ui.live_token: ""}
         app.note_page(request.session_hash if request is not None else owner)
         if link.ready:
             opened = self._open_ready_once(owner, link.ready)
@@ -424,6 +424,7 @@ class Handlers:
         out.update(self.render(owner, shown_id, a_id, b_id, overlay_name, partner_id, lang))
         out[ui.owner] = owner
         out[ui.token_box] = owner
+        out[ui.live_token] = owner  # for the page's live script (ganapp.web.live)
         out[ui.lang] = lang
         out[ui.lang_switch] = lang
         out[ui.partner] = partner_id if self.partner_of(owner, app.owned_run(owner, shown_id), partner_id) else None
@@ -543,7 +544,7 @@ class Handlers:
         app = self.app
         lang = language(lang)
         if not app.valid_owner(owner):
-            return self._refuse(tr(lang, "refused"), "token")
+            return self._refuse(tr(lang, "no_token"), None)
         values = dict(zip(self.form.components, form_values))
         try:
             name = safety.text_param("run name", run_name, max_chars=safety.NAME_CHARS)
@@ -553,8 +554,8 @@ class Handlers:
         try:
             run = app.jobs.submit(owner, config, name=name)
         except (ConfigError, JobError) as error:
-            return self._refuse(tr(lang, "server_says", text=str(error)), None)
-        app.show_notices(owner)
+            return self._refuse(tr(lang, "server_says", text=refusal(error, lang)), None)
+        app.show_notices(owner, lang)
         wait_for_first_picture(app, [run])
         return self.show_run(owner, run.id, a_id, b_id, overlay_name, None, lang)
 
@@ -566,14 +567,14 @@ class Handlers:
         if preset_name not in PRESETS or preset_name.endswith(": vanilla"):
             return self._refuse(tr(lang, "choose_preset_first"), None, title=tr(lang, "not_started"))
         if not app.valid_owner(owner):
-            return self._refuse(tr(lang, "refused"), "token")
+            return self._refuse(tr(lang, "no_token"), None)
         partner_name = preset_name.split(":")[0] + ": vanilla"
         try:
             # Both sides draw every sample_every steps (a few percent of a vanilla run's time),
             # so that the two panes show pictures of the same step.
             base = app.jobs.submit(owner, preset_config(partner_name), name=partner_name, every_picture=True)
         except (ConfigError, JobError) as error:
-            return self._refuse(tr(lang, "server_says", text=str(error)), None)
+            return self._refuse(tr(lang, "server_says", text=refusal(error, lang)), None)
         try:
             other = app.jobs.submit(owner, preset_config(preset_name), name=preset_name, every_picture=True)
         except (ConfigError, JobError) as error:
@@ -581,9 +582,9 @@ class Handlers:
             app.jobs.wait(owner, base.id, timeout_s=10)
             if not base.active:
                 app.jobs.remove(owner, base.id)
-            return self._refuse(tr(lang, "server_says", text=str(error)), None)
+            return self._refuse(tr(lang, "server_says", text=refusal(error, lang)), None)
         app.watch(base, other)  # keep both sides' pictures from the first, to show them at the same steps
-        app.show_notices(owner)
+        app.show_notices(owner, lang)
         wait_for_first_picture(app, [base, other])
         out = self.show_run(owner, base.id, base.id, other.id, overlay_name, other.id, lang)
         choices = [(views.run_label(r), r.id) for r in reversed(app.jobs.runs(owner))]
@@ -593,8 +594,6 @@ class Handlers:
 
     def _refuse(self, text: str, why: Any, title: str | None = None):
         """A refusal as a toast, and nothing else changes (no error badge on any output)."""
-        if why == "token":
-            text = f"{text}: no visitor token; please reload the page"
         gr.Warning(safety.message(text), title=title or "")
         return gr.skip()
 
@@ -685,8 +684,8 @@ class Handlers:
         try:
             new = app.jobs.continue_run(owner, run.id, number_value("steps", steps, integer=True))
         except (InputError, ConfigError, JobError) as error:
-            return self._refuse(tr(lang, "server_says", text=str(error)), None)
-        app.show_notices(owner)
+            return self._refuse(tr(lang, "server_says", text=refusal(error, lang)), None)
+        app.show_notices(owner, lang)
         return self.show_run(owner, new.id, a_id, b_id, overlay_name, None, lang)
 
     def load_checkpoint(self, owner, path, a_id, b_id, overlay_name, lang="en"):
@@ -696,8 +695,9 @@ class Handlers:
             return gr.skip()
         if not isinstance(path, str):
             raise safety.refusal("choose one checkpoint file")
-        run = app.open_upload(owner, path)
-        out = self.show_run(owner, run.id, a_id, b_id, overlay_name, None, language(lang))
+        lang = language(lang)
+        run = app.open_upload(owner, path, lang)
+        out = self.show_run(owner, run.id, a_id, b_id, overlay_name, None, lang)
         out[ui.upload] = None
         return out
 
@@ -709,8 +709,8 @@ class Handlers:
         try:
             run = app.jobs.open_ready_made(owner, name)
         except JobError as error:
-            return self._refuse(tr(lang, "server_says", text=str(error)), None)
-        app.show_notices(owner)
+            return self._refuse(tr(lang, "server_says", text=refusal(error, lang)), None)
+        app.show_notices(owner, lang)
         try:
             app.await_view(owner, run)
         except gr.Error as error:

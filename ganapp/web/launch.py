@@ -8,7 +8,7 @@ from typing import Any
 
 from ganapp.jobs import JobManager, SettingsError
 
-from . import safety
+from . import live, safety
 from .page import build_demo
 from .style import HEAD
 
@@ -28,8 +28,11 @@ def launch_options(manager: JobManager, *, uploads: safety.UploadPolicy | None =
     # Gradio keeps each session's state (every API call is a session of its own) until
     # state_session_capacity sessions exist: 10,000 by default, about 0.7 GB here (measured by
     # scripts/soak.py). A class is 30 pages; 1,000 bounds the server's memory to about 0.1 GB.
-    return dict(head=HEAD, allowed_paths=[str(manager.runs_dir)], max_file_size=limits.max_upload_bytes,
-                footer_links=["api", "settings"], run_history=False, app_kwargs=safety.upload_middleware(policy),
+    # The live panes' own route (ganapp.web.live), beside Gradio's: it answers the page's
+    # twice-a-second questions for a fraction of a Gradio event's cost.
+    app_kwargs = dict(safety.upload_middleware(policy), routes=[live.LiveRoute(manager).route()])
+    return dict(head=HEAD + live.LIVE_JS, allowed_paths=[str(manager.runs_dir)], max_file_size=limits.max_upload_bytes,
+                footer_links=["api", "settings"], run_history=False, app_kwargs=app_kwargs,
                 state_session_capacity=SESSIONS_KEPT)
 
 

@@ -22,7 +22,7 @@ from ganapp.config import GANConfig
 from ganapp.jobs import JobManager
 from ganapp.presets import ready_made_runs
 
-from . import api, draw, games_view, views
+from . import api, draw, games_view, live, views
 from . import classes_view  # a class runs the ablation together
 from . import inside_view  # see inside the game: D's heatmap, G's arrows, the lenses
 from . import play  # pause, single steps, slow motion
@@ -58,6 +58,10 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
                                                          for name in ("metrics", "compare", "rare"))
     ui.page_url = gr.Textbox("", visible="hidden", elem_id="page-url")
     ui.timer = gr.Timer(FAST_TICK_S, active=False)
+    # The Gradio poll, clicked by the page's live script (ganapp.web.live) when a rarer view
+    # has news; the live panes themselves come from the script's own light route.
+    ui.live_refresh = gr.Button("", visible="hidden", elem_id="live-refresh")
+    ui.live_token = gr.Textbox("", visible="hidden", elem_id="live-token")  # the script's token (on_load sets it)
 
     with gr.Row(elem_id="header"):
         ui.title = said(gr.Markdown(f"# {tr(LANG, 'title')}", elem_id="title"), "value", "title_md")
@@ -195,13 +199,13 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     # training, and a direct call costs the server less than a queued one.
     poll = dict(quick, queue=False)
     relabelled = list(h.relabel("en"))
-    load_outputs = unique([*h.view_outputs, ui.owner, ui.token_box, ui.lang, ui.lang_switch, ui.partner, *relabelled,
-                           *form.components, ui.preset, ui.preset_note, ui.ready_made])
+    load_outputs = unique([*h.view_outputs, ui.owner, ui.token_box, ui.live_token, ui.lang, ui.lang_switch, ui.partner,
+                           *relabelled, *form.components, ui.preset, ui.preset_note, ui.ready_made])
     loaded = demo.load(h.on_load, [ui.owner, ui.shown, *views_in, ui.partner], load_outputs, **quick)
     classes_view.wire(demo, ui, form, h, loaded)  # a class's events, after the load has a token
     inside_view.wire(ui)
-    ui.timer.tick(h.tick, [ui.owner, ui.shown, *views_in, ui.live_seen, ui.partner, ui.lang],
-                  [*h.live_outputs, *h.stamps], **poll)
+    ui.live_refresh.click(h.tick, [ui.owner, ui.shown, *views_in, ui.live_seen, ui.partner, ui.lang],
+                          [*h.live_outputs, *h.stamps], **poll)
     ui.metrics_stamp.change(h.on_metrics_stamp, [ui.owner, ui.shown, ui.metrics_seen, ui.lang], h.metrics_outputs,
                             **poll)
     ui.compare_stamp.change(h.on_compare_stamp, [ui.owner, *views_in, ui.compare_seen, ui.lang], h.compare_outputs,
@@ -273,6 +277,7 @@ def build_demo(manager: JobManager | None = None) -> gr.Blocks:
         sys.modules.setdefault("matplotlib", None)
     jobs = manager or JobManager()
     app = GanApp(jobs)
+    live.register(jobs, app)  # for the live route launch_options() makes for this job server
 
     with gr.Blocks(title="ganapp: GAN techniques, live", analytics_enabled=False, fill_width=True,
                    delete_cache=(300, 1800)) as demo:

@@ -208,9 +208,68 @@ TEXT: dict[str, tuple[str, str]] = {
         "比標準差還小，全班還沒有證明它們不一樣。少於 3 次訓練的組別說明不了什麼；失敗或停止的訓練另外計算，"
         "不列入平均。一次訓練證明不了什麼；三十次才開始有說服力。"),
     # ------------------------------------------------------------ messages
-    "refused": ("Refused", "已拒絕"),
+    "no_token": ("Refused: no visitor token; please reload the page", "已拒絕：沒有訪客代碼；請重新整理頁面"),
     "not_started": ("Not started", "沒有開始"),
     "server_says": ("The server refused: {text}", "伺服器拒絕：{text}"),
+    # ------------------------------------------------------------ the job server's refusals
+    # "refusal_" + JobError.key (ganapp/server), filled with the error's values. The English
+    # is the server's own sentence (the error's text); Chinese pages say it from here.
+    "refusal_max_steps": ("this server trains at most {most} steps per run; got {got}",
+                          "這台伺服器每次訓練最多 {most} 步；你設定了 {got} 步"),
+    "refusal_max_batch": ("this server allows batch sizes up to {most}; got {got}",
+                          "這台伺服器的批次大小最多 {most}；你設定了 {got}"),
+    "refusal_max_width": ("this server allows model widths (hidden_dim) up to {most}; got {got}",
+                          "這台伺服器的模型寬度（隱藏層）最多 {most}；你設定了 {got}"),
+    "refusal_memory": ("this run would need about {need} of memory; this server allows {most} per job",
+                       "這次訓練大約需要 {need} 的記憶體；這台伺服器每個工作最多 {most}。請把批次、模型寬度或小批次判別的核心數調小"),
+    "refusal_memory_checkpoint": ("this checkpoint would need about {need} of memory; this server allows {most} per job",
+                                  "這個檢查點大約需要 {need} 的記憶體；這台伺服器每個工作最多 {most}"),
+    "refusal_checkpoint_bytes": ("this run would write a checkpoint of about {need}; this server keeps at most {most} "
+                                 "per run",
+                                 "這次訓練會寫出約 {need} 的檢查點；這台伺服器每次訓練最多保留 {most}。請把模型寬度或小批次判別的核心數調小"),
+    "refusal_checkpoint_bytes_checkpoint": ("this checkpoint would write about {need}; this server keeps at most "
+                                            "{most} per run",
+                                            "這個檢查點會寫出約 {need}；這台伺服器每次訓練最多保留 {most}"),
+    "refusal_tokens_per_minute": ("too many new visitors from your address ({most} a minute)",
+                                  "來自你的網址的新訪客太多（每分鐘最多 {most} 位）；請等一分鐘，或繼續使用你已有的代碼"),
+    "refusal_foreign_token": ("this visitor token was not issued by this server",
+                              "這個訪客代碼不是這台伺服器發的：請重新整理頁面"),
+    "refusal_malformed_token": ("this visitor token is not one of this server's",
+                                "這個訪客代碼的格式不對：請重新整理頁面"),
+    "refusal_no_such_run": ("you have no run {run}", "你沒有編號 {run} 的訓練"),
+    "refusal_no_checkpoint_yet": ("run {name} has no checkpoint to continue from yet",
+                                  "訓練「{name}」還沒有可以接著訓練的檢查點；請等它結束"),
+    "refusal_upload_gone": ("the uploaded file is gone; upload it again", "上傳的檔案已經不在了；請再上傳一次"),
+    "refusal_upload_size": ("the file is {size} MB; this server accepts checkpoints up to {most} MB",
+                            "這個檔案有 {size} MB；這台伺服器接受的檢查點最多 {most} MB"),
+    "refusal_bad_checkpoint": ("this checkpoint cannot be opened: {detail}", "這個檢查點無法開啟（{detail}）"),
+    "refusal_remove_active": ("run {name} is still going; stop it before removing it",
+                              "訓練「{name}」還在進行；請先停止再刪除"),
+    "refusal_no_download": ("the {data} data set is not on this server, and this server does not download",
+                            "這台伺服器沒有 {data} 資料集，也不會下載。請選 ring8、grid25、spiral 或 digits，或請伺服器管理員把檔案放好"),
+    "not_loaded": ("Not loaded", "沒有載入"),
+    "not_a_checkpoint": ("that file is not a ganapp checkpoint", "這個檔案不是 ganapp 的檢查點"),
+    "refusal_deleted_runs_per_visitor": ("Your run {name} was deleted to make room: the server kept at most {most} "
+                                         "runs per visitor.",
+                                         "你的訓練「{name}」已被刪除以騰出空間：伺服器每位訪客最多保留 {most} 個訓練。"),
+    "refusal_deleted_bytes_per_visitor": ("Your run {name} was deleted to make room: the server kept at most {most} "
+                                          "MB per visitor.",
+                                          "你的訓練「{name}」已被刪除以騰出空間：伺服器每位訪客最多保留 {most} MB。"),
+    "refusal_deleted_server_total": ("Your run {name} was deleted to make room for all visitors.",
+                                     "你的訓練「{name}」已被刪除，為所有訪客騰出空間：伺服器保留的訓練數量與容量有上限。"),
+    "refusal_name_not_text": ("a run's name must be text", "訓練的名稱必須是文字"),
+    "refusal_shutting_down": ("the server is shutting down; try again in a minute", "伺服器正在關閉；請一分鐘後再試"),
+    "refusal_own_queue_full": ("you already have {count} runs waiting", "你已經有 {count} 個訓練在排隊；請停止一個，或等它們開始"),
+    "refusal_queue_full": ("the server's queue is full ({count} runs waiting)",
+                           "伺服器的佇列已滿（{count} 個訓練在排隊）；請一分鐘後再試"),
+    "refusal_cannot_keep_file": ("could not keep the file: {why}", "無法保存這個檔案（{why}）"),
+    "refusal_own_runs_going": ("you have {count} runs going; stop one first", "你有 {count} 個訓練正在進行；請先停止一個"),
+    "refusal_owner_bytes": ("this run may take {need} MB of disk; a visitor may keep {most} MB",
+                            "這次訓練可能佔用 {need} MB 的磁碟空間；每位訪客最多保留 {most} MB"),
+    "refusal_owner_bytes_going": ("your runs that are still going may take all your disk space ({most} MB)",
+                                  "你還在進行的訓練可能會用掉你全部的磁碟空間（{most} MB）；請等一個結束"),
+    "refusal_total_bytes_going": ("the server's disk space for runs is taken by runs still going",
+                                  "伺服器存放訓練的磁碟空間被進行中的訓練佔滿了；請幾分鐘後再試"),
     "choose_preset_first": ("Choose a technique's preset first; it starts beside its vanilla partner.",
                             "請先選一個技巧的預設實驗；它會和原始 GAN 並排開始。"),
     "nothing_to_stop": ("Nothing to stop: the run shown has already ended.", "沒有要停止的：上方的訓練已經結束。"),
@@ -540,6 +599,18 @@ def tr(lang: str, key: str, **values: Any) -> str:
     """The text `key` in `lang`, with `values` filled in."""
     text = pick(TEXT[key], lang)
     return text.format(**values) if values else text
+
+
+def refusal(error: Exception, lang: str) -> str:
+    """What the job server said when it refused, in `lang`: its sentence in English, and in
+    other languages the translation of its key (JobError.key) when there is one."""
+    key = getattr(error, "key", None)
+    if lang != DEFAULT_LANGUAGE and key and f"refusal_{key}" in TEXT:
+        try:
+            return pick(TEXT[f"refusal_{key}"], lang).format(**getattr(error, "values", {}))
+        except (KeyError, IndexError, ValueError):  # a value missing: say it as the server did
+            pass
+    return str(error)
 
 
 def metric_name(name: str, lang: str) -> str:

@@ -150,7 +150,8 @@ def caption_html(run: Run | None, lang: str, *, position: int | None = None, own
     has a fixed height (CSS), so a note arriving moves nothing."""
     ids = primary
     if run is None:
-        return (f'<div class="ganapp-caption state-none"><div class="cap-top"><span class="state"'
+        return (f'<div class="ganapp-caption state-none" data-run="" data-lang="{html_text(lang, 8)}">'
+                f'<div class="cap-top"><span class="state"'
                 f'{" id=state-text" if ids else ""}>{html_text(tr(lang, "state_none"))}</span></div>'
                 f'<div class="what">{html_text(tr(lang, "no_run_what"))}</div>'
                 '<div class="headline">&nbsp;</div><div class="notes"></div></div>')
@@ -171,7 +172,9 @@ def caption_html(run: Run | None, lang: str, *, position: int | None = None, own
              (run.metrics_warning, None, "reason")]
     notes_html = "".join(f'<div class="{cls}"{f" id={nid}" if nid and ids else ""}>{html_text(text)}</div>'
                          for text, nid, cls in notes if text)
-    return (f'<div class="ganapp-caption state-{html_text(run.state, 20)}">'
+    # data-run and data-lang: which run this pane shows, for the page's live script (ganapp.web.live).
+    return (f'<div class="ganapp-caption state-{html_text(run.state, 20)}" data-run="{html_text(run.id, 64)}" '
+            f'data-lang="{html_text(lang, 8)}">'
             f'<div class="cap-top"><span class="state"{" id=state-text" if ids else ""}>{html_text(state)}</span>'
             f'<span class="counter">{counter}</span></div>'
             f'<div class="what">{html_text(display_name(run, lang), safety.NAME_CHARS)} · {html_text(data)} · '
@@ -182,7 +185,7 @@ def caption_html(run: Run | None, lang: str, *, position: int | None = None, own
 
 def curves_caption_html(run: Run, lang: str) -> str:
     """Pane B's caption while it shows the left run's loss curves."""
-    return (f'<div class="ganapp-caption state-curves"><div class="cap-top"><span class="state">'
+    return (f'<div class="ganapp-caption state-curves" data-run=""><div class="cap-top"><span class="state">'
             f'{html_text(tr(lang, "loss_curves"))}</span></div>'
             f'<div class="what">{html_text(tr(lang, "curves_of", name=display_name(run, lang)), safety.NAME_CHARS + 40)}'
             '</div>'
@@ -192,7 +195,8 @@ def curves_caption_html(run: Run, lang: str) -> str:
 
 
 def empty_caption_html(lang: str) -> str:
-    return (f'<div class="ganapp-caption state-none"><div class="cap-top"><span class="state">&nbsp;</span></div>'
+    return (f'<div class="ganapp-caption state-none" data-run=""><div class="cap-top"><span class="state">&nbsp;</span>'
+            '</div>'
             f'<div class="what">{html_text(tr(lang, "pane_b_empty"))}</div>'
             '<div class="headline">&nbsp;</div><div class="notes"></div></div>')
 

@@ -1,0 +1,120 @@
+"""The live panes' light route (ganapp.web.live): what it answers, to whom, and the page
+that uses it (real server on loopback, real browser)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from conftest import wait_until
+from ganapp.config import GANConfig
+from ganapp.web import live
+
+TINY = {"data": "ring8", "batch_size": 32, "hidden_dim": 32, "log_every": 5, "sample_every": 20,
+        "metrics_every": 0}
+
+
+@pytest.fixture
+def long_run(manager):
+    owner = manager.issue_token("test")
+    run = manager.submit(owner, GANConfig(**{**TINY, "steps": 20_000}))
+    yield owner, run
+    manager.stop(owner, run.id)
+    manager.wait(owner, run.id, timeout_s=30)
+
+
+def test_the_route_sends_a_pane_only_when_it_changed_and_only_to_its_owner(server, manager, long_run):
+    owner, run = long_run
+    route = live.LiveRoute(manager)
+    assert route.app is server.app  # build_demo registered the page for this job server
+    wait_until(lambda: run.picture_count > 0, 90, "the run's first picture")
+    first = route.answer({"token": owner, "run": run.id, "lang": "zh-TW"})
+    assert set(first["set"]) >= {"status", "samples", "samples-b"}
+    assert f'data-run="{run.id}"' in first["set"]["status"] and 'data-lang="zh-TW"' in first["set"]["status"]
+    assert "<img" in first["set"]["samples"] and first["active"] and first["interval"] > 0
+    assert set(first["stamps"]) == {"metrics", "rare"} and len(first["seen"]) <= live.MAX_SEEN
+    # Handed back what it has, the page is sent the picture again only when a new one exists.
+    seen_count = run.picture_count
+    again = route.answer({"token": owner, "run": run.id, "lang": "zh-TW", "seen": first["seen"]})
+    if run.picture_count == seen_count:
+        assert "samples" not in again["set"]
+    wait_until(lambda: run.picture_count > seen_count + 1, 60, "a newer picture")
+    newer = route.answer({"token": owner, "run": run.id, "lang": "zh-TW", "seen": again["seen"]})
+    assert "samples" in newer["set"] and newer["set"]["samples"] != first["set"]["samples"]
+    # A forged or garbled `seen` costs a resend, nothing else.
+    for seen in ("[not json", "x" * (live.MAX_SEEN + 1), json.dumps({"a": [1, 2]}), 42):
+        assert "samples" in route.answer({"token": owner, "run": run.id, "lang": "en", "seen": seen})["set"]
+
+    # Another visitor naming this run gets nothing of it: runs are looked up among their own.
+    stranger = manager.issue_token("test")
+    theirs = route.answer({"token": stranger, "run": run.id, "partner": run.id, "lang": "en"})
+    assert run.id not in json.dumps(theirs) and "<img" not in json.dumps(theirs)
+    assert not theirs["active"]
+
+
+def test_the_route_over_http_refuses_bad_requests_plainly(server, manager, long_run):
+    owner, run = long_run
+    url = server.url.rstrip("/") + live.PATH
+    with httpx.Client(timeout=30) as client:
+        assert client.post(url, content=b"x" * (live.MAX_BODY + 1)).status_code == 413
+        assert client.post(url, content=b"{not json").status_code == 400
+        assert client.post(url, json=[1, 2]).status_code == 400
+        assert client.post(url, json={"token": "made-up" * 4, "run": run.id}).status_code == 403
+        made_up = manager.issue_token("test")[:-3] + "abc"  # the right form, a wrong signature
+        assert client.post(url, json={"token": made_up, "run": run.id}).status_code == 403
+        good = client.post(url, json={"token": owner, "run": run.id, "lang": "en"})
+        assert good.status_code == 200 and good.json()["set"]["status"].count(run.id) >= 1
+        assert client.get(url).status_code == 405  # POST only
+
+
+def _step(page) -> int:
+    text = page.locator("#step-count").inner_text() if page.locator("#step-count").count() else "0"
+    return int(text.replace(",", "") or 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route_blocked", [False, True])
+def test_the_page_updates_live_through_the_route_or_without_it(server, browser, artifacts_dir, route_blocked):
+    """The page's script asks the light route twice a second and calls the Gradio poll only
+    when a rarer view has news; when the route cannot be reached (a proxy that only lets
+    Gradio's paths through), the page falls back to the Gradio poll and still updates."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720})
+    live_calls, gradio_calls = [], []
+
+    def count(request):
+        if request.url.endswith(live.PATH):
+            live_calls.append(request.url)
+        elif "/gradio_api/" in request.url and request.method == "POST":
+            gradio_calls.append(request.url)
+
+    page.on("request", count)
+    if route_blocked:
+        page.route(re.compile(re.escape(live.PATH) + "$"), lambda r: r.abort())
+    try:
+        page.goto(server.url)
+        page.wait_for_selector("#start-button", timeout=60_000)
+        page.locator("#settings").click()  # the settings fold open; steps large enough to watch
+        page.locator("#field-steps input").first.fill("20000")
+        page.locator("#start-button").click()
+        wait_until(lambda: _step(page) > 0, 120, "the run to show its first steps")
+        gradio_before, live_before = len(gradio_calls), len(live_calls)
+        seen_steps = set()
+        for _ in range(10):
+            page.wait_for_timeout(500)
+            seen_steps.add(_step(page))
+        assert len(seen_steps) >= 3, seen_steps  # the caption kept moving
+        expect_img = page.locator("#samples img")
+        assert expect_img.count() == 1 and "at step" in expect_img.get_attribute("alt")
+        gradio_during = len(gradio_calls) - gradio_before
+        if route_blocked:
+            assert gradio_during >= 4  # the Gradio poll took over
+        else:
+            assert len(live_calls) - live_before >= 6
+            assert gradio_during <= 4, gradio_calls[gradio_before:]  # rare redraws only, not 10 polls
+        page.screenshot(path=str(artifacts_dir / f"live-{'fallback' if route_blocked else 'route'}.png"))
+        page.locator("#stop-button").click()
+    finally:
+        page.close()
