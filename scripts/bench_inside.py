@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from ganapp import worker  # noqa: E402
+from ganapp.render_inside import InsideViews  # noqa: E402
+from ganapp.training import Trainer  # noqa: E402
 from ganapp.config import GANConfig  # noqa: E402
 from ganapp.server.messages import Done, Inside, Samples  # noqa: E402
 
@@ -53,6 +55,32 @@ def one_run(config: GANConfig, inside: bool) -> tuple[float, int, int]:
     return config.steps / done.seconds, pictures, views
 
 
+def direct_cost(config: GANConfig, rounds: int = 5) -> tuple[float, float, float]:
+    """(ms per views drawing, ms per training step, the views' share of training time at the
+    default picture rate), timed alternately in this process. The worker draws a picture every
+    sample_every steps but at most every MIN_PICTURE_INTERVAL_S, and at least every
+    PICTURE_INTERVAL_S: the interval is clamp(sample_every x step time, 0.5 s, 1 s). Load slows
+    the drawing and the steps alike, so this share is steadier than the throughput ratio."""
+    trainer = Trainer(config)
+    for _ in range(20):
+        trainer.train_step()
+    views = InsideViews(trainer)
+    samples = trainer.fixed_samples()
+    views.draw(0, samples)
+    draws, steps = [], []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        views.draw(0, samples)
+        draws.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for _ in range(20):
+            trainer.train_step()
+        steps.append((time.perf_counter() - started) / 20)
+    draw, step = statistics.median(draws), statistics.median(steps)
+    interval = min(max(config.sample_every * step, worker.MIN_PICTURE_INTERVAL_S), worker.PICTURE_INTERVAL_S)
+    return draw * 1000, step * 1000, draw / interval
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -61,7 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)  # as a job process
     print(f"{'config':24} {'off steps/s':>12} {'on steps/s':>11} {'ratio on/off':>13} {'cost':>6}  "
-          "pictures (views)   rounds' ratios")
+          "pictures (views)   rounds' ratios      | views ms  step ms  share at the default rate")
     for name, overrides in CONFIGS.items():
         if args.only and args.only not in name:
             continue
@@ -81,9 +109,11 @@ def main() -> None:
             on.append(speeds[True])
             ratios.append(speeds[True] / speeds[False])
         ratio = statistics.median(ratios)
+        draw_ms, step_ms, share = direct_cost(config)
         print(f"{name:24} {statistics.median(off):12.0f} {statistics.median(on):11.0f} {ratio:13.3f} "
               f"{(1 - ratio) * 100:5.1f}%  {counts[0]:4d} ({counts[1]:4d})        "
-              + " ".join(f"{r:.3f}" for r in ratios), flush=True)
+              + " ".join(f"{r:.3f}" for r in ratios) + f"  | {draw_ms:8.1f} {step_ms:8.2f} {share * 100:6.1f}%",
+              flush=True)
     print(f"(measured {time.strftime('%Y-%m-%d %H:%M')}; load average {open('/proc/loadavg').read().split()[:3]})")
 
 

@@ -32,7 +32,7 @@ LENSES = ("mbd", "vbn", "ls", "fm")
 ARROWS_SHOWN = 64  # ganapp.render_inside.ARROWS (not imported: the page does not import torch)
 FM_SHOWN = 32  # ganapp.render_inside.FM_FEATURES
 VBN_SHOWN = 8
-HISTOGRAM_POINTS = 512
+HISTOGRAM_POINTS = 256
 # A switch sets a class on <body>; the CSS hides that layer. No server round trip.
 TOGGLE_JS = "(on) => {{ document.body.classList.toggle('inside-no-{layer}', !on); return []; }}"
 
