@@ -190,36 +190,10 @@ html.view-present .inside-layers-host img.inside-layer { height: calc(100vh - 34
   background: linear-gradient(to right, rgb(196, 160, 230), rgb(255, 255, 255), rgb(150, 215, 150)); }
 .inside-scale-range { color: #374151; }
 .inside-lenses { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-.inside-lens-card { margin: 0; flex: 0 1 440px; min-width: 260px; font-size: 17px; line-height: 1.35; }
+.inside-lens-card { margin: 0; flex: 0 1 420px; min-width: 260px; font-size: 17px; line-height: 1.35; }
 .inside-lens-card img { display: block; max-width: 100%; height: auto; border: 1px solid #e5e7eb; margin: 4px 0; }
 .inside-lens-card p { margin: 4px 0; }
 @media (max-width: 760px) { .inside-layers-host img.inside-layer { height: auto; } }
-/* see inside the game (ganapp.web.inside_view): D's heatmap and G's arrows stacked on the left
-   picture with its exact size and fit (the heatmap multiplied in, so it sits behind the dots);
-   a switch only sets a class on <body>; the lenses under the stage */
-#stack-a { display: grid !important; gap: 0 !important; }
-#stack-a > * { grid-area: 1 / 1; min-width: 0; }
-#inside-layers { pointer-events: none; }
-#inside-layers .inside-layers { display: grid; }
-#inside-layers img.inside-layer { grid-area: 1 / 1; display: block; margin: 0 auto; width: 100%;
-  height: calc(100vh - 290px); min-height: 220px; object-fit: contain; border: 1px solid transparent; }
-#inside-layers img.inside-heatmap { mix-blend-mode: multiply; }
-body.inside-no-heatmap #inside-layers img.inside-heatmap,
-body.inside-no-arrows #inside-layers img.inside-arrows { display: none; }
-html.view-present #inside-layers img.inside-layer { height: calc(100vh - 340px); }
-#inside-section { gap: 6px; }
-#inside-heading h2 { margin: 8px 0 0 0; }
-#inside-switches { gap: 12px; }
-.inside-placeholder, .inside-note, .inside-step { font-size: 18px; color: #374151; margin: 2px 0; }
-.inside-scale { display: flex; align-items: center; gap: 10px; font-size: 18px; flex-wrap: wrap; }
-.inside-scale-bar { display: inline-block; width: 200px; height: 18px; border: 1px solid #9ca3af;
-  background: linear-gradient(to right, rgb(196, 160, 230), rgb(255, 255, 255), rgb(150, 215, 150)); }
-.inside-scale-range { color: #374151; }
-.inside-lenses { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-.inside-lens-card { margin: 0; flex: 0 1 440px; min-width: 260px; font-size: 17px; line-height: 1.35; }
-.inside-lens-card img { display: block; max-width: 100%; height: auto; border: 1px solid #e5e7eb; margin: 4px 0; }
-.inside-lens-card p { margin: 4px 0; }
-@media (max-width: 760px) { #inside-layers img.inside-layer { height: auto; } }
 /* parts a link hides (?hide=advanced,api) */
 html.hide-settings #settings, html.hide-advanced #advanced, html.hide-runs #runs-section,
 html.hide-details #details, html.hide-compare #compare-section, html.hide-scoreboard #scoreboard-section,
