@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from . import picture_text
+
 # A six-colour palette: the picture is drawn in palette mode, which makes its PNG small
 # (about 6 KB) and quick to write. Blue and orange are ganapp.render's real and generated.
 PALETTE = {"background": (255, 255, 255), "axis": (120, 120, 120), "grid": (232, 232, 232),
@@ -67,6 +69,7 @@ def panel(
     size: tuple[int, int] = (480, 210),
     title: str = "",
     y_range: tuple[float, float] | None = None,
+    lang: str = "en",
 ) -> np.ndarray:
     """One line chart: `series` are (label, x, y, colour name); non-finite y values break the line.
 
@@ -78,7 +81,8 @@ def panel(
     image.putpalette([channel for colour in PALETTE.values() for channel in colour])
     draw = ImageDraw.Draw(image)
     AXIS, GRID, TEXT = _INDEX["axis"], _INDEX["grid"], _INDEX["text"]
-    small, large = _font(13), _font(15)
+    small = picture_text.font_for(lang, 13, _font(13))  # Chinese words need the CJK font
+    large = picture_text.font_for(lang, 15, _font(15))
     left, right, top, bottom = 52, width - 10, 26, height - 22  # the plot box, in pixels
     draw.text((left, 4), title, fill=TEXT, font=large)
 
@@ -137,19 +141,22 @@ def panel(
     return image
 
 
-def training_curves_png(history: list[dict[str, float]], *, width: int = 420) -> bytes:
+def training_curves_png(history: list[dict[str, float]], *, width: int = 420, lang: str = "en") -> bytes:
     """The live view's two charts, stacked, as PNG bytes: D and G losses; mean D(x) and
-    D(G(z)) in [0, 1]."""
+    D(G(z)) in [0, 1]. Titles and legends in `lang` (ganapp.picture_text)."""
+    lang = picture_text.picture_language(lang)
+    words = functools.partial(picture_text.word, lang=lang)
     history = [history[i] for i in thin(history)]  # pick the rows first: 2,000 dicts are slow to read
     step = np.array([row["step"] for row in history], np.float64)
 
     def column(name: str) -> np.ndarray:
         return np.array([row.get(name, math.nan) for row in history], np.float64)
 
-    losses = panel([("D loss", step, column("d_loss"), BLUE), ("G loss", step, column("g_loss"), ORANGE)],
-                   size=(width, 200), title="losses")
-    outputs = panel([("mean D(x)", step, column("d_real"), BLUE), ("mean D(G(z))", step, column("d_fake"), ORANGE)],
-                    size=(width, 180), title="D's outputs", y_range=(0.0, 1.0))
+    losses = panel([(words("d_loss"), step, column("d_loss"), BLUE), (words("g_loss"), step, column("g_loss"), ORANGE)],
+                   size=(width, 200), title=words("losses"), lang=lang)
+    outputs = panel([(words("mean_d_real"), step, column("d_real"), BLUE),
+                     (words("mean_d_fake"), step, column("d_fake"), ORANGE)],
+                    size=(width, 180), title=words("d_outputs"), y_range=(0.0, 1.0), lang=lang)
     both = Image.new("P", (width, losses.height + outputs.height))
     both.putpalette(losses.getpalette())
     both.paste(losses, (0, 0))

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from . import render
+from . import picture_text, render
 from .data import DataError, load_dataset
 
 if TYPE_CHECKING:
@@ -256,7 +256,7 @@ def _mode_evaluator(dataset, noise: torch.Tensor):
         measured = mode_metrics(trainer.generate(noise), modes, std)
         counts = measured.pop("mode_counts")
         return {**measured, "histogram": counts, "histogram_labels": labels,
-                "histogram_title": "high-quality samples per mode",
+                "histogram_title": "high-quality samples per mode", "histogram_kind": "modes",
                 "warning": coverage_warning(measured["modes_covered"], len(modes), "modes")}
 
     return evaluate
@@ -321,7 +321,7 @@ def _drawn_evaluator(trainer: "Trainer", noise: torch.Tensor):
         counts = measured.pop("mode_counts")
         return {**measured, "nn_distance": nearest_neighbour_distance(samples, reference),
                 "real_nn_distance": real, "histogram": counts, "histogram_labels": labels,
-                "histogram_title": "high-quality samples per drawn stroke",
+                "histogram_title": "high-quality samples per drawn stroke", "histogram_kind": "strokes",
                 "warning": coverage_warning(measured["modes_covered"], len(strokes), "strokes")}
 
     return evaluate
@@ -388,7 +388,7 @@ def _image_evaluator(trainer: "Trainer", classifier, noise_rng: torch.Generator)
             "classes_covered": covered,
             **real,
             "histogram": [int(c) for c in counts], "histogram_labels": labels,
-            "histogram_title": "samples per class (the classifier's top guess)",
+            "histogram_title": "samples per class (the classifier's top guess)", "histogram_kind": "classes",
             "warning": coverage_warning(covered, num_classes, "classes"),
         }
 
@@ -398,7 +398,8 @@ def _image_evaluator(trainer: "Trainer", classifier, noise_rng: torch.Generator)
 # ------------------------------------------------------------------------------ picture
 
 
-def metrics_picture(measured: dict[str, Any], *, size: tuple[int, int] = (320, 160)) -> np.ndarray | None:
+def metrics_picture(measured: dict[str, Any], *, size: tuple[int, int] = (320, 160),
+                    lang: str = "en") -> np.ndarray | None:
     """The per-mode (or per-class) bar chart of one measurement, as RGB uint8 (H, W, 3).
 
     Bars under a quarter of an even share are drawn in the warning colour; the title is
@@ -411,5 +412,12 @@ def metrics_picture(measured: dict[str, Any], *, size: tuple[int, int] = (320, 1
     # With nothing counted every bar is empty, and every one of them is news: all red.
     threshold = LOW_SHARE * total / len(counts) if total > 0 else 0.5
     title = measured.get("warning") or measured.get("histogram_title")
+    kind = measured.get("histogram_kind")  # "modes", "strokes" or "classes": the title in `lang`
+    lang = picture_text.picture_language(lang)
+    if lang != "en" and kind in ("modes", "strokes", "classes"):
+        covered = measured.get("classes_covered" if kind == "classes" else "modes_covered")
+        title = (picture_text.word("collapse", lang, covered=int(covered), total=len(counts),
+                                   what=picture_text.word(kind, lang))
+                 if measured.get("warning") and covered is not None else picture_text.word(f"per_{kind}", lang))
     return render.bar_chart(counts, labels=measured.get("histogram_labels"), size=size,
-                            highlight_below=threshold, title=title)
+                            highlight_below=threshold, title=title, lang=lang)

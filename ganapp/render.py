@@ -17,6 +17,8 @@ import zlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from . import picture_text
+
 # Colours as RGB tuples. Real data is a calm blue, generated data a loud orange, so the
 # two stay apart on a projector and for the common red-green colour blindness.
 BACKGROUND = (255, 255, 255)
@@ -164,16 +166,19 @@ def _plot_box(size: int) -> tuple[int, int, int]:
 
 
 @functools.lru_cache(maxsize=8)
-def _blank_scatter(size: int) -> np.ndarray:
-    """Background, legend ("■ real  ■ generated") and frame, drawn once per size."""
+def _blank_scatter(size: int, lang: str = "en") -> np.ndarray:
+    """Background, legend ("■ real  ■ generated", in `lang`) and frame, drawn once per size.
+    The legend strip's height is the same in every language, so the plot box is too."""
     top, left, side = _plot_box(size)
     image = Image.new("RGB", (size, size), BACKGROUND)
     draw = ImageDraw.Draw(image)
     x, mid = 8, top // 2
-    for label, colour in (("real", REAL_COLOUR), ("generated", FAKE_COLOUR)):
+    font = picture_text.font_for(lang, max(8, top - 3), _font())
+    for key, colour in (("real", REAL_COLOUR), ("generated", FAKE_COLOUR)):
+        label = picture_text.word(key, lang)
         draw.rectangle([x, mid - 3, x + 6, mid + 3], fill=colour)
-        draw.text((x + 10, mid), label, fill=TEXT, font=_font(), anchor="lm")
-        x += 10 + _text_size(label)[0] + 14
+        draw.text((x + 10, mid), label, fill=TEXT, font=font, anchor="lm")
+        x += 10 + round(draw.textlength(label, font=font)) + 14
     draw.rectangle([left, top, left + side - 1, top + side - 1], outline=FRAME)
     array = np.asarray(image)
     array.flags.writeable = False  # shared through the cache; callers copy it
@@ -216,8 +221,10 @@ def scatter_2d(
     size: int = 320,
     limits: tuple[float, float, float, float] | None = None,
     modes: np.ndarray | None = None,
+    lang: str = "en",
 ) -> np.ndarray:
     """Real (n, 2) and generated (m, 2) points on one square plot, as RGB uint8 (size, size, 3).
+    The legend's words are in `lang` (ganapp.picture_text); nothing else depends on it.
 
     Real points are blue and drawn first, generated points orange on top, both as
     translucent 3x3 dots so density shows. `modes` (k, 2), if given, are marked with small
@@ -237,7 +244,7 @@ def scatter_2d(
         raise ValueError(f"limits must be (xmin, xmax, ymin, ymax) with min < max, got {limits}")
 
     top, left, side = _plot_box(size)
-    canvas = _blank_scatter(size).copy()
+    canvas = _blank_scatter(size, picture_text.picture_language(lang)).copy()
 
     def to_pixels(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Canvas (rows, cols) of points; y grows upwards; outside points pinned to the edge.
@@ -329,6 +336,7 @@ def bar_chart(
     size: tuple[int, int] = (320, 160),
     highlight_below: float | None = None,
     title: str | None = None,
+    lang: str = "en",
 ) -> np.ndarray:
     """A small bar chart of counts (per mode, per class) as RGB uint8 (height, width, 3).
 
@@ -350,8 +358,9 @@ def bar_chart(
 
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    if title:
-        draw.text((width // 2, 2), title, fill=TEXT, font=_font(), anchor="mt")
+    if title:  # in `lang`: a Chinese title needs the CJK font (ganapp.picture_text)
+        title_font = picture_text.font_for(picture_text.picture_language(lang), max(8, line - 3), _font())
+        draw.text((width // 2, 2), title, fill=TEXT, font=title_font, anchor="mt")
 
     left, right = 4, width - 4
     slot = (right - left) / len(values)

@@ -30,13 +30,14 @@ def plot_limits(dataset: Dataset) -> tuple[float, float, float, float]:
     return (float(low[0] - margin), float(high[0] + margin), float(low[1] - margin), float(high[1] + margin))
 
 
-def samples_picture(dataset: Dataset, samples: np.ndarray) -> np.ndarray:
-    """RGB uint8 picture of generated samples: an image grid, or real and generated points."""
+def samples_picture(dataset: Dataset, samples: np.ndarray, lang: str = "en") -> np.ndarray:
+    """RGB uint8 picture of generated samples: an image grid, or real and generated points
+    (with a legend in `lang`)."""
     if dataset.is_image:
         return render.image_grid(samples)
     real = dataset.data[:REAL_POINTS_SHOWN].cpu().numpy()
     modes = dataset.modes.cpu().numpy() if dataset.modes is not None else None
-    return render.scatter_2d(real, samples, limits=plot_limits(dataset), modes=modes)
+    return render.scatter_2d(real, samples, limits=plot_limits(dataset), modes=modes, lang=lang)
 
 
 def metrics_csv(history: list[dict[str, float]]) -> str:

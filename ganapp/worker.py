@@ -196,7 +196,7 @@ def run(spec: dict[str, Any], send: Send, should_stop: Callable[[], bool],
         if not _expected(error):
             traceback.print_exc(file=sys.stderr)  # a bug: keep the trace in the server log
     if trainer is not None:
-        _send_curves(trainer, send)  # the whole run, also after a stop or a failure
+        _send_curves(trainer, send, spec.get("lang"))  # the whole run, also after a stop or a failure
     run_bytes = (spec.get("limits") or {}).get("run_bytes")
     files = _write_files(trainer, spec["out_dir"], send, run_bytes) if trainer is not None else {}
     seconds = trainer.seconds if trainer is not None else 0.0
@@ -279,7 +279,7 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
 
     def send_picture(step: int, samples=None) -> None:
         samples = trainer.fixed_samples() if samples is None else samples
-        send(Samples(step=step, png=render.png_bytes(samples_picture(trainer.dataset, samples))))
+        send(Samples(step=step, png=render.png_bytes(samples_picture(trainer.dataset, samples, spec.get("lang")))))
         drawn = inside.draw(step, samples) if inside is not None else None
         if drawn is not None:
             send(Inside(step=step, pictures=drawn[0], numbers=drawn[1]))
@@ -294,7 +294,7 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
                 and now - last_picture[0] >= PICTURE_INTERVAL_S):
             send_picture(step)
         if now - last_curves[0] >= CURVES_INTERVAL_S and step != trainer.config.steps:
-            _send_curves(trainer, send)
+            _send_curves(trainer, send, spec.get("lang"))
             last_curves[0] = now
 
     def on_metrics(step: int, measured: dict[str, Any]) -> None:
@@ -302,7 +302,7 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
         warning = measured.get("warning")
         send(Metrics(step=step, numbers=numbers, warning=warning if isinstance(warning, str) else None,
-                     png=_metrics_png(measured)))
+                     png=_metrics_png(measured, spec.get("lang"))))
 
     # The first picture goes out at once, before the metrics evaluator is built (it may
     # prepare a classifier first), so the page shows something within a fraction of a second.
@@ -332,7 +332,7 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
             if not slow or now - last_picture[0] >= SLOW_PICTURE_INTERVAL_S:
                 send_picture(trainer.step)
         if kind != "d" and (not slow or now - last_curves[0] >= SLOW_PICTURE_INTERVAL_S):
-            _send_curves(trainer, send)
+            _send_curves(trainer, send, spec.get("lang"))
             last_curves[0] = now
         if player is not None and not slow:
             player.report(d_loss=row.get("d_loss") if kind == "d" and row else None)
@@ -348,12 +348,12 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
                          on_step=on_step if player is not None else None)
 
 
-def _send_curves(trainer: Trainer, send: Send) -> None:
+def _send_curves(trainer: Trainer, send: Send, lang: Any = "en") -> None:
     """The loss curves so far, as PNG; a drawing bug is logged, never the end of a run."""
     if not trainer.history:
         return
     try:
-        send(Curves(step=trainer.step, png=curves.training_curves_png(trainer.history)))
+        send(Curves(step=trainer.step, png=curves.training_curves_png(trainer.history, lang=lang)))
     except Exception:
         traceback.print_exc(file=sys.stderr)
 
@@ -386,12 +386,12 @@ def _safe_evaluator(trainer: Trainer, send: Send):
     return guarded
 
 
-def _metrics_png(measured: dict[str, Any]) -> bytes | None:
+def _metrics_png(measured: dict[str, Any], lang: Any = "en") -> bytes | None:
     draw = getattr(metrics, "metrics_picture", None)
     if draw is None or measured.get("histogram") is None:
         return None
     try:
-        picture = draw(measured)
+        picture = draw(measured, lang=lang)
         return None if picture is None else render.png_bytes(picture)
     except Exception:
         traceback.print_exc(file=sys.stderr)

@@ -77,10 +77,12 @@ def _step(page) -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("route_blocked", [False, True])
-def test_the_page_updates_live_through_the_route_or_without_it(server, browser, artifacts_dir, route_blocked):
+def test_the_page_updates_live_through_the_route_or_without_it(server, manager, browser, artifacts_dir, route_blocked,
+                                                               monkeypatch):
     """The page's script asks the light route twice a second and calls the Gradio poll only
     when a rarer view has news; when the route cannot be reached (a proxy that only lets
     Gradio's paths through), the page falls back to the Gradio poll and still updates."""
+    monkeypatch.setattr(manager.limits, "max_running", 8)  # runs other tests left going do not hold ours back
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     live_calls, gradio_calls = [], []
 

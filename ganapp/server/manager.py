@@ -262,7 +262,8 @@ class JobManager:
             return self._notices.pop(self.owner_key(owner), [])
 
     # ------------------------------------------------------------------ visitor actions
-    def submit(self, owner: str, config: GANConfig, *, name: str = "", every_picture: bool = False) -> Run:
+    def submit(self, owner: str, config: GANConfig, *, name: str = "", every_picture: bool = False,
+               lang: str = "en") -> Run:
         """Queue a new training run; raises ConfigError or LimitError with a readable message.
         `every_picture`: the job draws a picture every sample_every steps however fast it
         trains (a side of a pair: both sides then have pictures of the same steps), rather
@@ -273,10 +274,11 @@ class JobManager:
         needs = self.limits.check_config(config)
         self._check_data_available(config)
         return self._add(owner, "train", config, name or self._default_name(config),
-                         {"kind": "train", "config": config.to_dict(), "every_picture": bool(every_picture)},
+                         {"kind": "train", "config": config.to_dict(), "every_picture": bool(every_picture),
+                          "lang": _picture_lang(lang)},
                          budget_bytes=needs.checkpoint_bytes)
 
-    def continue_run(self, owner: str, run_id: str, steps: int) -> Run:
+    def continue_run(self, owner: str, run_id: str, steps: int, *, lang: str | None = None) -> Run:
         """Queue a new run that resumes `run_id`'s checkpoint and trains on to `steps` in total.
         An interrupted run with no checkpoint (it had not trained yet) starts again from its config."""
         base = self.get(owner, run_id)
@@ -289,16 +291,19 @@ class JobManager:
             raise ConfigError(f"to continue, steps must be a whole number above the run's {base.step}; "
                               f"got {_short(repr(steps), 40)}")
         config = base.config.replace(steps=steps)
+        lang = _picture_lang(lang or base.spec.get("lang"))  # the pictures' words: the base run's language
         needs = self.limits.check_config(config)
         self._check_data_available(config)
         if not has_checkpoint:
             return self._add(owner, "train", config, f"{base.name} (again)",
-                             {"kind": "train", "config": config.to_dict()}, budget_bytes=needs.checkpoint_bytes)
+                             {"kind": "train", "config": config.to_dict(), "lang": lang},
+                             budget_bytes=needs.checkpoint_bytes)
         return self._add(owner, "continue", config, f"{base.name} → {steps}",
-                         {"kind": "continue", "checkpoint": checkpoint, "steps": steps},
+                         {"kind": "continue", "checkpoint": checkpoint, "steps": steps, "lang": lang},
                          budget_bytes=needs.checkpoint_bytes)
 
-    def load_checkpoint(self, owner: str, upload_path: str | os.PathLike, display_name: str = "") -> Run:
+    def load_checkpoint(self, owner: str, upload_path: str | os.PathLike, display_name: str = "", *,
+                        lang: str = "en") -> Run:
         """Queue a 'view' job for an uploaded checkpoint. Its header and metadata are read and
         held against the server's limits here, before any job builds a model (JSON only)."""
         from ..checkpoint_format import CheckpointError, read_checkpoint_info
@@ -320,18 +325,19 @@ class JobManager:
             raise JobError(detail, key="bad_checkpoint", detail=detail) from None
         needs = self.limits.check_config(config.replace(steps=min(config.steps, self.limits.max_steps)),
                                          what="this checkpoint")
-        return self._add(owner, "view", None, f"upload: {name}", {"kind": "view"},
+        return self._add(owner, "view", None, f"upload: {name}", {"kind": "view", "lang": _picture_lang(lang)},
                          budget_bytes=size + needs.checkpoint_bytes,
                          before_queue=lambda run: self._copy_upload(source, run, name))
 
-    def open_ready_made(self, owner: str, name: str) -> Run:
+    def open_ready_made(self, owner: str, name: str, *, lang: str = "en") -> Run:
         """Open a shipped run (ganapp.presets.READY_MADE_NOTES) as a 'view' job of the owner's:
         the same safe loading as an upload, on a file of ours, chosen by name only."""
         try:
             path = ready_made_checkpoint(name)
         except KeyError as error:
             raise JobError(_short(error.args[0])) from None
-        return self._add(owner, "view", None, f"ready-made: {name}", {"kind": "view", "ready_made": name},
+        return self._add(owner, "view", None, f"ready-made: {name}",
+                         {"kind": "view", "ready_made": name, "lang": _picture_lang(lang)},
                          budget_bytes=2 * path.stat().st_size,
                          before_queue=lambda run: self._copy_upload(path, run, path.name))
 
@@ -1005,3 +1011,8 @@ def _draw_restored_curves(runs: list[Run], draw) -> None:
                 run.version += 1
             except Exception:  # a picture that cannot be drawn leaves the placeholder
                 pass
+
+
+def _picture_lang(lang: Any) -> str:
+    """The language of the words a job draws inside its pictures (ganapp.picture_text)."""
+    return lang if lang in ("en", "zh-TW") else "en"

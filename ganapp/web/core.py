@@ -220,7 +220,7 @@ class GanApp:
         is deleted then, whatever the outcome: the upload folder keeps nothing. A refusal,
         which may quote the file's contents, is plain text."""
         try:
-            run = self.jobs.load_checkpoint(owner, path, os.path.basename(path))
+            run = self.jobs.load_checkpoint(owner, path, os.path.basename(path), lang=lang)
         except FileNotFoundError:
             # Gradio stores uploads by content: the same file, uploaded twice at once, may
             # already have been read and deleted for the other upload.

@@ -552,7 +552,7 @@ class Handlers:
         except (InputError, ConfigError) as error:  # validate_start has said it at the field
             return self._refuse(tr(lang, "form_has_errors"), error)
         try:
-            run = app.jobs.submit(owner, config, name=name)
+            run = app.jobs.submit(owner, config, name=name, lang=lang)
         except (ConfigError, JobError) as error:
             return self._refuse(tr(lang, "server_says", text=refusal(error, lang)), None)
         app.show_notices(owner, lang)
@@ -572,11 +572,13 @@ class Handlers:
         try:
             # Both sides draw every sample_every steps (a few percent of a vanilla run's time),
             # so that the two panes show pictures of the same step.
-            base = app.jobs.submit(owner, preset_config(partner_name), name=partner_name, every_picture=True)
+            base = app.jobs.submit(owner, preset_config(partner_name), name=partner_name, every_picture=True,
+                                   lang=lang)
         except (ConfigError, JobError) as error:
             return self._refuse(tr(lang, "server_says", text=refusal(error, lang)), None)
         try:
-            other = app.jobs.submit(owner, preset_config(preset_name), name=preset_name, every_picture=True)
+            other = app.jobs.submit(owner, preset_config(preset_name), name=preset_name, every_picture=True,
+                                    lang=lang)
         except (ConfigError, JobError) as error:
             app.jobs.stop(owner, base.id)  # both or neither
             app.jobs.wait(owner, base.id, timeout_s=10)
@@ -682,7 +684,7 @@ class Handlers:
         if run is None:
             return self._refuse(tr(lang, "choose_run_to_continue"), None)
         try:
-            new = app.jobs.continue_run(owner, run.id, number_value("steps", steps, integer=True))
+            new = app.jobs.continue_run(owner, run.id, number_value("steps", steps, integer=True), lang=lang)
         except (InputError, ConfigError, JobError) as error:
             return self._refuse(tr(lang, "server_says", text=refusal(error, lang)), None)
         app.show_notices(owner, lang)
@@ -707,7 +709,7 @@ class Handlers:
         if name not in READY_MADE_NOTES or not app.valid_owner(owner):
             return gr.skip()
         try:
-            run = app.jobs.open_ready_made(owner, name)
+            run = app.jobs.open_ready_made(owner, name, lang=lang)
         except JobError as error:
             return self._refuse(tr(lang, "server_says", text=refusal(error, lang)), None)
         app.show_notices(owner, lang)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import csv
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ganapp import curves, drawn
+from ganapp import curves, drawn, picture_text
 from ganapp.jobs import ENDED_STATES, LOSS_COLUMNS, Run
 from ganapp.presets import PRESET_TITLES_ZH
 
@@ -142,6 +143,18 @@ def picture_html(png: bytes | None, alt: str, placeholder: str = "no picture yet
     return f'<img class="ganapp-picture {kind}" alt="{html_text(alt)}" src="data:image/png;base64,{data}">'
 
 
+_COLLAPSE = re.compile(r"Mode collapse: only (\d+) of (\d+) (modes|strokes|classes) covered")
+
+
+def collapse_warning(text: str | None, lang: str) -> str | None:
+    """The job's collapse warning (ganapp.metrics.coverage_warning) in `lang`."""
+    found = _COLLAPSE.fullmatch(text or "")
+    if not found or lang == "en":
+        return text
+    covered, total, what = found.groups()
+    return picture_text.word("collapse", lang, covered=covered, total=total, what=picture_text.word(what, lang))
+
+
 def caption_html(run: Run | None, lang: str, *, position: int | None = None, own_limit: bool = False,
                  shown_step: int | None = None, primary: bool = True) -> str:
     """A pane's caption: state, step / total, speed, name · data · techniques · seed, the
@@ -169,7 +182,7 @@ def caption_html(run: Run | None, lang: str, *, position: int | None = None, own
     if shown_step is not None and shown_step < run.picture_step:
         held = f'<div class="held">{html_text(tr(lang, "held", shown=f"{shown_step:,}", step=f"{run.step:,}"))}</div>'
     notes = [(run.note, "run-note", "reason"), (run.reason, None, "reason"), (run.warning, "run-warning", "warning"),
-             (run.metrics_warning, None, "reason")]
+             (collapse_warning(run.metrics_warning, lang), None, "reason")]
     notes_html = "".join(f'<div class="{cls}"{f" id={nid}" if nid and ids else ""}>{html_text(text)}</div>'
                          for text, nid, cls in notes if text)
     # data-run and data-lang: which run this pane shows, for the page's live script (ganapp.web.live).
