@@ -193,7 +193,9 @@ def run(spec: dict[str, Any], send: Send, should_stop: Callable[[], bool],
         state, reason = "failed", str(error)
     except Exception as error:  # ConfigError, CheckpointError, DataError, CUDA errors, bugs
         state, reason = "failed", _plain(error)
-        if not _expected(error):
+        if _out_of_memory(error):  # the address-space backstop (_bound_resources), or the machine's
+            reason = _memory_reason(spec.get("limits") or {})
+        elif not _expected(error):
             traceback.print_exc(file=sys.stderr)  # a bug: keep the trace in the server log
     if trainer is not None:
         _send_curves(trainer, send, spec.get("lang"))  # the whole run, also after a stop or a failure
@@ -413,6 +415,20 @@ def _write_files(trainer: Trainer, out_dir: str, send: Send, run_bytes: int | No
         send(Metrics(step=trainer.step, numbers={}, warning=f"could not write the run's files: {_plain(error)}"))
         return {}
     return {name: str(Path(path)) for name, path in paths.items()}
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """numpy's MemoryError, or torch's allocator refusing (RuntimeError "can't allocate memory")."""
+    return isinstance(error, MemoryError) or "can't allocate memory" in str(error) or "out of memory" in str(error)
+
+
+def _memory_reason(limits: dict[str, Any]) -> str:
+    from .budget import describe_bytes
+
+    budget = limits.get("memory_bytes")
+    allowed = f" ({describe_bytes(budget)} per job here)" if isinstance(budget, int) else ""
+    return (f"the job ran out of the memory this server allows{allowed}; make the batch, the model width "
+            "or the minibatch kernels smaller")
 
 
 def _expected(error: Exception) -> bool:

@@ -102,11 +102,14 @@ def test_stop_and_a_killed_job_fails_only_its_own_run(ray_manager):
     victim = manager.submit(owner, tiny(steps=20_000))
     bystander = manager.submit(owner, tiny(steps=20_000, seed=1))
     wait_until(lambda: victim.step > 0 and bystander.step > 0, FIRST_START_S, "both jobs to train")
-    _, pid = victim.handle.where()
+    _, runner_pid = victim.handle.where()
+    pid = victim.handle.job_pid()
+    assert pid != runner_pid  # each job runs in a child process of its runner
     os.kill(pid, signal.SIGKILL)  # the job's process on the cluster dies (OOM killer, a crash)
     victim = ended(manager, owner, victim, 30)
     assert victim.state == "failed"
-    assert "ended unexpectedly" in victim.reason and "died" in victim.reason, victim.reason
+    assert "ended unexpectedly" in victim.reason and "died (signal 9)" in victim.reason, victim.reason
+    assert "Traceback" not in victim.reason
     assert bystander.state == "running"
     step = bystander.step
     wait_until(lambda: bystander.step > step, 20, "the other run to go on training")
@@ -221,3 +224,65 @@ def test_a_ray_job_pauses_takes_steps_by_hand_and_resumes_to_the_numbers_of_trai
     assert a.keys() == b.keys() and not [k for k in a if not torch.equal(a[k], b[k])]
     by_step = {row["step"]: row for row in played.history}
     assert all(by_step[row["step"]][k] == row[k] for row in straight.history for k in LOSSES)
+
+
+def _limits_of(pid: int) -> dict[str, str]:
+    """The soft limits of a process on this machine, from /proc (the runner's machine is this one)."""
+    rows = Path(f"/proc/{pid}/limits").read_text().splitlines()[1:]
+    return {row[:26].strip(): row[26:47].strip() for row in rows}
+
+
+def test_a_ray_job_is_bounded_like_a_local_job_and_a_job_past_its_memory_fails_alone(ray_manager, monkeypatch):
+    """A job on a runner is a child process of the runner, bounded by the OS as a local job is
+    (address space, bytes per file); the runner itself is not, as it outlives its jobs. A job
+    that passes its memory backstop (here: the server's estimate let through more than the job
+    may map, as when an estimate misses) fails with a reason a visitor reads, and its runner,
+    sound, takes the next job."""
+    manager = ray_manager
+    backend = manager.backend
+    owner = manager.issue_token()
+    handles = []
+    start = backend.start
+    monkeypatch.setattr(backend, "start", lambda job_id, spec: handles.append(start(job_id, spec)) or handles[-1])
+
+    run = manager.submit(owner, tiny(steps=20_000, seed=4))
+    wait_until(lambda: run.step > 0, FIRST_START_S, "the job to train")
+    _, runner_pid = run.handle.where()
+    job_limits, runner_limits = _limits_of(run.handle.job_pid()), _limits_of(runner_pid)
+    assert job_limits["Max file size"] == str(manager.limits.max_run_bytes)
+    assert job_limits["Max address space"] != "unlimited"
+    assert int(job_limits["Max address space"]) >= 2 * manager.limits.max_job_memory_bytes
+    assert runner_limits["Max file size"] == runner_limits["Max address space"] == "unlimited"
+    manager.stop(owner, run.id)
+    assert ended(manager, owner, run, 30).state == "stopped"
+
+    job_limits = manager._job_limits
+    monkeypatch.setattr(manager, "_job_limits", lambda: dict(job_limits(), memory_bytes=8 * 2**20))
+    big = tiny(steps=200, batch_size=1024, hidden_dim=512)
+    manager.limits.check_config(big)  # the server's own checks let it through
+    greedy = ended(manager, owner, manager.submit(owner, big), FIRST_START_S)
+    assert greedy.state == "failed"
+    assert greedy.reason.startswith("the job ran out of the memory this server allows (8.4 MB per job here)"), \
+        greedy.reason
+    assert "Traceback" not in greedy.reason and "alloc" not in greedy.reason
+    slot = handles[-1]._slot
+    wait_until(lambda: slot in backend._idle, 10, "the runner to be given back to the pool")
+    failed_runner = backend._ray.get(slot.actor.where.remote(), timeout=30)  # it answers: alive
+
+    monkeypatch.setattr(manager, "_job_limits", job_limits)
+    after = [manager.submit(owner, tiny(steps=100, seed=s)) for s in (5, 6)]  # both runners of the pool
+    for later in after:
+        assert ended(manager, owner, later, FIRST_START_S).state == "finished", later.reason
+    assert slot in [h._slot for h in handles[-2:]]  # the runner whose job failed took one of them
+    assert backend._ray.get(slot.actor.where.remote(), timeout=30) == failed_runner  # the same process
+    assert manager.runs(owner)  # the server kept serving throughout
+
+
+def test_a_ray_job_stops_at_the_servers_time_limit_and_its_files_come_back(ray_manager, monkeypatch):
+    manager = ray_manager
+    owner = manager.issue_token()
+    monkeypatch.setattr(manager.limits, "max_job_seconds", 3.0)
+    run = manager.submit(owner, tiny(steps=20_000, seed=7))
+    run = ended(manager, owner, run, FIRST_START_S)
+    assert run.state == "stopped" and "server's limit of" in run.reason, run.reason
+    assert 0 < run.step < 20_000 and Path(run.files["checkpoint"]).parent == run.folder

@@ -5,18 +5,30 @@ running cluster, "ray://HOST:10001" goes through Ray Client, "local" starts a Ra
 instance on this machine (for tests and trials). Ray is imported here only, and only
 when that variable is set: the app itself never needs it.
 
-Each job runs on a Ray actor, a `_Runner`: a warm process on some machine of the
-cluster that has imported torch and the engine once (as the local backend's forkserver
-has) and calls `ganapp.worker.run(spec, send, should_stop)` for one job at a time, as a
-local job process does. `send` appends the job's typed messages
-(ganapp.server.messages) to a buffer in the runner; the server's handle
+Each job runs under a Ray actor, a `_Runner`: a warm process on some machine of the
+cluster that holds the local backend's forkserver (which imported torch and the engine
+once) and starts each job as a child process of its own, exactly as the local backend
+does (`ganapp.worker.main`), one job at a time. So a job on the cluster is bounded as a
+local job is, and in the same code: its address space (RLIMIT_AS: what it maps at start
+plus twice the server's memory per job) and the size of any file it writes (RLIMIT_FSIZE:
+the bytes per run) are set in the job's process, which ends with the job. Limits set on
+the runner itself would outlive the job (and an address-space limit cannot be raised
+again), so the runner stays unbounded and sound: a job that passes its memory backstop
+fails with a reason a visitor reads ("the job ran out of the memory this server allows"),
+or is killed, and the runner takes the next job. The job time limit is the manager's, as
+for local jobs: at max_job_seconds it asks the job to stop (it writes its files, which
+come back), and a job that does not stop is killed by its runner (`terminate`). When the
+server (the Ray driver) dies, Ray ends the actors it created; the job's process sees its
+runner gone (the orphan watchdog of ganapp.worker), stops like a stopped run and exits;
+a later runner on that machine removes temporary folders left by runners that died.
+The runner relays the job's typed messages (ganapp.server.messages) into a buffer; the server's handle
 (`RayJobHandle`) keeps one `drain` call in flight and picks up its batch when it is
 ready (ray.wait with timeout 0), so the manager's pump never waits on the cluster. A
-runner is threaded (max_concurrency=4): `run` trains in one thread while `drain`,
-`stop` and `control` (play commands: pause, resume, single steps, speed;
-ganapp.server.control) answer in others. A runner whose job ended normally goes back to a pool for the
-next job; stopping is the job's own stop flag; terminating kills the runner (ray.kill),
-and a runner that dies (its process killed, its machine lost) ends only its own run.
+runner is threaded (max_concurrency=4): `run` relays in one thread while `drain`,
+`stop`, `terminate` and `control` (play commands: pause, resume, single steps, speed;
+ganapp.server.control) answer in others. A runner whose `run` call came back goes back to
+a pool for the next job (whatever its job's process did); stopping is the job's own stop
+flag; a runner that dies (its process killed, its machine lost) ends only its own run.
 
 Run files come back as bytes. The job writes its files into a temporary folder on its
 own machine; when it ends, the runner reads them (at most the run's byte budget,
@@ -37,7 +49,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
-import queue
 import shutil
 import socket
 import sys
@@ -82,89 +93,113 @@ def import_ray(address: str = ""):
 
 
 class _Runner:
-    """A warm job process on a cluster machine: imports the engine once, then runs jobs one at a time.
+    """A warm runner on a cluster machine: starts each job as a child process, one job at a time.
 
     Made a Ray actor class by RayJobs (ray.remote is applied there, so that importing this
-    module does not import Ray). Like the local backend's forkserver, it pays torch's
-    import (1-7 s on our 2 cores, 20 s when they are busy) once, not once per job; every
-    random stream of a run is seeded from its config (ganapp.training), so a reused process
-    gives the same numbers. Buffer entries are (message, files): files is None, except
-    beside the Done message, where it holds the run's files as {key: (name, bytes)}.
+    module does not import Ray). The runner holds the local backend's forkserver
+    (ganapp.server.backend.LocalProcesses), which imports torch and the engine once (1-7 s
+    on our 2 cores, 20 s when they are busy); each job is then a forkserver child, started
+    in about 0.02 s, exactly as a local job: ganapp.worker.main bounds it (address space,
+    bytes per file), renices it after its first picture, and watches for its server (here:
+    this runner). Buffer entries are (message, files): files is None, except beside the
+    Done message, where it holds the run's files as {key: (name, bytes)}.
     """
 
     def __init__(self):
-        from .. import worker  # noqa: F401  (torch and the engine, on the cluster machine, once)
+        from .backend import LocalProcesses
 
-        import torch
-
-        torch.set_num_threads(1)  # one core per job, as local jobs; Ray gave this actor one CPU
-        try:  # as local jobs: a web server sharing this machine (the head node) answers first
-            os.nice(10)
-        except OSError:
-            pass
+        main = sys.modules.get("__main__")
+        if main is not None and getattr(main, "__spec__", None) is None:
+            # This process's __main__ is Ray's worker script: without this, multiprocessing would
+            # run it (importing Ray) in the forkserver and again in every job process.
+            main.__dict__.pop("__file__", None)
+        self._processes = LocalProcesses()
+        self._processes.warm_up()  # the forkserver imports torch and the engine now, once
+        _remove_orphaned_folders()
         self._buffers: dict[str, list[tuple[Message, dict[str, tuple[str, bytes]] | None]]] = {}
-        self._stops: dict[str, threading.Event] = {}
-        self._commands: dict[str, queue.Queue] = {}  # play commands of the running job, by job id
+        self._jobs: dict[str, Any] = {}  # job id -> LocalProcessHandle of the running job
+        self._stops: set[str] = set()  # stops that came before their job (a threaded actor)
+        self._kills: set[str] = set()
+        self._commands: dict[str, list[Command]] = {}  # play commands that came before their job
         self._early: dict[str, dict[int, Command]] = {}  # commands that overtook an earlier one
         self._expected: dict[str, int] = {}  # the number of the next command to hand to the job
-        self._ended: collections.deque[str] = collections.deque(maxlen=100)  # late commands find no queue
-        self._stopped_early: set[str] = set()  # a threaded actor may run a stop before the run it stops
+        self._ended: collections.deque[str] = collections.deque(maxlen=100)  # late commands find no job
         self._lock = threading.Lock()
 
     def ready(self) -> bool:
         return True
 
     def where(self) -> tuple[str, int]:
-        """(node address, process id): for a reason a visitor reads, and for the tests."""
+        """(node address, runner process id): for a reason a visitor reads, and for the tests."""
         import ray
 
         return ray.util.get_node_ip_address(), os.getpid()
 
-    def run(self, job_id: str, spec: dict[str, Any], checkpoint: tuple[str, bytes] | None) -> str:
-        from .. import worker
+    def node_id(self) -> str:
+        """The Ray node this runner lives on (two nodes may share one address; tests)."""
+        import ray
 
-        folder = Path(tempfile.mkdtemp(prefix=f"ganapp-ray-{job_id}-"))
-        spec = dict(spec, out_dir=str(folder / "out"))
-        if checkpoint is not None:
-            name, data = checkpoint
-            path = folder / "in" / name
-            path.parent.mkdir()
-            path.write_bytes(data)
-            spec["checkpoint"] = str(path)
-        stop = threading.Event()
+        return ray.get_runtime_context().get_node_id()
+
+    def job_pid(self, job_id: str) -> int | None:
+        """The process id of the job's own process while it runs (tests, diagnostics)."""
         with self._lock:
-            self._stops[job_id] = stop
-            # Commands may come before the job (the server sends a pause asked for before the start).
-            commands = self._commands.setdefault(job_id, queue.Queue(maxsize=100))
-            if job_id in self._stopped_early:
-                self._stopped_early.discard(job_id)
-                stop.set()
+            handle = self._jobs.get(job_id)
+        return handle.pid if handle is not None else None
 
-        def send(message: Message) -> None:
-            files = _collect_files(message, folder / "out", spec) if isinstance(message, Done) else None
-            with self._lock:
-                self._buffers.setdefault(job_id, []).append((message, files))
+    def run(self, job_id: str, spec: dict[str, Any], checkpoint: tuple[str, bytes] | None) -> str:
+        """Runs the job in a child process; returns "" when it ended by itself (its Done message
+        is in the buffer), else how its process ended ("signal 9", "exit code 1")."""
+        from multiprocessing.connection import wait
 
-        def receive(timeout: float) -> list[Command]:
-            received = []
-            try:
-                received.append(commands.get(timeout=timeout) if timeout > 0 else commands.get_nowait())
-                while True:
-                    received.append(commands.get_nowait())
-            except queue.Empty:
-                pass
-            return received
-
+        folder = Path(tempfile.mkdtemp(prefix=f"ganapp-ray-{os.getpid()}-{job_id}-"))
         try:
-            return worker.run(spec, send, stop.is_set, receive=receive)
+            spec = dict(spec, out_dir=str(folder / "out"))
+            if checkpoint is not None:
+                name, data = checkpoint
+                path = folder / "in" / name
+                path.parent.mkdir()
+                path.write_bytes(data)
+                spec["checkpoint"] = str(path)
+            handle = self._processes.start(job_id, spec)
+            with self._lock:
+                self._jobs[job_id] = handle
+                if job_id in self._stops:
+                    handle.request_stop()
+                if job_id in self._kills:
+                    handle.kill()
+                for command in self._commands.pop(job_id, []):
+                    handle.control(command)
+            done = False
+            while True:
+                for message in handle.drain():
+                    done = done or isinstance(message, Done)
+                    self._keep(job_id, message, folder, spec)
+                if not handle.alive():
+                    break
+                wait([handle._reader, handle.process.sentinel], timeout=1.0)
+            handle.join(5.0)
+            for message in handle.drain(final=True):
+                done = done or isinstance(message, Done)
+                self._keep(job_id, message, folder, spec)
+            ended = "" if done else handle.exit_description()
+            handle.close()
+            return ended
         finally:
             with self._lock:
-                self._stops.pop(job_id, None)
+                self._jobs.pop(job_id, None)
+                self._stops.discard(job_id)
+                self._kills.discard(job_id)
                 self._commands.pop(job_id, None)
                 self._early.pop(job_id, None)
                 self._expected.pop(job_id, None)
                 self._ended.append(job_id)
             shutil.rmtree(folder, ignore_errors=True)  # its files are in the buffer now
+
+    def _keep(self, job_id: str, message: Message, folder: Path, spec: dict[str, Any]) -> None:
+        files = _collect_files(message, folder / "out", spec) if isinstance(message, Done) else None
+        with self._lock:
+            self._buffers.setdefault(job_id, []).append((message, files))
 
     def drain(self, job_id: str) -> list[tuple[Message, dict[str, tuple[str, bytes]] | None]]:
         with self._lock:
@@ -172,11 +207,20 @@ class _Runner:
 
     def stop(self, job_id: str) -> None:
         with self._lock:
-            stop = self._stops.get(job_id)
-            if stop is None:
-                self._stopped_early.add(job_id)
+            handle = self._jobs.get(job_id)
+            if handle is None:
+                self._stops.add(job_id)
                 return
-        stop.set()
+        handle.request_stop()
+
+    def terminate(self, job_id: str) -> None:
+        """End the job's process now (SIGKILL); the runner itself goes on."""
+        with self._lock:
+            handle = self._jobs.get(job_id)
+            if handle is None:
+                self._kills.add(job_id)
+                return
+        handle.kill()
 
     def control(self, job_id: str, number: int, command: Command) -> bool:
         """A play command for the running job, the handle's `number`-th: a threaded actor may
@@ -186,23 +230,46 @@ class _Runner:
         with self._lock:
             if job_id in self._ended:
                 return False
-            if job_id not in self._commands and len(self._commands) >= 100:
-                return False
-            commands = self._commands.setdefault(job_id, queue.Queue(maxsize=100))
             early = self._early.setdefault(job_id, {})
-            if len(early) >= 100:
+            if len(early) >= 100 or len(self._early) > 100:
                 return False
             early[number] = command
             expected = self._expected.get(job_id, 0)
+            handle = self._jobs.get(job_id)
             try:
                 while expected in early:
-                    commands.put_nowait(early.pop(expected))
+                    if handle is not None:
+                        if not handle.control(early[expected]):
+                            return False
+                    else:
+                        waiting = self._commands.setdefault(job_id, [])
+                        if len(waiting) >= 100:
+                            return False
+                        waiting.append(early[expected])
+                    del early[expected]
                     expected += 1
-            except queue.Full:
-                return False
             finally:
                 self._expected[job_id] = expected
         return True
+
+
+ORPHAN_FOLDER_AGE_S = 120.0
+
+
+def _remove_orphaned_folders() -> None:
+    """Temporary folders of runners that died (their server gone, their machine restarted):
+    their job processes wrote their files there after the runner could send them nowhere."""
+    now = time.time()
+    for folder in Path(tempfile.gettempdir()).glob("ganapp-ray-*-*-*"):
+        try:
+            pid = int(folder.name.split("-")[2])
+            if now - folder.stat().st_mtime < ORPHAN_FOLDER_AGE_S:
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, IndexError, OSError):
+            continue
 
 
 def _collect_files(done: Done, out_dir: Path, spec: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
@@ -326,9 +393,11 @@ class RayJobHandle:
         return not ready
 
     def _ended_cleanly(self) -> bool:
+        """Whether the runner's `run` call came back (the runner is sound, whatever the job's
+        process did: it ran in a child of the runner)."""
         try:
             self._ray.get(self._result, timeout=0)
-            return not self._killed
+            return True
         except Exception:
             return False
 
@@ -336,12 +405,17 @@ class RayJobHandle:
         if self._killed:
             return "stopped by the server"
         try:
-            state = self._ray.get(self._result, timeout=0)
-            return f"the job returned '{state}'"
+            ended = self._ray.get(self._result, timeout=0)
         except self._ray.exceptions.GetTimeoutError:
             return "still running"
         except self._ray.exceptions.RayError as error:
             return _describe_death(error, self._node())
+        node = self._node()
+        return f"its process on the cluster{f' on {node}' if node else ''} died ({ended or 'without a word'})"
+
+    def job_pid(self) -> int | None:
+        """The process id of the job's own process on its machine (tests, diagnostics); waits."""
+        return self._ray.get(self._slot.actor.job_pid.remote(self._job_id), timeout=30)
 
     def _node(self) -> str | None:
         try:
@@ -372,9 +446,11 @@ class RayJobHandle:
         return True
 
     def terminate(self) -> None:
+        """The job's process is killed by its runner, which stays sound for the next job; a
+        runner that does not come back from the job is killed at close."""
         if not self._closed and not self._killed:
             self._killed = True
-            self._ray.kill(self._slot.actor, no_restart=True)
+            self._slot.actor.terminate.remote(self._job_id)
 
     def close(self) -> None:
         with self._lock:
@@ -397,6 +473,8 @@ def _describe_death(error: Exception, node: str | None) -> str:
         return f"the cluster machine{where} ran out of memory"
     if "node" in text and ("died" in text or "dead" in text) and "worker process" not in text:
         return f"the cluster machine{where} was lost"
+    if type(error).__name__ == "ActorUnavailableError":  # its connection broke before Ray knew why
+        return f"the cluster machine{where} was lost (it stopped answering)"
     return f"its process on the cluster{where} died ({type(error).__name__})"
 
 
