@@ -37,7 +37,7 @@ from .text import language
 PATH = "/ganapp/live"
 MAX_BODY = 4096  # bytes: a token, two run ids, a language and the small `seen` record
 MAX_SEEN = 2048  # characters of the `seen` record the browser hands back
-RARE_EVERY_S = 3.0  # a running pair's comparison and the runs list, at least this often
+RARE_EVERY_S = 10.0  # the comparison of running runs, at least this often (a Gradio event: 7-10 ms each)
 STAMP_KEYS = ("metrics", "rare")
 
 
