@@ -366,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", default=None, help="folder for sweep.csv and sweep.md (default runs/sweep-DATA)")
     sweep.add_argument("--workers", type=_number_in(int, "--workers", at_least=0), default=0,
                        help="processes (default: the number of cores)")
+    sweep.add_argument("--ray", default=None, metavar="ADDRESS",
+                       help="run on a Ray cluster: local (a private instance here), auto, HOST:6379 or "
+                            "ray://HOST:10001 (pip install ray); the same numbers as without it")
     sweep.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                        help="override a config field for every run, e.g. --set batch_size=128 (repeatable)")
     sweep.set_defaults(run=cmd_sweep)

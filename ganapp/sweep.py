@@ -271,15 +271,24 @@ def main(args) -> int:
 
     started = time.perf_counter()
     results = []
-    context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch state
-    with context.Pool(workers, initializer=_init_worker) as pool:
-        for done, result in enumerate(pool.imap_unordered(run_one, tasks), start=1):
-            results.append(result)
-            elapsed = time.perf_counter() - started
-            left = elapsed / done * (len(tasks) - done)
-            print(f"[{done}/{len(tasks)}] {result['variant']}, seed {result['seed']}: {_brief(result)} "
-                  f"({result['seconds']:.1f} s; {elapsed:.0f} s elapsed, about {left:.0f} s left)",
-                  file=sys.stderr, flush=True)
+
+    def report(done: int, result: dict[str, Any]) -> None:
+        results.append(result)
+        elapsed = time.perf_counter() - started
+        left = elapsed / done * (len(tasks) - done)
+        print(f"[{done}/{len(tasks)}] {result['variant']}, seed {result['seed']}: {_brief(result)} "
+              f"({result['seconds']:.1f} s; {elapsed:.0f} s elapsed, about {left:.0f} s left)",
+              file=sys.stderr, flush=True)
+
+    if getattr(args, "ray", None):
+        from .sweep_ray import run_on_ray
+
+        workers = run_on_ray(tasks, args.ray, workers if args.workers else 0, report)
+    else:
+        context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch state
+        with context.Pool(workers, initializer=_init_worker) as pool:
+            for done, result in enumerate(pool.imap_unordered(run_one, tasks), start=1):
+                report(done, result)
     wall = time.perf_counter() - started
 
     settings = ", ".join(f"{k}={v}" for k, v in overrides.items())

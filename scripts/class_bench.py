@@ -39,7 +39,7 @@ student's wait from Start to their run's end, and the table endpoint's reply tim
 
 What Ray adds to one job, without the web server: `--first-picture-rounds N` starts the
 preset N times on each backend in this process (a JobManager with local processes, one
-with a private Ray instance of 2 CPUs), alternating, after one warm-up round each (the
+with a private Ray instance of 2 CPUs, or the cluster GANAPP_RAY_ADDRESS names), alternating, after one warm-up round each (the
 forkserver's imports, the Ray runners' imports): the time to its first picture, then its
 training speed over the next TRAIN_WINDOW_S seconds (steps per wall-clock second), then
 it is stopped.
@@ -195,7 +195,9 @@ def first_picture_rounds(preset: str, rounds: int) -> dict:
 
     from ganapp.server.ray_backend import LOOPBACK_ONLY
 
-    os.environ.update(LOOPBACK_ONLY)
+    address = os.environ.get("GANAPP_RAY_ADDRESS", "").strip() or "local"  # a running cluster, if given
+    if address == "local":
+        os.environ.update(LOOPBACK_ONLY)
     from ganapp.jobs import JobManager, Limits
     from ganapp.presets import preset_config
     from ganapp.server.backend import LocalProcesses
@@ -206,7 +208,8 @@ def first_picture_rounds(preset: str, rounds: int) -> dict:
     ray_options = {"num_cpus": 2, "_temp_dir": tempfile.mkdtemp(prefix="ganapp-ray-", dir="/tmp"),
                    "log_to_driver": False}
     managers = {"local processes": JobManager(limits=limits, backend=LocalProcesses()),
-                "ray": JobManager(limits=limits, backend=RayJobs("local", init_options=ray_options))}
+                "ray": JobManager(limits=limits, backend=RayJobs(address, init_options=ray_options
+                                                                 if address == "local" else None))}
     seconds: dict[str, list[float]] = {name: [] for name in managers}
     speeds: dict[str, list[float]] = {name: [] for name in managers}
     try:

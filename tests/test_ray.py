@@ -286,3 +286,28 @@ def test_a_ray_job_stops_at_the_servers_time_limit_and_its_files_come_back(ray_m
     run = ended(manager, owner, run, FIRST_START_S)
     assert run.state == "stopped" and "server's limit of" in run.reason, run.reason
     assert 0 < run.step < 20_000 and Path(run.files["checkpoint"]).parent == run.folder
+
+
+def test_the_sweep_on_ray_gives_the_local_sweeps_numbers(tmp_path):
+    """`python -m ganapp sweep ... --ray local` (Ray tasks on a private instance) and the same
+    sweep on local worker processes: the same CSVs, apart from the seconds columns."""
+    import csv
+    import subprocess
+
+    pytest.importorskip("ray", reason="Ray is not installed (pip install ray); the cluster backend is optional")
+    common = [sys.executable, "-m", "ganapp", "sweep", "--data", "ring8", "--seeds", "2", "--steps", "30",
+              "--workers", "2"]
+    for name, extra in (("local", []), ("ray", ["--ray", "local"])):
+        result = subprocess.run(common + ["--out", str(tmp_path / name)] + extra, cwd=REPO, capture_output=True,
+                                text=True, timeout=240)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    def numbers(name: str, file: str) -> list[dict[str, str]]:
+        with open(tmp_path / name / file, newline="") as handle:
+            return [{k: v for k, v in row.items() if "seconds" not in k} for row in csv.DictReader(handle)]
+
+    for file in ("runs.csv", "sweep.csv"):
+        local, on_ray = numbers("local", file), numbers("ray", file)
+        assert local == on_ray and len(local) == 8 * (2 if file == "runs.csv" else 1), file
+    assert {row["status"] for row in numbers("ray", "runs.csv")} == {"finished"}
+    assert {row["modes_covered_std"] for row in numbers("ray", "sweep.csv")} != {"0.0"}  # two seeds differ
