@@ -68,7 +68,7 @@ def server(manager):
 
     demo = app.build_demo(manager)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, **app.launch_options(manager))
+                            quiet=True, **app.launch_options(manager, demo=demo))
     yield SimpleNamespace(url=url, demo=demo, app=demo.ganapp)
     demo.close()
 

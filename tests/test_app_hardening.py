@@ -227,7 +227,7 @@ def guarded_url(manager):
                                  window_s=600, max_total_bytes=100 * 1024)
     demo = app.build_demo(manager)
     _, url, _ = demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                            quiet=True, **app.launch_options(manager, uploads=policy))
+                            quiet=True, **app.launch_options(manager, uploads=policy, demo=demo))
     yield url
     demo.close()
 

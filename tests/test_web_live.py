@@ -28,8 +28,8 @@ def long_run(manager):
 
 def test_the_route_sends_a_pane_only_when_it_changed_and_only_to_its_owner(server, manager, long_run):
     owner, run = long_run
-    route = live.LiveRoute(manager)
-    assert route.app is server.app  # build_demo registered the page for this job server
+    route = live.LiveRoute(manager, server.app)
+    assert live.LiveRoute(manager).app is not None  # build_demo registered a page for this job server
     wait_until(lambda: run.picture_count > 0, 90, "the run's first picture")
     first = route.answer({"token": owner, "run": run.id, "lang": "zh-TW"})
     assert set(first["set"]) >= {"status", "samples", "samples-b"}
@@ -120,3 +120,21 @@ def test_the_page_updates_live_through_the_route_or_without_it(server, manager, 
         page.locator("#stop-button").click()
     finally:
         page.close()
+
+
+def test_the_served_page_answers_its_route_even_when_another_page_is_built(server, manager, long_run):
+    """A second page built over the same job server (a script, another test) does not take
+    over the served page's route: the served page's kept pictures and watch list answer."""
+    import app
+
+    owner, run = long_run
+    other = app.build_demo(manager)
+    try:
+        assert live.LiveRoute(manager).app is other.ganapp  # the fallback: the page built last
+        with httpx.Client(timeout=30) as client:
+            reply = client.post(server.url.rstrip("/") + live.PATH,
+                                json={"token": owner, "run": run.id, "lang": "en", "page": "probe-7"})
+        assert reply.status_code == 200
+        assert "live:probe-7" in server.app._pages and "live:probe-7" not in other.ganapp._pages
+    finally:
+        other.close()

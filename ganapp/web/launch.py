@@ -15,7 +15,8 @@ from .style import HEAD
 SESSIONS_KEPT = 1000  # Gradio sessions whose state the server keeps (launch's state_session_capacity)
 
 
-def launch_options(manager: JobManager, *, uploads: safety.UploadPolicy | None = None) -> dict[str, Any]:
+def launch_options(manager: JobManager, *, uploads: safety.UploadPolicy | None = None,
+                   demo=None) -> dict[str, Any]:
     """demo.launch() settings the page needs, for main() and for the tests' server.
 
     Gradio's upload route takes files from anyone, without a visitor token: each file is
@@ -30,7 +31,10 @@ def launch_options(manager: JobManager, *, uploads: safety.UploadPolicy | None =
     # scripts/soak.py). A class is 30 pages; 1,000 bounds the server's memory to about 0.1 GB.
     # The live panes' own route (ganapp.web.live), beside Gradio's: it answers the page's
     # twice-a-second questions for a fraction of a Gradio event's cost.
-    app_kwargs = dict(safety.upload_middleware(policy), routes=[live.LiveRoute(manager).route()])
+    # `demo`: the page this server serves (build_demo's); without it, the page last built
+    # over `manager` answers, which is the same page unless one process builds several.
+    page = getattr(demo, "ganapp", None)
+    app_kwargs = dict(safety.upload_middleware(policy), routes=[live.LiveRoute(manager, page).route()])
     return dict(head=HEAD + live.LIVE_JS, allowed_paths=[str(manager.runs_dir)], max_file_size=limits.max_upload_bytes,
                 footer_links=["api", "settings"], run_history=False, app_kwargs=app_kwargs,
                 state_session_capacity=SESSIONS_KEPT)
@@ -48,4 +52,4 @@ def main() -> None:
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    demo.launch(**launch_options(manager))  # GRADIO_SERVER_NAME, GRADIO_SERVER_PORT etc. apply
+    demo.launch(**launch_options(manager, demo=demo))  # GRADIO_SERVER_NAME, GRADIO_SERVER_PORT etc. apply

@@ -54,13 +54,16 @@ def register(manager, app) -> None:
 class LiveRoute:
     """The route's handler over the page built for `manager` (GanApp with its handlers)."""
 
-    def __init__(self, manager) -> None:
+    def __init__(self, manager, page=None) -> None:
         self.manager = weakref.ref(manager)
+        self.page = page  # the served page's GanApp; None: the page last built over `manager`
         self.requests = 0
         self.seconds = 0.0  # time spent answering, for benchmarks
 
     @property
     def app(self):
+        if self.page is not None:
+            return self.page
         manager = self.manager()
         return PAGES.get(manager) if manager is not None else None
 
@@ -170,6 +173,12 @@ LIVE_JS = """
     const el = document.querySelector('#live-token textarea, #live-token input');
     return el && el.value ? el.value : '';
   };
+  // What the page's rarer views were last drawn for: the hidden stamp boxes the Gradio
+  // poll sets (their change events redraw those views).
+  const stampOf = (key) => {
+    const el = document.querySelector('#' + key + '-stamp textarea, #' + key + '-stamp input');
+    return el ? el.value : null;
+  };
   const refresh = () => {
     const button = document.querySelector('#live-refresh button') || document.querySelector('button#live-refresh');
     if (button) button.click();
@@ -195,9 +204,14 @@ LIVE_JS = """
             if (target && target.innerHTML !== html) target.innerHTML = html;
           }
           seen = d.seen;
-          const moved = stamps !== null && JSON.stringify(d.stamps) !== JSON.stringify(stamps);
+          // A stamp the page's views were not drawn for (or, without the boxes, one that moved).
+          const behind = Object.entries(d.stamps || {}).some(([k, v]) => {
+            const drawn = stampOf(k);
+            return drawn !== null ? drawn !== v : (stamps !== null && stamps[k] !== v);
+          });
           stamps = d.stamps;
-          if (moved || (d.rare_every && Date.now() - lastRare > d.rare_every * 1000)) refresh();
+          if ((behind && Date.now() - lastRare > 1500) ||
+              (d.rare_every && Date.now() - lastRare > d.rare_every * 1000)) refresh();
           wait = d.active ? Math.max(250, d.interval * 1000) : 2000;
         } else if (reply.status === 403) {
           wait = 10000;
