@@ -69,6 +69,7 @@ def test_pause_step_and_resume_from_the_page(server, browser, artifacts_dir):
         page.locator("#play-pause").click()
         expect(page.locator("#play-status")).to_contain_text(re.compile(r"paused at step [\d,]+"), timeout=20_000)
         expect(page.locator("#play-pause")).to_have_text("Resume", timeout=10_000)
+        expect(page.locator("#state-text")).to_have_text("paused", timeout=10_000)  # the caption says so too
         owner = _token(page)
         run = next(r for r in server.app.jobs.runs(owner) if r.active)
         paused_at = run.step
@@ -97,6 +98,7 @@ def test_pause_step_and_resume_from_the_page(server, browser, artifacts_dir):
         expect(page.locator("#play-pause")).to_have_text("Pause", timeout=10_000)
         wait_until(lambda: _step_shown(page) > paused_at + 2 or run.state == "finished", 60,
                    "training to go on after Resume", interval_s=0.2)
+        expect(page.locator("#state-text")).not_to_have_text("paused", timeout=10_000)
         page.screenshot(path=str(artifacts_dir / "play-resumed.png"))
         page.locator("#stop-button").click()
         server.app.jobs.wait(owner, run.id, timeout_s=30)

@@ -50,6 +50,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "state_queued": ("queued", "排隊中"),
     "state_starting": ("starting", "啟動中"),
     "state_running": ("running", "訓練中"),
+    "state_paused": ("paused", "已暫停"),
     "state_stopping": ("stopping", "停止中"),
     "state_stopped": ("stopped", "已停止"),
     "state_finished": ("finished", "已完成"),

@@ -103,6 +103,8 @@ def techniques_text(run: Run, lang: str) -> str:
 def state_text(run: Run, position: int | None, own_limit: bool, lang: str = "en") -> str:
     if run.state == "queued" and position:
         return tr(lang, "queued_after_own" if own_limit else "queued_at", n=position)
+    if run.state == "running" and getattr(run, "paused", False):  # the job says it waits (ganapp.web.play)
+        return tr(lang, "state_paused")
     return state_name(run.state, lang)
 
 
