@@ -87,7 +87,8 @@ def browser():
 
 # Files whose every test starts a real server or a real browser: all of them are slow
 # (over ~2 s), so the fast tier (python -m pytest -m "not slow") leaves them out.
-SLOW_FILES = {"test_app.py", "test_browser.py"}
+SLOW_FILES = {"test_app.py", "test_browser.py", "test_web_live.py", "test_web_play.py", "test_web_draw.py",
+              "test_web_classes.py", "test_web_games.py", "test_web_inside.py", "test_web_classroom.py"}
 
 
 def pytest_collection_modifyitems(config, items):
