@@ -10,33 +10,22 @@ without one the captions fall back to Pillow's own font, which draws Latin lette
 from __future__ import annotations
 
 import io
-from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-FONT_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-              "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
+from ganapp import picture_text
+
+FONT_FILES = picture_text.CJK_FONT_FILES  # where a Traditional Chinese font may be installed
 MAX_FRAMES = 60
 FRAME_MS = 250
 PANE = 320  # each side's picture, in pixels
 CAPTION = 64
 
 
-@lru_cache(maxsize=4)
 def caption_font(size: int = 20):
     """Noto Sans CJK TC when installed (it draws 繁體中文 and Latin), else Pillow's default."""
-    for path in FONT_FILES:
-        if not Path(path).is_file():
-            continue
-        for index in range(10):
-            try:
-                font = ImageFont.truetype(path, size, index=index)
-            except OSError:
-                break
-            if "TC" in font.getname()[0]:
-                return font
-    return ImageFont.load_default(size)
+    return picture_text.cjk_font(size) or ImageFont.load_default(size)
 
 
 def fit(text: str, font, width: int) -> str:
