@@ -96,6 +96,10 @@ class Server:
         self.overlay = next(i for i, c in components.items() if c.get("props", {}).get("elem_id") == "compare-curve")
         deps = config["dependencies"]
         self.tick = next(d for d in deps if any(t[0] == refresh and t[1] == "click" for t in d["targets"]))
+        by_elem = {c.get("props", {}).get("elem_id"): i for i, c in components.items()}
+        self.stamps = next(d for d in deps if any(t[0] == by_elem["stamps-refresh"] and t[1] == "click"
+                                                   for t in d["targets"]))
+        self.stamp_ids = {key: by_elem[f"{key}-stamp"] for key in ("metrics", "rare")}
         self.load = next(d for d in deps if any(t[1] == "load" for t in d["targets"]))
         # The events a State's change triggers (the page's rarer views), by State id.
         self.on_change = {t[0]: d for d in deps for t in d["targets"] if t[1] == "change"}
@@ -229,12 +233,19 @@ async def visitor(server: Server, token: str, run_id: str, window: dict, stats: 
                 answer = await ask_route(client, server, token, run_id, state, stats)
                 if fixed_interval is None:
                     interval[0] = max(0.25, float(answer["interval"]))
-                moved = state["stamps"] is not None and answer["stamps"] != state["stamps"]
-                state["stamps"] = answer["stamps"]
-                rare_due = answer["rare_every"] and time.monotonic() - state["rare"] > answer["rare_every"]
-                if moved or rare_due:  # the script clicks the hidden Gradio poll
-                    state["rare"] = time.monotonic()
-                    await visit(client, server, server.tick, token, session, page,
+                # As the script (ganapp.web.live.LIVE_JS): a stamp its views were not drawn for
+                # (the hidden stamp boxes), within the server's budget of rarer redraws.
+                stamps = answer["stamps"]
+                urgent = page.get(server.stamp_ids["rare"]) != stamps["rare"]
+                metrics = page.get(server.stamp_ids["metrics"]) != stamps["metrics"]
+                if not state.get("spread") and answer["rare_every"]:
+                    state["rare"] = time.monotonic() - random.uniform(0, answer["rare_every"])
+                    state["spread"] = True
+                since = time.monotonic() - state["rare"]
+                if ((urgent and since > 1.5) or (metrics and since > answer.get("rare_gap", 1.5))
+                        or (answer["rare_every"] and since > answer["rare_every"])):
+                    state["rare"] = time.monotonic()  # the script clicks the hidden stamps event
+                    await visit(client, server, server.stamps, token, session, page,
                                 stats.setdefault("followups", {"latency": [], "bytes": []}), interval, False)
             next_tick = max(next_tick + interval[0], time.monotonic())
 

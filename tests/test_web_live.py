@@ -55,6 +55,36 @@ def test_the_route_sends_a_pane_only_when_it_changed_and_only_to_its_owner(serve
     assert not theirs["active"]
 
 
+def test_a_class_asks_for_the_rarer_views_within_one_budget_whatever_its_size(server, manager, long_run):
+    """Each page waits open pages / RARE_PER_S between two redraws of its rarer views (the
+    costly Gradio events), so 30 or 100 pages cost the server what a few do."""
+    owner, run = long_run
+    route = live.LiveRoute(manager, server.app)
+    assert live.rare_gap(1) == live.RARE_MIN_GAP_S and live.rare_gap(30) == round(30 / live.RARE_PER_S, 1)
+    assert live.rare_gap(100) == round(100 / live.RARE_PER_S, 1)
+    wait_until(lambda: run.picture_count > 0, 90, "the run's first picture")
+    alone = route.answer({"token": owner, "run": run.id, "lang": "en", "page": "p0"})
+    for i in range(60):  # a class opens its pages
+        route.answer({"token": owner, "run": run.id, "lang": "en", "page": f"pupil-{i}"})
+    crowded = route.answer({"token": owner, "run": run.id, "lang": "en", "page": "p0"})
+    pages = server.app.open_pages()
+    assert pages >= 61
+    assert crowded["rare_gap"] == live.rare_gap(pages) > alone["rare_gap"]
+    assert crowded["rare_every"] == max(live.RARE_EVERY_S, crowded["rare_gap"])
+    assert pages / crowded["rare_gap"] <= live.RARE_PER_S + 0.1  # the whole class's redraws per second
+
+
+def test_the_stamps_event_sends_the_stamps_and_nothing_else(server, manager, long_run):
+    owner, run = long_run
+    handlers, ui = server.app.handlers, server.app.ui
+    wait_until(lambda: run.picture_count > 0, 90, "the run's first picture")
+    out = handlers.refresh_stamps(owner, run.id, None, None, None, "en")
+    assert set(out) == {ui.metrics_stamp, ui.compare_stamp, ui.rare_stamp}
+    assert out == handlers.current_stamps(owner, manager.runs(owner), run, None, None, None, "en")
+    refused = handlers.refresh_stamps("not-a-token", run.id, None, None, None, "en")  # gr.skip(): nothing changes
+    assert set(refused).isdisjoint(out) and run.id not in str(refused)
+
+
 def test_the_route_over_http_refuses_bad_requests_plainly(server, manager, long_run):
     owner, run = long_run
     url = server.url.rstrip("/") + live.PATH
@@ -85,12 +115,17 @@ def test_the_page_updates_live_through_the_route_or_without_it(server, manager, 
     monkeypatch.setattr(manager.limits, "max_running", 8)  # runs other tests left going do not hold ours back
     page = browser.new_page(viewport={"width": 1280, "height": 720})
     live_calls, gradio_calls = [], []
+    dependencies = server.demo.config["dependencies"]
+    components = {c["id"]: c.get("props", {}).get("elem_id") for c in server.demo.config["components"]}
+    fn_of = {components.get(t[0]): d["id"] for d in dependencies for t in d["targets"] if t[1] == "click"}
+    full_poll = fn_of["live-refresh"]
 
     def count(request):
         if request.url.endswith(live.PATH):
             live_calls.append(request.url)
         elif "/gradio_api/" in request.url and request.method == "POST":
-            gradio_calls.append(request.url)
+            body = request.post_data or ""
+            gradio_calls.append("full poll" if f'"fn_index":{full_poll},' in body.replace(" ", "") else request.url)
 
     page.on("request", count)
     if route_blocked:
@@ -116,6 +151,8 @@ def test_the_page_updates_live_through_the_route_or_without_it(server, manager, 
         else:
             assert len(live_calls) - live_before >= 6
             assert gradio_during <= 4, gradio_calls[gradio_before:]  # rare redraws only, not 10 polls
+            # ... and those ask for the stamps alone: the live panes came through the route.
+            assert "full poll" not in gradio_calls[gradio_before:], gradio_calls[gradio_before:]
         page.screenshot(path=str(artifacts_dir / f"live-{'fallback' if route_blocked else 'route'}.png"))
         page.locator("#stop-button").click()
     finally:

@@ -371,6 +371,16 @@ class Handlers:
                        out, lang)
         return out
 
+    def refresh_stamps(self, owner, shown_id, a_id, b_id, overlay_name, lang="en"):
+        """The stamps of the rarer views, and nothing else: what the live script asks Gradio
+        for while its own route brings the live panes (ganapp.web.live). A changed stamp's
+        change event then redraws its view."""
+        if not self.app.valid_owner(owner):
+            return gr.skip()
+        runs = self.app.jobs.runs(owner)
+        return self.current_stamps(owner, runs, self.app.shown_run(owner, runs, shown_id), a_id, b_id,
+                                   overlay_name, language(lang))
+
     # The redraws triggered by a stamp stay silent about a missing token: on a first
     # visit the stamps change before the browser has stored the new token (page load
     # already drew everything), and an error toast there would only confuse.

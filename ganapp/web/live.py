@@ -38,6 +38,14 @@ PATH = "/ganapp/live"
 MAX_BODY = 4096  # bytes: a token, two run ids, a language and the small `seen` record
 MAX_SEEN = 2048  # characters of the `seen` record the browser hands back
 RARE_EVERY_S = 10.0  # the comparison of running runs, at least this often (a Gradio event: 7-10 ms each)
+# The rarer views (metric plots, runs list, files, comparison) are redrawn by Gradio events,
+# 10-25 ms of the server's CPU each with their redraws, against about 1 ms for a question to
+# the route. While runs train, all open pages together ask for them at most this often, so
+# a class costs the jobs the same whatever its size: each page waits open pages / RARE_PER_S
+# seconds between two (20 s with 30 pages). A stamp that says a run changed state (ended,
+# failed, a new run in the list) is news that waits at most RARE_MIN_GAP_S.
+RARE_PER_S = 1.5
+RARE_MIN_GAP_S = 1.5
 STAMP_KEYS = ("metrics", "rare")
 
 
@@ -115,14 +123,21 @@ class LiveRoute:
         seen = out.get(ui.live_seen, last)
         interval, active = app.refresh_interval(runs), any(r.active for r in runs)
         stamps = handlers.current_stamps(token, runs, run, None, None, None, lang)
+        gap = rare_gap(app.open_pages())
         return {
             "set": panes,
             "seen": _to_json(seen),
             "interval": interval,
             "active": active,
             "stamps": {key: stamps[getattr(ui, f"{key}_stamp")] for key in STAMP_KEYS},
-            "rare_every": RARE_EVERY_S if active else 0,
+            "rare_every": max(RARE_EVERY_S, gap) if active else 0,
+            "rare_gap": gap,
         }
+
+
+def rare_gap(pages: int) -> float:
+    """Seconds a page waits between two redraws of its rarer views while runs train."""
+    return round(max(RARE_MIN_GAP_S, pages / RARE_PER_S), 1)
 
 
 def _text(value: Any) -> str | None:
@@ -179,11 +194,16 @@ LIVE_JS = """
     const el = document.querySelector('#' + key + '-stamp textarea, #' + key + '-stamp input');
     return el ? el.value : null;
   };
-  const refresh = () => {
-    const button = document.querySelector('#live-refresh button') || document.querySelector('button#live-refresh');
+  const click = (id) => {
+    const button = document.querySelector('#' + id + ' button') || document.querySelector('button#' + id);
     if (button) button.click();
-    lastRare = Date.now();
+    return !!button;
   };
+  // The whole Gradio poll (live panes too): when the route cannot be reached.
+  const refresh = () => { click('live-refresh'); lastRare = Date.now(); };
+  // The rarer views' stamps only (their change events redraw them): while the route answers.
+  const refreshStamps = () => { if (!click('stamps-refresh')) click('live-refresh'); lastRare = Date.now(); };
+  let spread = false;
   async function ask() {
     let wait = 2000;
     try {
@@ -205,13 +225,21 @@ LIVE_JS = """
           }
           seen = d.seen;
           // A stamp the page's views were not drawn for (or, without the boxes, one that moved).
-          const behind = Object.entries(d.stamps || {}).some(([k, v]) => {
+          const behind = (k) => {
+            const v = (d.stamps || {})[k];
+            if (v === undefined) return false;
             const drawn = stampOf(k);
             return drawn !== null ? drawn !== v : (stamps !== null && stamps[k] !== v);
-          });
+          };
+          const urgent = behind('rare'), metrics = behind('metrics');
           stamps = d.stamps;
-          if ((behind && Date.now() - lastRare > 1500) ||
-              (d.rare_every && Date.now() - lastRare > d.rare_every * 1000)) refresh();
+          if (!spread && d.rare_every) {  // pages opened together do not redraw together
+            lastRare = Date.now() - Math.random() * d.rare_every * 1000;
+            spread = true;
+          }
+          const since = Date.now() - lastRare;
+          if ((urgent && since > 1500) || (metrics && since > (d.rare_gap || 1.5) * 1000) ||
+              (d.rare_every && since > d.rare_every * 1000)) refreshStamps();
           wait = d.active ? Math.max(250, d.interval * 1000) : 2000;
         } else if (reply.status === 403) {
           wait = 10000;

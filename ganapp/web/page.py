@@ -62,6 +62,9 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
     # has news; the live panes themselves come from the script's own light route.
     ui.live_refresh = gr.Button("", visible="hidden", elem_id="live-refresh")
     ui.live_token = gr.Textbox("", visible="hidden", elem_id="live-token")  # the script's token (on_load sets it)
+    # The rarer views' stamps alone, clicked by the live script while its route answers: a
+    # Gradio event that carries three short strings, not the live panes the route already sent.
+    ui.stamps_refresh = gr.Button("", visible="hidden", elem_id="stamps-refresh")
 
     with gr.Row(elem_id="header"):
         ui.title = said(gr.Markdown(f"# {tr(LANG, 'title')}", elem_id="title"), "value", "title_md")
@@ -206,6 +209,7 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     inside_view.wire(ui)
     ui.live_refresh.click(h.tick, [ui.owner, ui.shown, *views_in, ui.live_seen, ui.partner, ui.lang],
                           [*h.live_outputs, *h.stamps], **poll)
+    ui.stamps_refresh.click(h.refresh_stamps, [ui.owner, ui.shown, *views_in, ui.lang], h.stamps, **poll)
     ui.metrics_stamp.change(h.on_metrics_stamp, [ui.owner, ui.shown, ui.metrics_seen, ui.lang], h.metrics_outputs,
                             **poll)
     ui.compare_stamp.change(h.on_compare_stamp, [ui.owner, *views_in, ui.compare_seen, ui.lang], h.compare_outputs,
