@@ -9,8 +9,12 @@ route that checks the visitor's token, runs the same `Handlers.live_view` the Gr
 runs, and answers with only the panes that changed, as HTML the server wrote and escaped
 (the same strings Gradio would have sent). A small script in the page (LIVE_JS) asks it
 at the interval the server says, puts the answers in place, and clicks a hidden button
-(`#live-refresh`, the old poll as a Gradio event) only when a rarer view has news: the
-metrics, the runs list, the files, the comparison of a running pair (every few seconds).
+(`#stamps-refresh`: a Gradio event that sends the rarer views' stamps alone, whose change
+events then redraw those views) only when a rarer view has news: the metrics, the runs
+list, the files, the comparison of a running pair. Those redraws are the costly part
+(10-25 ms each), so the whole class shares one budget of them (RARE_PER_S). When the
+route cannot be reached, the script clicks `#live-refresh` instead: the old poll, with the
+live panes, as a Gradio event.
 
 What the route trusts from the browser: nothing but the token (checked like every other
 request, and the runs are looked up among that token's own) and which of its runs the
