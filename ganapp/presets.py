@@ -46,9 +46,32 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ring8, G without batch norm: feature matching": {**_RING8_NO_BN, "feature_matching": True},
     "ring8, G without batch norm: virtual batch norm": {**_RING8_NO_BN, "virtual_batch_norm": True},
     "ring8, G without batch norm: historical averaging": {**_RING8_NO_BN, "historical_averaging": "uniform"},
+    # Presets that use the lenses ("See inside the game"): a technique's pair, opened with the
+    # views it is about switched on (PRESET_VIEWS); each vanilla partner is its group's.
+    "ring8, G without batch norm: why minibatch discrimination catches a collapse (see inside)": {
+        **_RING8_NO_BN, "minibatch_discrimination": True},
+    "ring8: what virtual batch norm removes (see inside)": {**_RING8, "virtual_batch_norm": True},
+    "ring8: why historical averaging damps an orbit (see inside)": {**_RING8, "historical_averaging": "uniform"},
+    "ring8, G without batch norm: label smoothing's target for D (see inside)": {**_RING8_NO_BN, "label_smoothing": 0.9},
     "digits: vanilla": {**_DIGITS},
     "digits: minibatch discrimination": {**_DIGITS, "minibatch_discrimination": True},
     "digits: feature matching": {**_DIGITS, "feature_matching": True},
+}
+
+# What opening a lens preset switches on in the page ("See inside the game"): D's heatmap and
+# G's arrows over the sample picture (the layers); the lens cards it is about (shown for a
+# run whenever its technique is on, which the preset's config does); and for historical
+# averaging the tiny games' section, opened. Claims in these presets' notes come from
+# `nice -n 10 python scripts/check_lens_presets.py` (held-out seeds 5-14).
+PRESET_VIEWS: dict[str, dict[str, Any]] = {
+    "ring8, G without batch norm: why minibatch discrimination catches a collapse (see inside)": {
+        "layers": ("heatmap", "arrows"), "lenses": ("mbd",), "games": False},
+    "ring8: what virtual batch norm removes (see inside)": {
+        "layers": ("heatmap", "arrows"), "lenses": ("vbn",), "games": False},
+    "ring8: why historical averaging damps an orbit (see inside)": {
+        "layers": ("heatmap", "arrows"), "lenses": (), "games": True},
+    "ring8, G without batch norm: label smoothing's target for D (see inside)": {
+        "layers": ("heatmap", "arrows"), "lenses": ("ls",), "games": False},
 }
 
 # One sentence per preset: what it shows, with the measured evidence (seeds 0-2, mean ± std).
@@ -107,6 +130,26 @@ PRESET_NOTES: dict[str, str] = {
     "ring8, G without batch norm: historical averaging": (
         "No rescue: at the default weight 0.001 G still collapses (seeds 0-4: 1.6 ± 0.9 modes against "
         "vanilla's 1.0 ± 0.7, within seed noise)."),
+    "ring8, G without batch norm: why minibatch discrimination catches a collapse (see inside)": (
+        "Watch the closeness matrices under the right picture and replay from step 0: G starts bunched, so "
+        "its batch is dark red (mean closeness 0.97 against the real batch's 0.62 in each of seeds 5-14); D "
+        "uses that, G spreads, and at steps 200-400 its matrix is paler than the real one in every seed, while "
+        "vanilla on the left collapses (7.6 ± 1.0 modes against 0.3 ± 0.5)."),
+    "ring8: what virtual batch norm removes (see inside)": (
+        "Watch the VBN lens: the same 8 noise vectors among two sets of batch-mates, through this G with "
+        "batch norm (they move, by 0.16 to 1.6 at each picture of the first 400 steps, seeds 5-14) and with "
+        "VBN (they move by 0 at every picture); the left run's G uses batch norm, so its samples depend on "
+        "their batch-mates."),
+    "ring8: why historical averaging damps an orbit (see inside)": (
+        "Open 'Historical averaging in a tiny game' (this preset opens it): in V = x·y at learning rate 0.05, "
+        "plain gradient descent spirals out from distance 1.41 to 9.2 in 1,500 steps, and with historical "
+        "averaging (weight 0.1) the players end 0.0059 from the equilibrium; the ring8 pair beside it uses "
+        "the default weight 0.001."),
+    "ring8, G without batch norm: label smoothing's target for D (see inside)": (
+        "Watch the histogram of D(x) on 256 real points and the red line at α = 0.9, D's target for real data "
+        "instead of 1: here D's outputs on real points stay well below it (mean at most 0.67 at any picture, "
+        "0.57 ± 0.01 at step 2000, seeds 5-14), yet G keeps 7.1 ± 1.4 modes (4-8) against vanilla's 0.3 ± "
+        "0.5."),
     "digits: vanilla": (
         "The baseline for the digits presets (seeds 0-2: classifier score 6.61 ± 0.16, Frechet distance "
         "132 ± 31, all 10 classes; real held-out digits score 9.39 and 23.3)."),
@@ -184,6 +227,14 @@ PRESET_TITLES_ZH: dict[str, str] = {
     "ring8, G without batch norm: feature matching": "ring8，生成器沒有批次歸一化：特徵匹配",
     "ring8, G without batch norm: virtual batch norm": "ring8，生成器沒有批次歸一化：虛擬的批次歸一化",
     "ring8, G without batch norm: historical averaging": "ring8，生成器沒有批次歸一化：歷史平均法",
+    "ring8, G without batch norm: why minibatch discrimination catches a collapse (see inside)":
+        "ring8，生成器沒有批次歸一化：為什麼小批次判別抓得到崩潰（看進內部）",
+    "ring8: what virtual batch norm removes (see inside)":
+        "ring8：虛擬的批次歸一化去掉了什麼（看進內部）",
+    "ring8: why historical averaging damps an orbit (see inside)":
+        "ring8：為什麼歷史平均法讓繞圈停下來（看進內部）",
+    "ring8, G without batch norm: label smoothing's target for D (see inside)":
+        "ring8，生成器沒有批次歸一化：單邊的標籤平滑給判別器的目標（看進內部）",
     "digits: vanilla": "digits：原始 GAN",
     "digits: minibatch discrimination": "digits：小批次判別",
     "digits: feature matching": "digits：特徵匹配",
@@ -242,6 +293,22 @@ PRESET_NOTES_ZH: dict[str, str] = {
     "ring8, G without batch norm: historical averaging": (
         "救不回來：在預設權重 0.001 下生成器仍然崩潰（隨機種子 0-4：1.6 ± 0.9 個模式，原始 GAN 為 1.0 ± 0.7，"
         "在隨機種子的差異之內）。"),
+    "ring8, G without batch norm: why minibatch discrimination catches a collapse (see inside)": (
+        "看右邊圖下的接近度矩陣，並用滑桿從第 0 步重播：生成器一開始擠在一起，所以它的批次是深紅色（隨機種子 5-14 每一個："
+        "平均接近度 0.97，真實批次為 0.62）；判別器利用這一點，生成器散開，第 200 到 400 步每個種子的生成矩陣都比真實的淡，"
+        "而左邊的原始 GAN 崩潰（7.6 ± 1.0 個模式，原始 GAN 為 0.3 ± 0.5）。"),
+    "ring8: what virtual batch norm removes (see inside)": (
+        "看虛擬的批次歸一化的透鏡：同樣 8 個雜訊向量放進兩組不同的批次夥伴，經過這個生成器的批次歸一化版本（輸出會移動，"
+        "隨機種子 5-14 前 400 步的每張圖移動 0.16 到 1.6）與虛擬的批次歸一化版本（每張圖都移動 0）"
+        "；左邊訓練的生成器用批次歸一化，所以它的樣本會受批次夥伴影響。"),
+    "ring8: why historical averaging damps an orbit (see inside)": (
+        "打開「歷史平均法（historical averaging）：一個很小的賽局」（這個預設實驗會幫你打開）"
+        "：在 V = x·y、學習率 0.05 下，一般的梯度下降在 1,500 步內從距離 1.41 螺旋向外到 9.2；"
+        "加上歷史平均法（權重 0.1）後，兩個玩家最後離均衡點 0.0059；旁邊 ring8 的這對訓練用預設權重 0.001。"),
+    "ring8, G without batch norm: label smoothing's target for D (see inside)": (
+        "看 256 個真實點上 D(x) 的直方圖和 α = 0.9 的紅線（判別器對真實資料的目標是 0.9 而不是 1）"
+        "：在這裡判別器對真實點的輸出一直遠低於紅線（隨機種子 5-14：任何一張圖的平均最多 0.67，第 2000 步為 0.57 ± 0.01）"
+        "，但生成器保住 7.1 ± 1.4 個模式（4 到 8），原始 GAN 為 0.3 ± 0.5。"),
     "digits: vanilla": (
         "digits 預設實驗的基準（隨機種子 0-2：分類器分數 6.61 ± 0.16，Fréchet 距離 132 ± 31，10 個類別都有；"
         "真實的保留數字為 9.39 與 23.3）。"),

@@ -240,6 +240,7 @@ class JobManager:
         self._last_cleanup = time.monotonic()
         self._pump_interval_s = pump_interval_s
         self._picture_listeners: list[Callable[[Run, int, bytes], None]] = []
+        self._inside_listeners: list[Callable[[Run, tuple], None]] = []
         self._delete_old_folders()
         if not self._own_runs_dir:  # a folder that outlives the server: find its runs again
             self._restore_runs()
@@ -844,6 +845,11 @@ class JobManager:
         none missed however busy the machine). It must be quick and must not block."""
         self._picture_listeners.append(listener)
 
+    def add_inside_listener(self, listener: Callable[[Run, tuple], None]) -> None:
+        """Call `listener(run, run.inside)` in the pump thread for every set of views inside the
+        game a job sends (right after its picture of the same step), as it arrives. Quick, never blocking."""
+        self._inside_listeners.append(listener)
+
     # ------------------------------------------------------------------ messages
     def _apply_safely(self, run: Run, message: Message) -> None:
         """One job's odd message costs that run, never the pump or another visitor's page."""
@@ -879,6 +885,11 @@ class JobManager:
             run.inside_count += 1
             if run.spec.get("every_picture"):
                 run.inside_kept = (run.inside_kept + [run.inside])[-INSIDE_KEPT:]
+            for listener in list(self._inside_listeners):
+                try:
+                    listener(run, run.inside)
+                except Exception:  # a page's bookkeeping never costs the run
+                    traceback.print_exc()
         elif isinstance(message, Curves):
             run.curves = message.png
             run.curves_count += 1

@@ -18,7 +18,7 @@ import gradio as gr
 from ganapp.config import ConfigError
 from ganapp.jobs import JobError, JobManager, Run, check_owner
 
-from . import safety, views
+from . import safety, timelapse, views
 from .safety import InputError
 from .text import refusal, tr
 
@@ -46,6 +46,10 @@ class GanApp:
         self._lock = threading.Lock()
         self._watched: dict[tuple[str, str], float] = {}  # pairs' runs -> when last shown
         manager.add_picture_listener(self._on_picture)
+        # The views inside the game at each kept picture's step (the step slider replays them).
+        self.views_kept = timelapse.KeptViews(RUNS_WITH_PICTURES, PICTURES_KEPT)
+        if hasattr(manager, "add_inside_listener"):
+            manager.add_inside_listener(self._on_inside)
 
     # ------------------------------------------------------------------ who is watching
     def note_page(self, page: str) -> None:
@@ -129,13 +133,14 @@ class GanApp:
         key = (run.owner, run.id)
         with self._lock:
             kept = self._kept.setdefault(key, [])
-            if kept and kept[-1][0] >= step:
-                return
-            kept.append((step, picture))
-            if len(kept) > PICTURES_KEPT:  # thin the oldest half rather than forget the start
-                del kept[1:PICTURES_KEPT // 2:2]
-            if len(self._kept) > RUNS_WITH_PICTURES:
-                self._kept.pop(next(iter(self._kept)))
+            if not kept or kept[-1][0] < step:
+                kept.append((step, picture))
+                if len(kept) > PICTURES_KEPT:  # thin the oldest half rather than forget the start
+                    del kept[1:PICTURES_KEPT // 2:2]
+                if len(self._kept) > RUNS_WITH_PICTURES:
+                    self._kept.pop(next(iter(self._kept)))
+            steps = {s for s, _ in self._kept.get(key, ())}
+        self.views_kept.keep(run, run.inside, steps)  # the latest views, if of a kept picture's step
 
     def watch(self, *runs: Run) -> None:
         """Keep every sample picture of these runs (a pair on someone's screen), not only
@@ -155,6 +160,14 @@ class GanApp:
             shown = self._watched.get((run.owner, run.id))
         if shown is not None and time.monotonic() - shown <= 30:
             self.keep_picture(run, (step, png))
+
+    def _on_inside(self, run: Run, inside: tuple) -> None:
+        """In the job server's pump thread: keep a watched run's new views (their picture came first)."""
+        with self._lock:
+            shown = self._watched.get((run.owner, run.id))
+            steps = {s for s, _ in self._kept.get((run.owner, run.id), ())}
+        if shown is not None and time.monotonic() - shown <= 30:
+            self.views_kept.keep(run, inside, steps)
 
     def common_step(self, run_a: Run, run_b: Run, at_most: int | None = None) -> int | None:
         """The latest step (up to `at_most`) of which both runs' pictures are kept (None: none)."""

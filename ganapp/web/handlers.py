@@ -26,7 +26,7 @@ from ganapp.jobs import ENDED_STATES, JobError, Run
 from ganapp.presets import (PRESET_NOTES, PRESET_NOTES_ZH, PRESET_TITLES_ZH, PRESETS, READY_MADE_NOTES,
                             READY_MADE_NOTES_ZH, READY_MADE_TITLES_ZH, preset_config, ready_made_runs)
 
-from . import export, inside_view, links, play, safety, views
+from . import export, inside_view, links, play, safety, timelapse, views
 from .core import GanApp
 from .form import SWITCH_FIELDS, ConfigForm, field_label, number_value
 from .safety import InputError
@@ -464,6 +464,8 @@ class Handlers:
         if link.preset:
             merge(out, ui.preset, value=link.preset)
             merge(out, ui.preset_note, value=safety.markdown_text(preset_note(link.preset, lang), limit=2000))
+            for component, update in inside_view.preset_switches(ui, link.preset).items():
+                out[component] = update
         if link.ready:
             merge(out, ui.ready_made, value=link.ready)
             merge(out, ui.preset_note, value=safety.markdown_text(ready_note(link.ready, lang), limit=2000))
@@ -504,6 +506,7 @@ class Handlers:
         out[ui.scoreboard] = gr.update(headers=[tr(lang, f"col_{c}") for c in ("run", "name", "data", "techniques",
                                                                                 "state", "steps", "seconds")])
         out[ui.overlay] = gr.update(label=tr(lang, "overlay"), choices=overlay_choices(lang))
+        timelapse.relabel(ui, lang, out)
         return out
 
     def switch_language(self, lang, owner, shown_id, a_id, b_id, overlay_name, partner_id, preset_name, ready_name):
@@ -650,34 +653,40 @@ class Handlers:
         return out
 
     def replay(self, owner, a_id, b_id, step, lang="en"):
-        """Both compared runs' kept pictures at (or just before) `step`: the run replayed."""
+        """Both compared runs' kept pictures at (or just before) `step`, each with the views
+        inside the game of its picture's step (ganapp.web.timelapse): the runs replayed."""
         app = self.app
         if not app.valid_owner(owner) or not isinstance(step, (int, float)):
             return gr.skip()
         lang = language(lang)
         out = {}
-        for run_id, component in ((a_id, self.ui.compare_picture_a), (b_id, self.ui.compare_picture_b)):
+        for run_id, component, side in ((a_id, self.ui.compare_picture_a, "a"), (b_id, self.ui.compare_picture_b, "b")):
             run = app.owned_run(owner, run_id)
-            shown = app.picture_at(run, int(step), lang) if run else None
+            shown = timelapse.pane_html(app, run, int(step), lang, side) if run else None
             if shown is not None:
                 out[component] = shown[1]
         return out or gr.skip()
 
-    def export_pair(self, owner, a_id, b_id, lang="en"):
-        """The two compared runs as one captioned animated GIF, for the course page."""
+    def export_pair(self, owner, a_id, b_id, lang="en", with_views=None):
+        """The two compared runs as one captioned animated GIF, for the course page; with
+        `with_views` ("layers", "lenses"), each frame has the views of its pictures' steps."""
         app = self.app
         lang = language(lang)
         run_a = app.owned_run(owner, a_id) if app.valid_owner(owner) else None
         run_b = app.owned_run(owner, b_id) if run_a is not None else None
-        frames = export.pair_frames(app.kept_pictures(run_a), app.kept_pictures(run_b)) if run_b else []
+        frames = export.pair_frames_steps(app.kept_pictures(run_a), app.kept_pictures(run_b)) if run_b else []
+        options = timelapse.gif_options(with_views)
         if not frames:
             return self._refuse(tr(lang, "gif_none"), None)
         # A preset's title after its data set ("ring8, G without batch norm: vanilla" -> "vanilla")
         # fits a caption; other names are cut to the pane's width.
         captions = tuple(views.display_name(r, lang).split("：" if lang == "zh-TW" else ": ")[-1]
                          + f" · {views.techniques_text(r, lang)}" for r in (run_a, run_b))
-        path = app.jobs.owner_folder(owner) / f"pair-{run_a.id}-{run_b.id}-{lang}.gif"
-        export.pair_gif(frames, captions, lambda step: tr(lang, "step_only", step=f"{step:,}"), path)
+        suffix = "".join(f"-{option}" for option in sorted(options))
+        path = app.jobs.owner_folder(owner) / f"pair-{run_a.id}-{run_b.id}-{lang}{suffix}.gif"
+        export.pair_gif(frames, captions, lambda step: tr(lang, "step_only", step=f"{step:,}"), path,
+                        views=(app.views_kept.all(run_a), app.views_kept.all(run_b)) if options else None,
+                        layers="layers" in options, lenses="lenses" in options)
         return gr.DownloadButton(value=str(path), visible=True, label=tr(lang, "gif_download"))
 
     def suggest_continue(self, owner, shown_id):
@@ -747,6 +756,7 @@ class Handlers:
         out = self.form.from_config(preset_config(name))
         self._knob_states(dict(out), out)
         out[self.ui.preset_note] = safety.markdown_text(preset_note(name, language(lang)), limit=2000)
+        out.update(inside_view.preset_switches(self.ui, name))  # a lens preset: its views switched on
         return out
 
     def switch_knobs(self, switch: str):

@@ -64,6 +64,31 @@ def wire(ui) -> None:
                       show_progress="hidden")
 
 
+def preset_switches(ui, name: str) -> dict:
+    """What opening a lens preset (ganapp.presets.PRESET_VIEWS) switches on: its layers'
+    switches (each switch's change sets the page's class, as a click would) and, for
+    historical averaging, the tiny games' section opened. Nothing for another preset."""
+    from ganapp.presets import PRESET_VIEWS
+
+    wanted = PRESET_VIEWS.get(name)
+    if wanted is None:
+        return {}
+    out: dict = {}
+    for layer, switch in (("heatmap", ui.inside_heatmap), ("arrows", ui.inside_arrows)):
+        if layer in wanted["layers"]:
+            out[switch] = gr.update(value=True)
+    games = getattr(getattr(ui, "games", None), "section", None)
+    if wanted.get("games") and games is not None:
+        out[games] = gr.update(open=True)
+    return out
+
+
+def preset_outputs(ui) -> list:
+    """The components a lens preset may switch (the preset menu's and the page load's extra outputs)."""
+    games = getattr(getattr(ui, "games", None), "section", None)
+    return [ui.inside_heatmap, ui.inside_arrows, *([games] if games is not None else [])]
+
+
 def outputs(ui) -> list:
     """The live poll's extra outputs."""
     return [ui.inside_layers, ui.inside_layers_b, ui.inside_lens]
@@ -107,9 +132,10 @@ def views_at(run: Run, held: int | None):
 # ---------------------------------------------------------------------------- HTML
 
 
-def _img(png: bytes, css: str, alt: str) -> str:
+def _img(png: bytes, css: str, alt: str, style: str = "") -> str:
     data = base64.b64encode(png).decode("ascii")
-    return f'<img class="{css}" alt="{html_text(alt)}" src="data:image/png;base64,{data}">'
+    styled = f' style="{style}"' if style else ""
+    return f'<img class="{css}"{styled} alt="{html_text(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _placeholder(text: str) -> str:
@@ -126,20 +152,21 @@ def _cached(run: Run, which: str, lang: str, make, step: int) -> str:
     return html
 
 
+def layer_images(run: Run, lang: str, inside, style: str = "") -> str:
+    """The <img> of each layer (heatmap, arrows) of the views `inside`, or nothing."""
+    step, pictures, _ = inside
+    alt = tr(lang, "inside_alt_layers", label=views.run_label(run), step=step)
+    return "".join(_img(pictures[name], f"inside-layer inside-{name}", alt if name == "heatmap" else "", style)
+                   for name in LAYERS if name in pictures)
+
+
 def layers_html(run: Run | None, lang: str, inside=None) -> str:
     """Two stacked <img> (heatmap, arrows) of the run's views (`inside`, else its latest), or nothing."""
     inside = inside if inside is not None else (run.inside if run is not None else None)
     if inside is None or not any(name in inside[1] for name in LAYERS):
         return ""
-
-    def make() -> str:
-        step, pictures, _ = inside
-        alt = tr(lang, "inside_alt_layers", label=views.run_label(run), step=step)
-        images = "".join(_img(pictures[name], f"inside-layer inside-{name}", alt if name == "heatmap" else "")
-                         for name in LAYERS if name in pictures)
-        return f'<div class="inside-layers">{images}</div>'
-
-    return _cached(run, "layers", lang, make, inside[0])
+    return _cached(run, "layers", lang, lambda: f'<div class="inside-layers">{layer_images(run, lang, inside)}</div>',
+                   inside[0])
 
 
 def _number(value: Any, digits: int = 3) -> str:
@@ -168,10 +195,11 @@ def _figure(title: str, images: str, text: str, name: str) -> str:
             f'{images}<p>{html_text(text)}</p></figure>')
 
 
-def lens_html(run: Run | None, lang: str, side: str = "a", shown=None) -> str:
+def lens_html(run: Run | None, lang: str, side: str = "a", shown=None, ids: str | None = None) -> str:
     """The colour scale and arrows' note (2-D data), then one card per technique's lens. The
-    right pane's run (side "b") comes second, under its name, its cards' ids ending in -b."""
-    suffix = "" if side == "a" else "-b"
+    right pane's run (side "b") comes second, under its name, its cards' ids ending in -b
+    (`ids`: another ending, for the replayed views of ganapp.web.timelapse)."""
+    suffix = ids if ids is not None else "" if side == "a" else "-b"
     title = (f'<div class="inside-run">{html_text(tr(lang, "inside_right_run", label=views.run_label(run)))}</div>'
              if side == "b" and run is not None else "")
     if run is None:

@@ -26,6 +26,7 @@ from . import api, draw, games_view, live, views
 from . import classes_view  # a class runs the ablation together
 from . import inside_view  # see inside the game: D's heatmap, G's arrows, the lenses
 from . import play  # pause, single steps, slow motion
+from . import timelapse  # the step slider replays the views inside the game too
 from .core import FAST_TICK_S, METRIC_PLOTS, GanApp
 from .form import ConfigForm
 from .handlers import NO_PRESET, NO_READY, Handlers, glossary_markdown, look_for, overlay_choices, preset_choices, \
@@ -167,6 +168,7 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
                                           label=tr(LANG, "both_runs"), show_label=True, elem_id="compare-plot")
             with gr.Row():
                 ui.gif_button = said(gr.Button(tr(LANG, "make_gif"), elem_id="gif-button"), "value", "make_gif")
+                timelapse.build_gif_options(ui, LANG)  # "with D's view and arrows", "with the lenses"
                 ui.gif_download = said(gr.DownloadButton(tr(LANG, "gif_download"), value=None, visible=False,
                                                          elem_id="gif-download"), "label", "gif_download")
         with gr.Accordion(tr(LANG, "section_scoreboard"), open=True, elem_id="scoreboard-section") as board:
@@ -203,7 +205,8 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     poll = dict(quick, queue=False)
     relabelled = list(h.relabel("en"))
     load_outputs = unique([*h.view_outputs, ui.owner, ui.token_box, ui.live_token, ui.lang, ui.lang_switch, ui.partner,
-                           *relabelled, *form.components, ui.preset, ui.preset_note, ui.ready_made])
+                           *relabelled, *form.components, ui.preset, ui.preset_note, ui.ready_made,
+                           *inside_view.preset_outputs(ui)])
     loaded = demo.load(h.on_load, [ui.owner, ui.shown, *views_in, ui.partner], load_outputs, **quick)
     classes_view.wire(demo, ui, form, h, loaded)  # a class's events, after the load has a token
     inside_view.wire(ui)
@@ -231,7 +234,7 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
         trigger(h.compare, [ui.owner, ui.shown, *views_in, ui.lang], [*h.compare_outputs, ui.compare_stamp], **quick)
     ui.replay.release(h.replay, [ui.owner, ui.compare_a, ui.compare_b, ui.replay, ui.lang],
                       [ui.compare_picture_a, ui.compare_picture_b], **quick)
-    ui.gif_button.click(h.export_pair, [ui.owner, ui.compare_a, ui.compare_b, ui.lang], ui.gif_download,
+    ui.gif_button.click(h.export_pair, [ui.owner, ui.compare_a, ui.compare_b, ui.lang, ui.gif_with], ui.gif_download,
                         api_visibility="private", concurrency_limit=2, show_progress="hidden")
     ui.shown.change(h.suggest_continue, [ui.owner, ui.shown], ui.continue_steps, **quick)
     ui.continue_button.click(h.continue_training, [ui.owner, ui.shown, ui.continue_steps, *views_in, ui.lang],
@@ -242,7 +245,8 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
                          [*h.shown_outputs, ui.ready_made, ui.preset_note], api_visibility="private",
                          show_progress="hidden")
     ui.copy_button.click(h.copy_settings, [ui.owner, ui.shown, ui.lang], form.components, **quick)
-    ui.preset.input(h.apply_preset, [ui.preset, ui.lang], [*form.components, ui.preset_note], **quick)
+    ui.preset.input(h.apply_preset, [ui.preset, ui.lang], [*form.components, ui.preset_note,
+                                                           *inside_view.preset_outputs(ui)], **quick)
     for switch in form.knobs:
         toggle, knobs = h.switch_knobs(switch)
         if knobs:
