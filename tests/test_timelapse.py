@@ -81,6 +81,30 @@ def test_views_are_bounded_in_count_and_in_bytes_thinning_the_oldest_half():
     assert sum(timelapse.size_of(v) for v in kept.all(big).values()) <= 10_000
 
 
+def test_a_run_shown_without_a_pair_keeps_its_views_from_the_polls(tmp_path):
+    """No listener for a run that is not watched: each poll keeps the latest picture and the
+    latest views; views that arrive after the poll that kept their picture are kept by the next."""
+    from ganapp.server.manager import Run
+    from ganapp.web.core import GanApp
+
+    listeners = []
+    jobs = SimpleNamespace(add_picture_listener=listeners.append, add_inside_listener=listeners.append)
+    app = GanApp(jobs)
+    run = Run(id="solo", owner="o", name="solo", kind="train", config=GANConfig(data="ring8"), folder=tmp_path,
+              state="running")
+    for step in (0, 100, 200):
+        run.sample = (step, _png((step, step, step)))  # the pump: the picture first ...
+        run.picture, run.picture_step = run.sample[1], step
+        app.keep_picture(run)  # ... a poll between the picture and its views ...
+        assert app.views_kept.at(run, step) is None
+        run.inside = _views(step)  # ... the views (drawn after the picture is sent)
+        app.keep_picture(run)  # ... the next poll
+        assert app.views_kept.at(run, step) is run.inside
+    assert list(app.views_kept.all(run)) == [0, 100, 200] == [s for s, _ in app.kept_pictures(run)]
+    html = timelapse.pane_html(app, run, 150, "en")[1]
+    assert 'data-step="100"' in html and "at step 100" in html
+
+
 def test_the_worst_case_memory_stated_in_the_module_is_what_the_bounds_give():
     from ganapp.web.core import PICTURES_KEPT, RUNS_WITH_PICTURES
 
