@@ -85,6 +85,39 @@ def browser():
         chromium.close()
 
 
+# ---------------------------------------------------------------- the page in a browser
+# The set-up the browser test files share (each imports these: `from conftest import ...`).
+TOKEN_PATTERN = r"^[\w-]{24}\.[\w-]{22}$"  # a visitor token the server signed
+
+
+def new_page(browser, width: int = 1280, height: int = 720, locale: str = "en-US", **options):
+    """A page in a fresh browser context of its own (its own storage, so its own visitor)."""
+    return browser.new_context(viewport={"width": width, "height": height}, locale=locale, **options).new_page()
+
+
+def open_page(page, url: str) -> None:
+    """Open the app at `url` and wait until its load event has given it a visitor token
+    (stored by the browser), so that a click right away acts as this visitor."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    expect(page.locator("#state-text")).to_be_visible(timeout=30_000)
+    page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
+
+
+def owner_token(page) -> str:
+    """This browser's owner token, from the (folded) API section of the page."""
+    import re
+
+    from playwright.sync_api import expect
+
+    box = page.locator("#owner-token textarea")
+    if not box.is_visible():
+        page.locator("#api-section").get_by_text(re.compile("Scripting|API")).first.click()
+    expect(box).to_have_value(re.compile(TOKEN_PATTERN), timeout=10_000)
+    return box.input_value()
+
+
 # Files whose every test starts a real server or a real browser: all of them are slow
 # (over ~2 s), so the fast tier (python -m pytest -m "not slow") leaves them out.
 SLOW_FILES = {"test_app.py", "test_browser.py", "test_web_live.py", "test_web_play.py", "test_web_draw.py",

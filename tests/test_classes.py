@@ -109,6 +109,52 @@ def test_the_limits_are_environment_variables_with_ranges():
         Limits.from_env({"GANAPP_CLASS_HOURS": "a lot"})
 
 
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("GANAPP_CLASS_HOURS", "a lot", "GANAPP_CLASS_HOURS (hours a class stays open) must be a whole number between 1 "
+                                    "and 168; got 'a lot'"),
+    ("GANAPP_CLASS_HOURS", "169", "GANAPP_CLASS_HOURS (hours a class stays open) must be between 1 and 168; got 169"),
+    ("GANAPP_CLASS_STUDENTS", "1.5", "GANAPP_CLASS_STUDENTS (students per class) must be a whole number"),
+    ("GANAPP_CLASSES_PER_TEACHER", "0", "GANAPP_CLASSES_PER_TEACHER (open classes per teacher) must be between 1"),
+    ("GANAPP_MAX_CLASSES", "-3", "GANAPP_MAX_CLASSES (open classes, all teachers together) must be between 1"),
+    ("GANAPP_CLASS_RUNS_PER_STUDENT", "ten", "GANAPP_CLASS_RUNS_PER_STUDENT (class runs per student) must be a "
+                                            "whole number"),
+    ("GANAPP_CLASS_JOINS_PER_MINUTE", "0", "GANAPP_CLASS_JOINS_PER_MINUTE (class joins (and wrong codes) per client "
+                                          "address per minute) must be between 1"),
+])
+def test_a_bad_class_variable_stops_the_job_server_with_one_sentence(tmp_path, monkeypatch, variable, value, words):
+    """The class limits are read where every other limit is (Limits.from_env, when the job
+    server starts), with the same one-sentence refusal naming the variable."""
+    from ganapp.jobs import JobManager
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as refused:
+        JobManager(runs_dir=tmp_path / "runs")
+    message = str(refused.value)
+    assert message.startswith(words) and "\n" not in message and len(message) < 200, message
+
+
+def test_a_class_registry_obeys_the_class_variables_the_server_started_with(tmp_path, monkeypatch):
+    from ganapp.jobs import JobManager
+
+    monkeypatch.setenv("GANAPP_CLASSES_PER_TEACHER", "1")
+    monkeypatch.setenv("GANAPP_CLASS_HOURS", "2")
+    monkeypatch.setenv("GANAPP_CLASS_STUDENTS", "1")
+    jobs = JobManager(runs_dir=tmp_path / "runs")
+    try:
+        registry = ClassRegistry(jobs)  # as the page makes it: the job server's limits
+        teacher, first, second = (jobs.issue_token() for _ in range(3))
+        started = time.time()
+        room = registry.open_class(teacher, TINY_SPEC)
+        assert started + 7200 - 5 <= room.closes <= time.time() + 7200
+        with pytest.raises(LimitError, match="classes open"):
+            registry.open_class(teacher, TINY_SPEC)
+        registry.join(first, room.short, client="a")
+        with pytest.raises(LimitError, match="full"):
+            registry.join(second, room.short, client="b")
+    finally:
+        jobs.shutdown()
+
 def test_a_class_closes_after_its_time(manager, registry, monkeypatch):
     teacher, student, late = _tokens(manager, 3)
     room = registry.open_class(teacher, {"kind": "techniques", "data": "ring8", "steps": 30, "settings": TINY},

@@ -31,6 +31,7 @@ def loss_columns(path):
     return [{k: row[k] for k in ("step", "d_loss", "g_loss", "d_real", "d_fake")} for row in rows]
 
 
+@pytest.mark.slow  # two subprocess runs of python -m ganapp train (torch imported twice), 150 steps each
 def test_train_writes_its_files_and_repeats_byte_for_byte(tmp_path):
     flags = ["train", "--data", "ring8", "--steps", "150", "--seed", "0", "--minibatch-discrimination",
              "--label-smoothing", "0.9", "--historical-averaging", "uniform", "--metrics-every", "0", "--quiet"]
@@ -47,6 +48,7 @@ def test_train_writes_its_files_and_repeats_byte_for_byte(tmp_path):
     assert Image.open(tmp_path / "a" / "samples.png").size[0] > 100
 
 
+@pytest.mark.slow  # three subprocess runs of python -m ganapp (train, sample, sample)
 def test_sample_draws_from_a_checkpoint_and_refuses_a_pickle(tmp_path):
     ganapp("train", "--data", "digits", "--steps", "20", "--metrics-every", "0", "--quiet", "--out", tmp_path / "run")
     ganapp("sample", "--checkpoint", tmp_path / "run" / "checkpoint.safetensors", "--out", tmp_path / "s.png",
@@ -99,6 +101,7 @@ def test_every_config_field_is_a_train_flag_with_help():
     assert config_from_args(parser.parse_args(["train", "--out", "x"])) == GANConfig()
 
 
+@pytest.mark.slow  # a subprocess that benchmarks every technique
 def test_bench_prints_a_table_and_ends_with_the_ratio_line():
     result = ganapp("bench", "--repeats", "2", "--seconds", "0.05")
     last = result.stdout.strip().splitlines()[-1]

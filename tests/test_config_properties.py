@@ -5,6 +5,7 @@ import dataclasses
 import json
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,7 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.di
                                                                                             max_size=3), max_leaves=8)
 
 
+@pytest.mark.slow  # 400 examples: about 3 s on a quiet 2-core machine
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(FIELDS), values)
 def test_one_wrong_field_is_named_in_a_short_message(name, value):
@@ -43,6 +45,7 @@ def test_one_wrong_field_is_named_in_a_short_message(name, value):
         assert kept == value and type(kept) in (type(value), float), (name, value)
 
 
+@pytest.mark.slow  # about 2.5 s on a quiet 2-core machine
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=30)), values, max_size=8))
 def test_any_dict_gives_a_config_or_a_config_error(changed):

@@ -308,6 +308,7 @@ def test_a_link_carries_the_drawing_and_a_broken_one_is_set_aside():
 
 
 # ------------------------------------------------------------------ command line
+@pytest.mark.slow  # subprocess runs of python -m ganapp
 def test_the_command_line_trains_on_a_json_drawing_and_refuses_a_bad_one(tmp_path):
     drawing = tmp_path / "drawing.json"
     drawing.write_text(json.dumps({"strokes": [[[0, 0], [10, 10], [20, 0]]], "points": [[50, 50]]}))

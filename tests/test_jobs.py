@@ -176,6 +176,7 @@ def test_per_visitor_limit_keeps_a_run_waiting(limited):
     assert ended(manager, owner, second).state == "finished"
 
 
+@pytest.mark.slow  # three job processes, one of them killed
 def test_a_crashed_job_shows_why_and_the_others_carry_on(manager):
     owner = manager.issue_token()
     victim = manager.submit(owner, tiny(steps=20_000))
@@ -259,6 +260,7 @@ def test_continue_a_run_and_load_checkpoints_safely(manager, limited, tmp_path):
         small.load_checkpoint(small.issue_token(), base.files["checkpoint"])
 
 
+@pytest.mark.slow  # nine view jobs, one per ready-made run
 def test_ready_made_runs_open_as_views_by_name_only(manager):
     owner = manager.issue_token()
     for name in ready_made_runs():
@@ -303,6 +305,7 @@ def test_old_runs_make_room_and_expire(limited):
     assert manager.runs(owner) == [] and not second.folder.exists() and not third.folder.exists()
 
 
+@pytest.mark.slow  # a server in a subprocess (imports torch) and its job
 def test_jobs_end_when_the_server_is_killed(tmp_path):
     """A SIGKILLed server runs no cleanup; its jobs must notice and exit by themselves."""
     script = tmp_path / "server.py"
@@ -401,6 +404,7 @@ def _descriptors() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+@pytest.mark.slow  # thirteen job processes
 def test_ended_jobs_leave_no_open_descriptors(manager):
     """Each ended job used to keep 4 descriptors (31 runs: 12 -> 132); now its handle is closed."""
     owner = manager.issue_token()
@@ -435,6 +439,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow  # a server in a subprocess, killed, and a second one continuing its runs
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "kill -9"])
 def test_runs_cut_off_by_a_server_restart_are_listed_and_continue(tmp_path, how):
     from ganapp.jobs import JobManager, Limits
@@ -507,6 +512,7 @@ def test_a_run_whose_losses_explode_ends_with_a_warning():
     assert "3e+06" in warning and "smaller learning rate" in warning
 
 
+@pytest.mark.slow  # a subprocess that imports the worker (torch)
 def test_a_job_process_is_bounded_by_the_os_as_a_backstop(tmp_path):
     """Behind the estimates: a job cannot map far past its memory budget or write a file past
     the bytes per run (the server's checks come first; this catches what an estimate missed)."""
@@ -534,6 +540,7 @@ def test_a_job_process_is_bounded_by_the_os_as_a_backstop(tmp_path):
     assert result.stdout.split("\n")[:3] == ["memory: refused", "file: refused 27", f"small: {2**20}"], result
 
 
+@pytest.mark.slow  # two 400-step jobs
 def test_a_side_of_a_pair_draws_every_picture_however_fast_it_trains(manager):
     """Without every_picture a fast job draws at most two pictures a second (the rest are
     skipped); a side of a pair draws one every sample_every steps, so both sides of the

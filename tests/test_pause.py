@@ -221,6 +221,7 @@ def step_by_hand(manager, owner, run, kind="step", timeout_s=20):
     return run.step
 
 
+@pytest.mark.slow  # two 300-step jobs, one in slow motion (the trainer-level tests above stay fast)
 def test_a_job_paused_stepped_by_hand_and_resumed_equals_the_job_trained_straight(manager):
     owner = manager.issue_token()
     config = tiny(steps=300, seed=4, **CONFIGS["all but VBN"])
@@ -288,6 +289,7 @@ def test_play_refusals_say_why_and_owners_are_isolated(manager):
     assert refused.value.key == "play_not_running" and refused.value.values["state"] == "stopped"
 
 
+@pytest.mark.slow  # waits out a 2 s pause limit, then a second job (the other real-job pause tests stay fast)
 def test_a_job_paused_too_long_stops_and_a_queued_run_starts_paused(tmp_path):
     limits = Limits(max_running=1, max_running_per_owner=1, max_pause_seconds=2.0)
     jobs = JobManager(limits=limits, runs_dir=tmp_path / "runs")

@@ -14,6 +14,8 @@ import re
 
 import pytest
 
+from conftest import open_page, owner_token
+
 expect = pytest.importorskip("playwright.sync_api").expect
 
 pytestmark = pytest.mark.slow
@@ -25,21 +27,6 @@ RUN_S = 120  # the session's first job may wait for the forkserver's imports
 
 def _context(browser, locale="en-US"):
     return browser.new_context(viewport={"width": 1280, "height": 720}, locale=locale)
-
-
-def _open(page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#state-text")).to_be_visible(timeout=30_000)
-    page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
-
-
-def _token(page) -> str:
-    """This browser's owner token, from the (folded) API section of the page."""
-    box = page.locator("#owner-token textarea")
-    if not box.is_visible():
-        page.locator("#api-section").get_by_text(re.compile("Scripting|API")).first.click()
-    expect(box).to_have_value(re.compile(r"^[\w-]{24}\.[\w-]{22}$"), timeout=10_000)
-    return box.input_value()
 
 
 def test_every_class_action_is_a_named_endpoint_and_takes_no_page_name(server):
@@ -58,7 +45,7 @@ def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts
     try:
         teacher, *students = (context.new_page() for context in contexts)
         # ---- the teacher opens a class: a preset pair, tiny runs, names shown
-        _open(teacher, url + "?lang=en")
+        open_page(teacher, url + "?lang=en")
         teacher.locator("#class-setup").get_by_text(re.compile("For the teacher")).click()
         teacher.locator("#class-experiment input").click()
         teacher.locator("#class-experiment").get_by_role("option", name=f"Preset pair: {PRESET}", exact=True).click()
@@ -74,9 +61,9 @@ def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts
         assert size >= 60, size  # the code in large type, for the board
 
         # ---- students join: two by the link, one by typing the short code (and a name with markup)
-        _open(students[0], link)
-        _open(students[1], link)
-        _open(students[2], url)
+        open_page(students[0], link)
+        open_page(students[1], link)
+        open_page(students[2], url)
         students[2].locator("#class-code-in input, #class-code-in textarea").first.fill(short.lower())
         name_box = students[2].locator("#class-name-in input, #class-name-in textarea").first
         name_box.fill("<img src=x onerror=alert(1)>Mei")
@@ -98,7 +85,7 @@ def test_a_teacher_and_three_students_pool_their_runs(server, browser, artifacts
 
         students[1].screenshot(path=str(artifacts_dir / "class-student-en.png"))
         # ---- a student sees only their own runs, and the pooled figures
-        tokens = [_token(page) for page in students]
+        tokens = [owner_token(page) for page in students]
         runs = [server.app.jobs.runs(token) for token in tokens]
         assert all(len(r) == 1 for r in runs), runs
         for page, own in zip(students, runs):

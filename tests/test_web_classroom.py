@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from conftest import new_page, open_page, owner_token
+
 expect = pytest.importorskip("playwright.sync_api").expect
 
 pytestmark = pytest.mark.slow
@@ -19,26 +21,6 @@ FIRST_PICTURE_S = 90  # the session's first job may wait for the forkserver's im
 FIRST_SCREEN = ("#preset", "#pair-button", "#start-button", "#stop-button", "#status", "#samples", "#status-b",
                 "#samples-b")
 COLLAPSE_PAIR = "ring8, G without batch norm: minibatch discrimination"
-
-
-def _page(browser, width: int, height: int, locale: str = "en-US"):
-    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
-    return context.new_page()
-
-
-def _open(page, url: str) -> None:
-    page.goto(url)
-    expect(page.locator("#state-text")).to_be_visible(timeout=30_000)
-    page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
-
-
-def _token(page) -> str:
-    """This browser's owner token, from the (folded) API section of the page."""
-    box = page.locator("#owner-token textarea")
-    if not box.is_visible():
-        page.locator("#api-section").get_by_text(re.compile("Scripting|API")).first.click()
-    expect(box).to_have_value(re.compile(r"^[\w-]{24}\.[\w-]{22}$"), timeout=10_000)
-    return box.input_value()
 
 
 def _boxes(page) -> dict[str, dict]:
@@ -62,9 +44,9 @@ def test_the_lesson_fits_the_first_screen_and_nothing_jumps(server, browser, art
     """Chooser, Start the pair, Start, Stop and both captioned pictures in the first screen,
     without scrolling; after Start the pair nothing there moves by more than 8 px; both
     pictures show the same step; text at projector size; Start within 5 Tab presses."""
-    page = _page(browser, width, height)
+    page = new_page(browser, width, height)
     try:
-        _open(page, server.url)
+        open_page(page, server.url)
         before = _boxes(page)
         for selector, box in before.items():
             assert box and _inside(box, width, height), (selector, box)
@@ -118,7 +100,7 @@ def test_the_lesson_fits_the_first_screen_and_nothing_jumps(server, browser, art
             gif = artifacts_dir / "classroom-pair.gif"
             download.value.save_as(gif)
             assert gif.read_bytes()[:6] == b"GIF89a"
-        owner = _token(page)
+        owner = owner_token(page)
         for run in server.app.jobs.runs(owner):
             server.app.jobs.wait(owner, run.id, timeout_s=30)
             assert not run.active
@@ -130,11 +112,11 @@ def test_no_serious_accessibility_violations(server, browser, artifacts_dir):
     """axe-core (axe-playwright-python, which ships it: nothing is fetched) finds no serious
     or critical violation on the first screen, in English and in Chinese."""
     axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
-    page = _page(browser, 1280, 720)
+    page = new_page(browser, 1280, 720)
     try:
         found = {}
         for query in ("", "?lang=zh-TW"):
-            _open(page, server.url + query)
+            open_page(page, server.url + query)
             page.wait_for_timeout(500)
             results = axe_module.Axe().run(page, options={"runOnly": ["wcag2a", "wcag2aa", "wcag21aa"]})
             bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
@@ -146,9 +128,9 @@ def test_no_serious_accessibility_violations(server, browser, artifacts_dir):
 
 
 def test_a_chinese_browser_gets_the_chinese_page_and_can_switch(server, browser, artifacts_dir):
-    page = _page(browser, 1280, 720, locale="zh-TW")
+    page = new_page(browser, 1280, 720, locale="zh-TW")
     try:
-        _open(page, server.url)
+        open_page(page, server.url)
         expect(page.locator("#state-text")).to_have_text("還沒有訓練")
         expect(page.locator("#pair-button")).to_contain_text("開始對照")
         expect(page.locator("#start-button")).to_have_text("開始")
@@ -163,7 +145,7 @@ def test_a_chinese_browser_gets_the_chinese_page_and_can_switch(server, browser,
         expect(page.locator("#field-steps")).to_contain_text("訓練步數必須介於 1 到 20,000 之間（這台伺服器的上限）")
         page.locator("#field-steps").scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts_dir / "classroom-zh-TW-field-error.png"))
-        assert server.app.jobs.runs(_token(page)) == []
+        assert server.app.jobs.runs(owner_token(page)) == []
         # Switch to English in the page: every label follows.
         page.locator("#lang-switch").get_by_text("English").click()
         expect(page.locator("#pair-button")).to_contain_text("Start the pair")
@@ -176,11 +158,11 @@ def test_a_chinese_browser_gets_the_chinese_page_and_can_switch(server, browser,
 
 
 def test_a_shared_link_fills_the_form_and_starts_nothing(server, browser, artifacts_dir):
-    page = _page(browser, 1280, 720)
+    page = new_page(browser, 1280, 720)
     runs_before = server.app.jobs.counts()["runs"]
     try:
-        _open(page, f"{server.url}?preset={COLLAPSE_PAIR.replace(' ', '+').replace(',', '%2C')}"
-                    "&steps=3000&label_smoothing=0.8&lang=zh-TW&hide=api")
+        open_page(page, f"{server.url}?preset={COLLAPSE_PAIR.replace(' ', '+').replace(',', '%2C')}"
+                        "&steps=3000&label_smoothing=0.8&lang=zh-TW&hide=api")
         expect(page.locator("#pair-button")).to_contain_text("開始對照")
         expect(page.locator("#preset input")).to_have_value(re.compile("小批次判別"))
         expect(page.locator("#preset-note")).to_contain_text("隨機種子 0-4")
@@ -207,9 +189,9 @@ def test_a_shared_link_fills_the_form_and_starts_nothing(server, browser, artifa
 
 
 def test_a_techniques_knobs_are_disabled_while_it_is_off(server, browser):
-    page = _page(browser, 1280, 720)
+    page = new_page(browser, 1280, 720)
     try:
-        _open(page, server.url)
+        open_page(page, server.url)
         page.locator("#settings").get_by_text("Settings").first.click()
         kernels = page.locator("#field-minibatch_kernels input")
         alpha = page.locator("#field-label_smoothing input")
@@ -226,9 +208,9 @@ def test_a_techniques_knobs_are_disabled_while_it_is_off(server, browser):
 
 
 def test_a_phone_shows_the_pictures_full_width_and_stacked(server, browser, artifacts_dir):
-    page = _page(browser, 390, 844)
+    page = new_page(browser, 390, 844)
     try:
-        _open(page, f"{server.url}?ready=ring8-no-batch-norm-vanilla")  # a finished run: nothing to train
+        open_page(page, f"{server.url}?ready=ring8-no-batch-norm-vanilla")  # a finished run: nothing to train
         expect(page.locator("#samples img")).to_have_attribute("alt", re.compile("at step 2000"),
                                                                timeout=FIRST_PICTURE_S * 1000)
         expect(page.locator("#samples-b img")).to_have_attribute("alt", re.compile("loss curves"))
@@ -239,15 +221,15 @@ def test_a_phone_shows_the_pictures_full_width_and_stacked(server, browser, arti
         page.screenshot(path=str(artifacts_dir / "classroom-phone.png"), full_page=True)
         page.reload()  # the link's ready-made run is opened once, not again on a reload
         expect(page.locator("#samples img")).to_have_attribute("alt", re.compile("at step 2000"), timeout=30_000)
-        assert len(server.app.jobs.runs(_token(page))) == 1
+        assert len(server.app.jobs.runs(owner_token(page))) == 1
     finally:
         page.context.close()
 
 
 def test_the_presentation_view_shows_the_pictures_only(server, browser, artifacts_dir):
-    page = _page(browser, 1280, 720)
+    page = new_page(browser, 1280, 720)
     try:
-        _open(page, f"{server.url}?view=present&ready=ring8-vanilla")
+        open_page(page, f"{server.url}?view=present&ready=ring8-vanilla")
         expect(page.locator("#samples img")).to_have_attribute("alt", re.compile("at step 2000"),
                                                                timeout=FIRST_PICTURE_S * 1000)
         expect(page.locator("#controls")).to_be_hidden()

@@ -13,22 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import new_page, open_page, owner_token
 from ganapp import drawn
 
 pytestmark = pytest.mark.slow
 expect = pytest.importorskip("playwright.sync_api").expect
 
 FIRST_PICTURE_S = 60
-
-
-def _page(browser, width, height, **options):
-    return browser.new_context(viewport={"width": width, "height": height}, **options).new_page()
-
-
-def _open(page, url):
-    page.goto(url)
-    expect(page.locator("#state-text")).to_be_visible(timeout=30_000)
-    page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
 
 
 def _open_settings(page):
@@ -70,19 +61,10 @@ def _canvas_ink(page) -> int:
     return int((np.abs(pixels - np.array([0x1F, 0x77, 0xB4])).sum(axis=2) < 40).sum())
 
 
-def _token(page) -> str:
-    """This browser's owner token, from the (folded) API section of the page."""
-    box = page.locator("#owner-token textarea")
-    if not box.is_visible():
-        page.locator("#api-section").get_by_text(re.compile("Scripting|API")).first.click()
-    expect(box).to_have_value(re.compile(r"^[\w-]{24}\.[\w-]{22}$"), timeout=10_000)
-    return box.input_value()
-
-
 def test_draw_train_and_share_a_drawing(server, browser, artifacts_dir):
-    page = _page(browser, 1280, 720)
+    page = new_page(browser, 1280, 720)
     try:
-        _open(page, server.url)
+        open_page(page, server.url)
         _open_settings(page)
         expect(page.locator("#draw-pad canvas")).to_be_hidden()  # the pad shows for the drawn set only
         _choose_drawn(page)
@@ -119,7 +101,7 @@ def test_draw_train_and_share_a_drawing(server, browser, artifacts_dir):
         page.locator("#start-button").click()
         expect(page.locator("#samples img")).to_have_attribute("alt", re.compile("at step"),
                                                                timeout=FIRST_PICTURE_S * 1000)
-        runs = server.app.jobs.runs(_token(page))
+        runs = server.app.jobs.runs(owner_token(page))
         assert runs and runs[-1].config.data == "drawn" and runs[-1].config.drawn_points == code
         expect(page.locator("#samples img")).to_have_attribute("alt", re.compile("at step 300"),
                                                                timeout=FIRST_PICTURE_S * 1000)
@@ -136,10 +118,10 @@ def test_draw_train_and_share_a_drawing(server, browser, artifacts_dir):
     finally:
         page.context.close()
 
-    fresh = _page(browser, 1280, 720)
+    fresh = new_page(browser, 1280, 720)
     try:
         runs_before = server.app.jobs.counts()["runs"]
-        _open(fresh, link)
+        open_page(fresh, link)
         _open_settings(fresh)
         expect(fresh.locator("#draw-pad canvas")).to_be_visible()
         expect(fresh.locator("#draw-status")).to_contain_text("4 strokes and dots")
@@ -155,9 +137,9 @@ def test_draw_train_and_share_a_drawing(server, browser, artifacts_dir):
 
 
 def test_a_phone_draws_with_touch_and_uses_a_starting_shape(server, browser, artifacts_dir):
-    page = _page(browser, 390, 844, has_touch=True, is_mobile=True, locale="zh-TW")
+    page = new_page(browser, 390, 844, has_touch=True, is_mobile=True, locale="zh-TW")
     try:
-        _open(page, f"{server.url}?data=drawn&lang=zh-TW")
+        open_page(page, f"{server.url}?data=drawn&lang=zh-TW")
         _open_settings(page)
         expect(page.locator("#draw-pad canvas")).to_be_visible()
         expect(page.locator("#draw-status")).to_contain_text("還沒有畫任何東西")
@@ -194,10 +176,10 @@ def test_a_phone_draws_with_touch_and_uses_a_starting_shape(server, browser, art
 
 
 def test_a_link_with_a_damaged_drawing_is_refused_and_the_rest_applies(server, browser, artifacts_dir):
-    page = _page(browser, 1280, 720)
+    page = new_page(browser, 1280, 720)
     try:
         runs_before = server.app.jobs.counts()["runs"]
-        _open(page, f"{server.url}?data=drawn&drawn_points=AAAA.AA%3Cb%3E&steps=700&seed=5")
+        open_page(page, f"{server.url}?data=drawn&drawn_points=AAAA.AA%3Cb%3E&steps=700&seed=5")
         toast = page.locator(".toast-body").first
         expect(toast).to_contain_text("Your drawing was ignored: the drawing in the link is damaged", timeout=10_000)
         _open_settings(page)

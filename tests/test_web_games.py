@@ -13,16 +13,12 @@ import time
 
 import pytest
 
+from conftest import new_page
 from ganapp import games
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
 pytestmark = pytest.mark.slow
-
-
-def _page(browser, locale: str = "en-US", width: int = 1280, height: int = 720):
-    context = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
-    return context.new_page()
 
 
 def _open_section(page, url: str, title: re.Pattern) -> None:
@@ -54,7 +50,7 @@ def _no_serious_accessibility_violations(page, report) -> None:
 
 
 def test_a_slider_redraws_the_game_and_the_outcome_follows(server, browser, artifacts_dir):
-    page = _page(browser)
+    page = new_page(browser)
     try:
         _open_section(page, server.url, re.compile("Historical averaging in a tiny game"))
         view = page.locator("#games-view")
@@ -114,7 +110,7 @@ def test_a_slider_redraws_the_game_and_the_outcome_follows(server, browser, arti
 def test_the_pictures_numbers_show_at_14_px_or_more(server, browser, artifacts_dir, width, height):
     """The pictures' text is drawn at games.FONT_PX for their natural width; as shown on a
     projector's laptop and on a phone it is at least 14 px."""
-    page = _page(browser, width=width, height=height)
+    page = new_page(browser, width=width, height=height)
     try:
         _open_section(page, server.url, re.compile("Historical averaging in a tiny game"))
         for picture in page.locator("#games-view img.games-picture").all():
@@ -128,7 +124,7 @@ def test_the_pictures_numbers_show_at_14_px_or_more(server, browser, artifacts_d
 
 
 def test_the_section_speaks_chinese(server, browser, artifacts_dir):
-    page = _page(browser, locale="zh-TW")
+    page = new_page(browser, locale="zh-TW")
     try:
         _open_section(page, server.url, re.compile("歷史平均法"))
         view = page.locator("#games-view")

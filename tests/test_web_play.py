@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import wait_until
+from conftest import new_page, open_page, owner_token, wait_until
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -31,14 +31,6 @@ def _picture_step(page) -> int | None:
     return int(found.group(1).replace(",", "")) if found else None
 
 
-def _token(page) -> str:
-    box = page.locator("#owner-token textarea")
-    if not box.is_visible():
-        page.locator("#api-section").get_by_text(re.compile("Scripting|API")).first.click()
-    expect(box).to_have_value(re.compile(r"^[\w-]{24}\.[\w-]{22}$"), timeout=10_000)
-    return box.input_value()
-
-
 def _shows(page, step: int, timeout_s: float = 30) -> None:
     """The caption's step and the picture's step are both `step`."""
     wait_until(lambda: _step_shown(page) == step and _picture_step(page) == step, timeout_s,
@@ -47,11 +39,9 @@ def _shows(page, step: int, timeout_s: float = 30) -> None:
 
 
 def test_pause_step_and_resume_from_the_page(server, browser, artifacts_dir):
-    page = browser.new_context(viewport={"width": 1280, "height": 720}, locale="en-US").new_page()
+    page = new_page(browser)
     try:
-        page.goto(server.url)
-        expect(page.locator("#state-text")).to_be_visible(timeout=30_000)
-        page.wait_for_function("() => !!localStorage.getItem('ganapp-owner-token')", timeout=30_000)
+        open_page(page, server.url)
         for selector in ("#play-pause", "#play-step-d", "#play-step-g", "#play-step", "#play-speed"):
             box = page.locator(selector).first.bounding_box()
             assert box and box["y"] + box["height"] <= 720, (selector, box)  # in the first screen
@@ -70,7 +60,7 @@ def test_pause_step_and_resume_from_the_page(server, browser, artifacts_dir):
         expect(page.locator("#play-status")).to_contain_text(re.compile(r"paused at step [\d,]+"), timeout=20_000)
         expect(page.locator("#play-pause")).to_have_text("Resume", timeout=10_000)
         expect(page.locator("#state-text")).to_have_text("paused", timeout=10_000)  # the caption says so too
-        owner = _token(page)
+        owner = owner_token(page)
         run = next(r for r in server.app.jobs.runs(owner) if r.active)
         paused_at = run.step
         _shows(page, paused_at)  # the job draws the step it paused at
@@ -108,7 +98,7 @@ def test_pause_step_and_resume_from_the_page(server, browser, artifacts_dir):
 
 
 def test_the_play_row_in_chinese(server, browser, artifacts_dir):
-    page = browser.new_context(viewport={"width": 1280, "height": 720}, locale="zh-TW").new_page()
+    page = new_page(browser, locale="zh-TW")
     try:
         page.goto(server.url + "?lang=zh-TW")
         expect(page.locator("#play-step-d")).to_have_text("判別器一步", timeout=30_000)

@@ -6,7 +6,10 @@ its vanilla partner (ganapp.presets). The class has two codes: a long secret one
 link (`?class=...`, 128 random bits in hex) and a short one to write on the board (6 characters
 from an alphabet without 0/O, 1/I/L). Joining is rate-limited per client address (a wrong
 code counts WRONG_CODE_COST joins), the class closes after GANAPP_CLASS_HOURS, and it has
-its own limits (students, runs per student; classes per teacher and in total).
+its own limits (students, runs per student; classes per teacher and in total). Those limits
+are fields of ganapp.server.limits.Limits, read with every other GANAPP_* variable by
+Limits.from_env (its ENVIRONMENT table) when the job server starts; this module reads no
+environment variable itself.
 
 A joining student is handed a variant and a seed: the variant with the fewest seeds taken
 so far, and the smallest seed not yet taken for it, so that the class fills seeds 0, 1,
