@@ -553,8 +553,12 @@ def test_a_side_of_a_pair_draws_every_picture_however_fast_it_trains(manager):
     plain = manager.submit(owner, tiny(steps=400, sample_every=20))
     for run in (paired, plain):
         assert ended(manager, owner, run, FIRST_START_S).state == "finished", run.reason
-    assert [step for run_id, step in steps if run_id == paired.id] == list(range(0, 401, 20))
-    assert paired.picture_count == 21
+    # Every multiple of sample_every, in order; on a busy machine (20 steps over a second) the
+    # worker may also draw at a log step between them (PICTURE_INTERVAL_S), which is allowed.
+    paired_steps = [step for run_id, step in steps if run_id == paired.id]
+    assert paired_steps == sorted(set(paired_steps)), paired_steps
+    assert set(range(0, 401, 20)) <= set(paired_steps), paired_steps
+    assert paired.picture_count == len(paired_steps) >= 21
     # Without it, at most two a second: on a quiet machine 400 tiny steps take well under a second,
     # so some are skipped; on a very busy one all may be drawn, so only the first and last are certain.
     drawn = [step for run_id, step in steps if run_id == plain.id]
