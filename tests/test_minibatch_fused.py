@@ -130,3 +130,125 @@ def test_repeated_calls_are_bitwise_identical():
         (others * torch.arange(16.0)).sum().backward()
         runs.append((others.detach(), features.grad.clone(), tensor.grad.clone()))
     assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
+# ---------------------------------------------------------------------------------------
+# Groups: (G, n, A) features are G minibatches, each compared with its own rows only.
+
+def separate_calls(features, tensor, reduction):
+    return torch.stack([minibatch_features(group, tensor, reduction) for group in features])
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("groups,n", [(2, 1), (2, 2), (3, 5), (2, 8), (2, 31), (2, 64)])
+def test_groups_equal_separate_calls_and_the_pairwise_formula_in_float64(groups, n, reduction):
+    features, tensor = randn(groups, n, 6, seed=300 + n), randn(6, 4, 3, seed=400 + n, scale=0.3)
+    upstream = randn(groups, n, 4, seed=500 + n)
+    grouped = outputs_and_gradients(minibatch_features, features, tensor, reduction, upstream)
+    for reference in (separate_calls,
+                      lambda f, t, r: torch.stack([reference_pairwise(group, t, r) for group in f])):
+        expected = outputs_and_gradients(reference, features, tensor, reduction, upstream)
+        for got, want, what in zip(grouped, expected, ("o(x)", "d/d features", "d/d T")):
+            assert got.shape == want.shape and torch.allclose(got, want, rtol=1e-12, atol=1e-14), what
+
+
+def test_a_group_does_not_see_the_other_groups():
+    # Group 1 holds identical rows: o = n - 1 there, the same numbers whatever group 0 holds.
+    tensor = randn(6, 4, 3, seed=20, scale=0.3)
+    same = randn(1, 6, seed=21).expand(5, 6)
+    outputs = [minibatch_features(torch.stack([other, same]), tensor, "sum")[1]
+               for other in (randn(5, 6, seed=22), same, randn(5, 6, seed=23) * 1e3)]
+    assert all(torch.equal(out, outputs[0]) for out in outputs)
+    assert torch.allclose(outputs[0], torch.full((5, 4), 4.0, dtype=DOUBLE), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_gradcheck_of_groups(reduction):
+    features = randn(2, 5, 4, seed=23).requires_grad_()
+    tensor = randn(4, 3, 2, seed=24, scale=0.4).requires_grad_()
+    assert torch.autograd.gradcheck(lambda f, t: minibatch_features(f, t, reduction), (features, tensor))
+
+
+def test_features_of_other_ranks_are_refused():
+    with pytest.raises(ValueError, match="features must be"):
+        minibatch_features(randn(2, 2, 3, 6, seed=25), randn(6, 4, 3, seed=26))
+
+
+# ---------------------------------------------------------------------------------------
+# The scratch buffers the node reuses between calls.
+
+def test_two_graphs_alive_at_once_keep_their_own_numbers():
+    # The D update: two forward passes, then one backward through both (the second pass
+    # reuses the first one's scratch buffers; what the backward needs is saved apart).
+    tensor = randn(6, 4, 3, seed=27, scale=0.3).requires_grad_()
+    a, b = randn(16, 6, seed=28).requires_grad_(), randn(16, 6, seed=29).requires_grad_()
+    wa, wb = randn(16, 4, seed=30), randn(16, 4, seed=31)
+    ((minibatch_features(a, tensor, "mean") * wa).sum() + (minibatch_features(b, tensor, "mean") * wb).sum()).backward()
+    expected = [torch.autograd.grad((reference_pairwise(x, tensor, "mean") * w).sum(), (x, tensor))
+                for x, w in ((a, wa), (b, wb))]
+    assert torch.allclose(a.grad, expected[0][0], rtol=1e-12, atol=1e-14)
+    assert torch.allclose(b.grad, expected[1][0], rtol=1e-12, atol=1e-14)
+    assert torch.allclose(tensor.grad, expected[0][1] + expected[1][1], rtol=1e-12, atol=1e-14)
+
+
+def test_calls_from_several_threads_at_once_give_the_numbers_of_calls_one_at_a_time():
+    import threading
+    tensor = randn(32, 16, 5, seed=32, scale=0.1, dtype=torch.float32)
+    inputs = [randn(n, 32, seed=33 + n, dtype=torch.float32) for n in (64, 48, 64, 17, 64, 33)]
+    expected = [minibatch_features(x, tensor, "mean") for x in inputs]
+    results: dict[int, list[torch.Tensor]] = {}
+
+    def work(index: int) -> None:
+        results[index] = [minibatch_features(inputs[index], tensor, "mean") for _ in range(20)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for index, outputs in results.items():
+        assert all(torch.equal(out, expected[index]) for out in outputs), index
+    assert len(results) == len(inputs)
+
+
+# ---------------------------------------------------------------------------------------
+# The discriminator's grouped call (the training step's D update).
+
+def test_discriminator_forward_batches_equals_one_call_per_batch():
+    from ganapp.config import GANConfig
+    from ganapp.models import build_models
+    real, fake = randn(64, 2, seed=34, dtype=torch.float32), randn(64, 2, seed=35, dtype=torch.float32) * 0.1
+    for reduction in ("sum", "mean"):
+        _, discriminator = build_models(GANConfig(data="ring8", minibatch_discrimination=True,
+                                                  minibatch_reduction=reduction), (2,))
+        grouped = discriminator.forward_batches(real, fake)
+        separate = [discriminator(real), discriminator(fake)]
+        for (logit, features), (want_logit, want_features) in zip(grouped, separate):
+            assert torch.equal(features, want_features)
+            assert torch.allclose(logit, want_logit, rtol=1e-5, atol=1e-6)
+        # Gradients too: D's update through both batches.
+        grads = []
+        for outputs in (grouped, separate):
+            loss = outputs[0][0].sum() - 2 * outputs[1][0].sum()
+            grads.append(torch.autograd.grad(loss, list(discriminator.parameters())))
+        for got, want in zip(*grads):  # float32 sums in another order: relative to the largest entry
+            assert (got - want).abs().max() <= 1e-5 * want.abs().max()
+    # Without minibatch discrimination, or with batches of different sizes: exactly D(batch).
+    _, plain = build_models(GANConfig(data="ring8"), (2,))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(plain.forward_batches(real, fake), [plain(real), plain(fake)]))
+    mixed = discriminator.forward_batches(real, fake[:10])
+    assert torch.equal(mixed[1][0], discriminator(fake[:10])[0])
+
+
+def test_the_training_step_computes_both_batches_minibatch_features_in_one_grouped_call(monkeypatch):
+    import ganapp.models
+    from ganapp.config import GANConfig
+    from ganapp.training import Trainer
+    shapes = []
+
+    def recording(features, tensor, reduction="sum"):
+        shapes.append(tuple(features.shape))
+        return minibatch_features(features, tensor, reduction)
+    monkeypatch.setattr(ganapp.models, "minibatch_features", recording)
+    trainer = Trainer(GANConfig(data="ring8", minibatch_discrimination=True, batch_size=32))
+    trainer.train_step()
+    assert shapes == [(2, 32, trainer.config.hidden_dim), (32, trainer.config.hidden_dim)]  # D's update, then G's
