@@ -14,10 +14,6 @@ from torch import nn
 from .config import GANConfig
 from .techniques import MinibatchDiscrimination, VirtualBatchNorm, minibatch_features
 
-# Discriminator.forward_batches groups minibatch discrimination's calls up to this many
-# pairwise elements (groups x B x C x n^2; ring8's D update: 2 x 16 x 5 x 64^2 = 655,360).
-GROUPED_PAIRS_LIMIT = 2**22
-
 
 class Generator(nn.Module):
     """z (n, noise_dim) -> x (n, *sample_shape).
@@ -102,25 +98,6 @@ class Discriminator(nn.Module):
             extra = minibatch_features(features, self.minibatch.tensor, self.minibatch.reduction)  # o(x): (n, B)
             logit = logit + self.minibatch_output(extra)
         return logit.squeeze(1), features
-
-    def forward_batches(self, *batches: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """[D(batch) for batch in batches]: each batch scored as its own minibatch.
-
-        With minibatch discrimination and batches of one size, o(x) of all of them comes
-        from one grouped call (minibatch_features on (G, n, A)), in which each batch is
-        still compared only with its own rows: the same as separate calls up to float
-        rounding, with one call's overhead, which dominates on the small MLP. Everything
-        else (body, output layers) runs batch by batch as in separate calls; pairwise
-        tensors above GROUPED_PAIRS_LIMIT elements go call by call, to keep memory down.
-        """
-        layer = self.minibatch
-        sizes = {batch.shape[0] for batch in batches}
-        if (layer is None or len(batches) < 2 or len(sizes) != 1
-                or len(batches) * layer.kernels * layer.kernel_dim * sizes.pop() ** 2 > GROUPED_PAIRS_LIMIT):
-            return [self(batch) for batch in batches]
-        features = [self.body(batch) for batch in batches]
-        extra = minibatch_features(torch.stack(features), layer.tensor, layer.reduction)  # (G, n, B)
-        return [((self.output(f) + self.minibatch_output(o)).squeeze(1), f) for f, o in zip(features, extra)]
 
 
 def build_models(config: GANConfig, sample_shape: tuple[int, ...]) -> tuple[Generator, Discriminator]:

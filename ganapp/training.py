@@ -124,11 +124,11 @@ class Trainer:
         z = torch.randn(config.batch_size, config.noise_dim, generator=self.noise_rng).to(device, non_blocking=True)
 
         # (1) update D: real toward alpha (1 without label smoothing), fake toward exactly 0.
-        # D sees the real and the generated batch as separate minibatches, so minibatch
-        # features compare real with real and fake with fake (techniques.md, section 2);
-        # forward_batches computes both batches' minibatch features in one grouped call.
+        # D sees the real and the generated batch in separate calls, so minibatch
+        # features compare real with real and fake with fake (techniques.md, section 2).
         x_fake = self.generator(z)
-        (real_logits, _), (fake_logits, _) = self.discriminator.forward_batches(x_real, x_fake.detach())
+        real_logits, _ = self.discriminator(x_real)
+        fake_logits, _ = self.discriminator(x_fake.detach())
         d_loss = discriminator_loss(real_logits, fake_logits, self.real_target)
         if self.discriminator_average is not None:
             self.discriminator_average.update()
