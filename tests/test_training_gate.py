@@ -81,6 +81,18 @@ def test_a_g_step_alone_leaves_d_as_it_was():
     assert trainer.step == 1 and calls == ["g"]
     assert same([p.detach() for p in trainer.discriminator.parameters()], d_before)
     assert not same([p.detach() for p in trainer.generator.parameters()], g_before)
+    # It draws its own batch from the run's streams: the same seed, the same G step; the next
+    # step then draws the batch a straight run draws second.
+    again = Trainer(GANConfig(steps=5, **SMALL))
+    torch.manual_seed(12345)  # the global generator must play no part
+    again.train(gate=Gate(["g", "stop"]))
+    assert same(params(again), params(trainer))
+    reference = Trainer(GANConfig(steps=5, **SMALL))
+    reference.dataset.sample(reference.config.batch_size, reference.data_rng)
+    torch.randn(reference.config.batch_size, reference.config.noise_dim, generator=reference.noise_rng)
+    assert torch.equal(reference.data_rng.get_state(), trainer.data_rng.get_state())
+    assert torch.equal(reference.noise_rng.get_state(), trainer.noise_rng.get_state())
+    assert trainer.history[-1]["step"] == 1 and math.isfinite(trainer.history[-1]["g_loss"])
 
 
 def test_stop_from_the_gate_stops_before_the_next_step_and_keeps_the_training_time():
