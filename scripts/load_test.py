@@ -22,9 +22,12 @@ when a rarer view's stamp moved or every few seconds while its run trains, with 
 redraws whose State stamps that changed (queued events: POST /gradio_api/queue/join, then
 the SSE stream; unqueued ones: POST /gradio_api/run/...), with its own session and the
 owner token of one of the jobs, so every poll has news to send.
-Server CPU comes from /proc/<server pid>/stat. The visitors run in this process at nice 19,
-standing in for browsers on other machines: they take as little CPU from the jobs as the
-scheduler allows. Bounded: at most 120 visitors, windows of at most 60 s, loopback only.
+Server CPU comes from /proc/<server pid>/stat, the jobs' from the processes under it. The
+visitors run in this process at nice 19, standing in for browsers on other machines: they
+take as little CPU from the jobs as the scheduler allows, which is not nothing (the jobs
+run at nice 10). So each window also reports the cores the job processes got and their
+steps per CPU second: what the server took from them, apart from what the stand-in
+browsers did. Bounded: at most 120 visitors, windows of at most 60 s, loopback only.
 
     python scripts/load_test.py [--visitors 30] [--window 15] [--repeats 3] [--json results.json]
 
@@ -64,6 +67,34 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of one process (all its threads, not its children)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under `pid` (the job server's forkserver and its job processes)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def jobs_cpu_seconds(pid: int) -> float:
+    total = 0.0
+    for child in descendants(pid):
+        try:
+            total += cpu_seconds(child)
+        except (OSError, ValueError, IndexError):
+            continue  # a process that ended meanwhile
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -200,8 +231,14 @@ async def visit(client, server: Server, dependency: dict, token: str, session: s
 async def ask_route(client, server: Server, token: str, run_id: str, state: dict, stats: dict | None) -> dict:
     """One question of the page's live script to the light route; returns its answer."""
     started = time.perf_counter()
-    response = await client.post(f"{server.url}/ganapp/live", json={
-        "token": token, "run": run_id, "partner": "", "lang": "en", "seen": state.get("seen"), "page": state["page"]})
+    body = {"token": token, "run": run_id, "partner": "", "lang": "en", "seen": state.get("seen"),
+            "page": state["page"]}
+    try:
+        response = await client.post(f"{server.url}/ganapp/live", json=body)
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        # The server closed an idle keep-alive connection as we reused it; a browser retries
+        # such a request on a new connection, and so do we (once).
+        response = await client.post(f"{server.url}/ganapp/live", json=body)
     response.raise_for_status()
     if stats is not None:
         stats["latency"].append(time.perf_counter() - started)
@@ -262,7 +299,7 @@ def window(server: Server, runs, seconds: float, visitors: int = 0, fixed_interv
 
     def begin():
         measured.update(steps=job_steps(server, runs), cpu=cpu_seconds(server.process.pid), wall=time.monotonic(),
-                        own=time.process_time())
+                        own=time.process_time(), jobs=jobs_cpu_seconds(server.process.pid))
 
     if visitors:
         async def crowd():
@@ -283,10 +320,13 @@ def window(server: Server, runs, seconds: float, visitors: int = 0, fixed_interv
     steps_before, cpu_before, wall_before = measured["steps"], measured["cpu"], measured["wall"]
     wall = time.monotonic() - wall_before
     cpu = cpu_seconds(server.process.pid) - cpu_before
+    jobs_cpu = jobs_cpu_seconds(server.process.pid) - measured["jobs"]
     steps = [after - before for after, before in zip(job_steps(server, runs), steps_before)]
     result = {"seconds": round(wall, 2), "job_steps_per_s": [round(s / wall, 1) for s in steps],
               "total_steps_per_s": round(sum(steps) / wall, 1), "server_cpu_share": round(cpu / wall, 3),
               "visitors_cpu_share": round((time.process_time() - measured["own"]) / wall, 3),
+              "jobs_cpu_share": round(jobs_cpu / wall, 3),  # cores the job processes got
+              "steps_per_job_cpu_s": round(sum(steps) / jobs_cpu, 1) if jobs_cpu > 0 else None,
               "polls": len(stats["latency"])}
     if stats["latency"]:
         ms = [1000 * s for s in stats["latency"]]
@@ -358,8 +398,11 @@ def main() -> int:
             base_rate = (before["total_steps_per_s"] + after["total_steps_per_s"]) / 2
             base_cpu = (before["server_cpu_share"] + after["server_cpu_share"]) / 2
         extra_cpu = phase["server_cpu_share"] - base_cpu
+        base_jobs_cpu = (None if name == "no change" else
+                         (before["jobs_cpu_share"] + after["jobs_cpu_share"]) / 2)
         summary[name] = {
             "jobs_throughput_vs_alone": round(phase["total_steps_per_s"] / base_rate, 3) if base_rate else None,
+            "jobs_cpu_vs_alone": round(phase["jobs_cpu_share"] / base_jobs_cpu, 3) if base_jobs_cpu else None,
             "server_cores_for_visitors": round(extra_cpu, 3),
             "server_cpu_ms_per_poll": round(1000 * extra_cpu * phase["seconds"] / max(1, phase["polls"]), 2),
             "p50_ms": phase.get("p50_ms"), "p95_ms": phase.get("p95_ms"),
@@ -367,7 +410,7 @@ def main() -> int:
         }
     summary[crowd + " (median of rounds)"] = {
         key: statistics.median(summary[name][key] for name in crowds)
-        for key in ("jobs_throughput_vs_alone", "server_cores_for_visitors", "server_cpu_ms_per_poll", "p50_ms",
+        for key in ("jobs_throughput_vs_alone", "jobs_cpu_vs_alone", "server_cores_for_visitors", "server_cpu_ms_per_poll", "p50_ms",
                     "p95_ms", "polls_per_s")}
     results["summary"] = summary
     print(json.dumps(summary, indent=2))
