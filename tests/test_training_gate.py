@@ -11,7 +11,10 @@ import torch
 
 torch.set_num_threads(1)
 
+from ganapp import drawn
 from ganapp.config import GANConfig
+from ganapp.data import load_dataset
+from ganapp.techniques import discriminator_loss
 from ganapp.training import Trainer
 
 SMALL = dict(data="ring8", batch_size=16, hidden_dim=16, log_every=100, sample_every=100, metrics_every=0, seed=4)
@@ -33,6 +36,7 @@ class Gate:
 
     def __call__(self, trainer):
         self.asked += 1
+        assert isinstance(trainer, Trainer)  # the gate reads the run it holds (half_step, step)
         if self.wait_s:
             time.sleep(self.wait_s)
         return self.answers.pop(0) if self.answers else None
@@ -124,3 +128,56 @@ def test_time_spent_waiting_in_the_gate_is_not_training_time():
     assert stopped.train(gate=Gate(["step", "stop"], wait_s=wait_s)) == "stopped"
     wall = time.perf_counter() - started
     assert 0 < stopped.seconds <= wall - 0.9 * 2 * wait_s, (stopped.seconds, wall)
+
+
+def test_a_g_step_alone_measures_d_as_the_run_defines_its_loss():
+    """D sits the step out, but its loss on the G step's batch is reported with the run's
+    own label smoothing target and historical-averaging penalty; with feature matching G
+    matches D's features on that same real batch."""
+    config = GANConfig(steps=9, label_smoothing=0.7, historical_averaging="uniform", historical_averaging_weight=50.0,
+                       feature_matching=True, **SMALL)
+    trainer = Trainer(config)
+    expected = {}
+
+    def clone(rng: torch.Generator) -> torch.Generator:
+        copy = torch.Generator()
+        copy.set_state(rng.get_state())
+        return copy
+
+    def gate(run):
+        assert run is trainer
+        gate.asked += 1
+        if gate.asked <= 3:
+            return None  # three whole steps: D's historical average now differs from D
+        if gate.asked == 4:  # what the G step alone will draw and measure
+            x_real = run.dataset.sample(config.batch_size, clone(run.data_rng))
+            z = torch.randn(config.batch_size, config.noise_dim, generator=clone(run.noise_rng))
+            with torch.no_grad():
+                real_logits, _ = run.discriminator(x_real)
+                fake_logits, _ = run.discriminator(run.generator(z))
+                expected["smoothed"] = float(discriminator_loss(real_logits, fake_logits, 0.7))
+                expected["penalty"] = float(run.discriminator_average.penalty())
+                expected["plain"] = float(discriminator_loss(real_logits, fake_logits, 1.0))
+            return "g"
+        return "stop"
+
+    gate.asked = 0
+    rows = []
+    assert trainer.train(gate=gate, on_step=lambda kind, row: rows.append(row)) == "stopped"
+    assert len(rows) == 1 and trainer.step == 4
+    # The checks can fail: the target and the penalty both move the number here.
+    assert abs(expected["smoothed"] - expected["plain"]) > 2e-5 and expected["penalty"] > 2e-5
+    assert rows[0]["d_loss"] == pytest.approx(expected["smoothed"] + expected["penalty"], abs=2e-6)
+    assert math.isfinite(rows[0]["g_loss"])
+
+
+def test_a_run_on_drawn_data_trains_on_its_drawing():
+    code = drawn.shape("two-moons")
+    trainer = Trainer(GANConfig(data="drawn", drawn_points=code, steps=2, **{k: v for k, v in SMALL.items()
+                                                                            if k != "data"}))
+    reference = load_dataset("drawn", seed=SMALL["seed"], drawing=code)
+    other = load_dataset("drawn", seed=SMALL["seed"], drawing=drawn.shape("ring"))
+    mine = trainer.dataset.sample(256, torch.Generator().manual_seed(0))
+    assert torch.equal(mine, reference.sample(256, torch.Generator().manual_seed(0)))
+    assert not torch.equal(mine, other.sample(256, torch.Generator().manual_seed(0)))
+    assert trainer.train() == "finished"
