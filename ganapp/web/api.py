@@ -55,6 +55,15 @@ def wire_api(app: GanApp, demo: gr.Blocks) -> None:
             raise safety.refusal(f"you have no run {run_id!r}")
         return run
 
+    def act(token: str, run_id: Any, action, *args) -> dict:
+        """One of the job server's actions on one of the caller's runs, refused in the
+        caller's words; the run's summary after it."""
+        token = app.owner(token)
+        run = owned(token, run_id)
+        with refusals():
+            run = action(token, run.id, *args)
+        return app.summary(run)
+
     def poll_run(token: str, run_id: str, with_samples: bool = False, max_rows: int = 200) -> dict:
         """A run's state, step, speed, metrics, warning and thinned history (at most max_rows
         rows, 1 to 2,000); with_samples adds the latest sample picture as base64 PNG."""
@@ -72,50 +81,30 @@ def wire_api(app: GanApp, demo: gr.Blocks) -> None:
 
     def stop_run(token: str, run_id: str) -> dict:
         """Stop one of your runs (a waiting run at once, a running one within a training step)."""
-        token = app.owner(token)
-        run = owned(token, run_id)
-        with refusals():
-            run = app.jobs.stop(token, run.id)
-        return app.summary(run)
+        return act(token, run_id, app.jobs.stop)
 
     # Play, pause, one step (ganapp.server.control); the page's buttons are ganapp.web.play.
     def pause_run(token: str, run_id: str) -> dict:
         """Pause one of your running runs after its current step. While paused it keeps its
         place (and its time limit runs on); a run paused longer than the server's limit
         without a step is stopped, its checkpoint kept."""
-        token = app.owner(token)
-        run = owned(token, run_id)
-        with refusals():
-            run = app.jobs.pause(token, run.id)
-        return app.summary(run)
+        return act(token, run_id, app.jobs.pause)
 
     def resume_run(token: str, run_id: str) -> dict:
         """Train a paused run on (at its slow-motion speed, when one is set)."""
-        token = app.owner(token)
-        run = owned(token, run_id)
-        with refusals():
-            run = app.jobs.resume(token, run.id)
-        return app.summary(run)
+        return act(token, run_id, app.jobs.resume)
 
     def step_run(token: str, run_id: str, kind: str = "step") -> dict:
         """One step of a paused run: kind "step" (D then G: exactly a step of training straight),
         "step_d" (the discriminator's half: the step number stays) or "step_g" (the generator's
         half). The run's log row, picture and curves follow within a moment (poll_run)."""
-        token = app.owner(token)
-        run = owned(token, run_id)
-        with refusals():
-            kind = safety.text_param("kind", kind, max_chars=10)
-            run = app.jobs.step(token, run.id, kind)
-        return app.summary(run)
+        return act(token, run_id, lambda owner, run_id_: app.jobs.step(
+            owner, run_id_, safety.text_param("kind", kind, max_chars=10)))
 
     def set_speed(token: str, run_id: str, steps_per_second: float = 0) -> dict:
         """Slow motion for explaining: at most this many steps per second, each step's picture
         and log row sent as it is taken (0: full speed again)."""
-        token = app.owner(token)
-        run = owned(token, run_id)
-        with refusals():
-            run = app.jobs.set_speed(token, run.id, steps_per_second)
-        return app.summary(run)
+        return act(token, run_id, app.jobs.set_speed, steps_per_second)
 
     def list_runs(token: str) -> list:
         """Your runs, oldest first, as summaries without their config."""
