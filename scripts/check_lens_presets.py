@@ -15,9 +15,6 @@ every seed's value, so that a note's sentence can be checked against them. Usage
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,8 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ganapp.presets import PRESET_VIEWS, PRESETS, preset_config  # noqa: E402
-from ganapp.sweep import _init_worker  # noqa: E402
+from ganapp.presets import PRESET_VIEWS, preset_config  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_presets import run_tasks  # noqa: E402
 
 SHOWN_STEPS = (0, 100, 200, 300, 400, 1000)  # and the last step: the pictures a note may point at
 # How far each preset is trained by default: a note about the first pictures needs only
@@ -101,14 +99,7 @@ def main() -> int:
                 config.metrics_every = config.steps  # metrics at the last step only
             config.validate()
             tasks.append((name, seed, config.to_dict()))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    started = time.perf_counter()
-    with mp.get_context("spawn").Pool(min(args.workers or cores, len(tasks)), initializer=_init_worker) as pool:
-        results = pool.map(train_one, tasks, chunksize=1)
-    print(f"{len(tasks)} runs, wall time {time.perf_counter() - started:.0f} s, seeds "
-          f"{args.first_seed}..{args.first_seed + args.seeds - 1}")
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
+    results = run_tasks(train_one, tasks, args)
     for name in wanted:
         rows = sorted((r for r in results if r["preset"] == name), key=lambda r: r["seed"])
         print(f"\n{name}" + (f"   [lenses: {', '.join(PRESET_VIEWS[name]['lenses'])}]" if name in PRESET_VIEWS

@@ -16,6 +16,7 @@ run's result.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import sys
@@ -28,6 +29,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ganapp.presets import PRESETS, preset_config  # noqa: E402
 from ganapp.sweep import METRIC_ORDER, METRIC_TITLES, _init_worker, run_one  # noqa: E402
+
+
+def run_tasks(function, tasks: list, args) -> list:
+    """`function` over `tasks` in spawned worker processes with one torch thread each
+    (args.workers, 0: one per core); prints the wall time and keeps the results in
+    args.out when given. Shared with scripts/check_lens_presets.py."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(args.workers or cores, len(tasks))
+    started = time.perf_counter()
+    with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
+        results = pool.map(function, tasks, chunksize=1)
+    print(f"{len(tasks)} runs, {workers} workers, wall time {time.perf_counter() - started:.0f} s, seeds "
+          f"{args.first_seed}..{args.first_seed + args.seeds - 1}")
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1))
+    return results
 
 
 def main() -> int:
@@ -49,16 +66,7 @@ def main() -> int:
             config.seed, config.metrics_every = seed, config.steps  # metrics at the last step only
             config.validate()
             tasks.append((name, seed, config.to_dict()))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(args.workers or cores, len(tasks))
-    started = time.perf_counter()
-    with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
-        results = pool.map(run_one, tasks, chunksize=1)
-    print(f"{len(tasks)} runs, {workers} workers, wall time {time.perf_counter() - started:.0f} s, seeds "
-          f"{args.first_seed}..{args.first_seed + args.seeds - 1}")
-    if args.out:
-        import json
-        args.out.write_text(json.dumps(results, indent=1))
+    results = run_tasks(run_one, tasks, args)
     for name in names:
         rows = sorted((r for r in results if r["variant"] == name), key=lambda r: r["seed"])
         print(f"\n{name}")
