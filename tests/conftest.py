@@ -35,6 +35,28 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str, int
         time.sleep(interval_s)
 
 
+def start_and_signal_server(script: Path, how: int) -> dict:
+    """Run a job-server script (tests/test_jobs.py, tests/test_pause.py) in its own
+    process until it prints its first line, a JSON record of the runs it started; then
+    send it `how` (SIGTERM, SIGKILL) and wait for it to end. Returns that record."""
+    import json
+    import subprocess
+    import sys
+
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()  # the server prints once its job trains, or dies (EOF)
+        assert line.startswith("{"), f"the server printed {line!r}"
+        started = json.loads(line)
+        server.send_signal(how)
+        server.wait(30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+    return started
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ Runs are tiny (small models, tens of steps) and every wait has a deadline.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import signal
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, wait_until
+from conftest import REPO, start_and_signal_server, wait_until
 from ganapp.config import ConfigError, GANConfig
 from ganapp.jobs import JobError, LimitError, RunNotFound, new_owner_token
 from ganapp.presets import ready_made_runs
@@ -446,17 +445,7 @@ def test_runs_cut_off_by_a_server_restart_are_listed_and_continue(tmp_path, how)
 
     script = tmp_path / "server.py"
     script.write_text(RESTART_SERVER.format(repo=str(REPO), runs=str(tmp_path / "runs")))
-    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()  # the server prints once its job trains, or dies (EOF)
-        assert line.startswith("{"), f"the server printed {line!r}"
-        started = json.loads(line)
-        server.send_signal(how)
-        server.wait(30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(10)
+    started = start_and_signal_server(script, how)
     # Killed with -9, the server cleans nothing up: its job notices, stops and writes its files.
     wait_until(lambda: not _alive(started["pid"]), 30, "the job to write its files and exit", 0.1)
 

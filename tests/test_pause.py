@@ -372,26 +372,13 @@ if __name__ == "__main__":
 def test_a_paused_job_whose_server_is_killed_writes_its_files_and_exits(tmp_path):
     """The orphan watchdog works while a job waits paused: kill -9 the server, and the job stops,
     writes its checkpoint at the step it was paused at, and exits; a restarted server lists it."""
-    import json
     import signal
-    import subprocess
-    import sys
 
-    from conftest import REPO
+    from conftest import REPO, start_and_signal_server
 
     script = tmp_path / "server.py"
     script.write_text(PAUSED_SERVER.format(repo=str(REPO), runs=str(tmp_path / "runs")))
-    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        assert line.startswith("{"), f"the server printed {line!r}"
-        started = json.loads(line)
-        server.send_signal(signal.SIGKILL)
-        server.wait(30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait(10)
+    started = start_and_signal_server(script, signal.SIGKILL)
     wait_until(lambda: not _alive(started["pid"]), 60, "the paused job to write its files and exit", 0.1)
     again = JobManager(limits=Limits(max_running=1, max_running_per_owner=1), runs_dir=tmp_path / "runs")
     try:
