@@ -112,6 +112,18 @@ def browser():
 TOKEN_PATTERN = r"^[\w-]{24}\.[\w-]{22}$"  # a visitor token the server signed
 
 
+def download_gif(page, path: Path, timeout_ms: int = 30_000) -> Path:
+    """Press "Make a captioned GIF" (#gif-button) and save the file its link offers."""
+    from playwright.sync_api import expect
+
+    page.locator("#gif-button").click()
+    expect(page.locator("#gif-download")).to_be_visible(timeout=timeout_ms)
+    with page.expect_download() as download:
+        page.locator("#gif-download").click()
+    download.value.save_as(path)
+    return path
+
+
 def new_page(browser, width: int = 1280, height: int = 720, locale: str = "en-US", **options):
     """A page in a fresh browser context of its own (its own storage, so its own visitor)."""
     return browser.new_context(viewport={"width": width, "height": height}, locale=locale, **options).new_page()

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import new_page, open_page, owner_token
+from conftest import download_gif, new_page, open_page, owner_token
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -93,12 +93,7 @@ def test_the_lesson_fits_the_first_screen_and_nothing_jumps(server, browser, art
         page.screenshot(path=str(artifacts_dir / f"classroom-{width}x{height}-pair.png"))
         page.locator("#stop-button").click()
         if width == 1280:  # the pair as a captioned GIF, among the downloads
-            page.locator("#gif-button").click()
-            expect(page.locator("#gif-download")).to_be_visible(timeout=30_000)
-            with page.expect_download() as download:
-                page.locator("#gif-download").click()
-            gif = artifacts_dir / "classroom-pair.gif"
-            download.value.save_as(gif)
+            gif = download_gif(page, artifacts_dir / "classroom-pair.gif")
             assert gif.read_bytes()[:6] == b"GIF89a"
         owner = owner_token(page)
         for run in server.app.jobs.runs(owner):

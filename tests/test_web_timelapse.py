@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import download_gif
 from ganapp.config import GANConfig
 from ganapp.presets import PRESET_VIEWS
 
@@ -124,12 +125,7 @@ def test_the_slider_replays_the_views_of_each_pictures_step(server, browser, art
         # The GIF with D's view, G's arrows and the lenses.
         page.locator("#gif-with").get_by_text("with D's view and G's arrows").click()
         page.locator("#gif-with").get_by_text("with the lenses").click()
-        page.locator("#gif-button").click()
-        expect(page.locator("#gif-download")).to_be_visible(timeout=60_000)
-        with page.expect_download() as download:
-            page.locator("#gif-download").click()
-        gif = artifacts_dir / "timelapse-pair-views.gif"
-        download.value.save_as(gif)
+        gif = download_gif(page, artifacts_dir / "timelapse-pair-views.gif", timeout_ms=60_000)
         with Image.open(gif) as animation:
             assert animation.n_frames >= 5
             animation.seek(2)
