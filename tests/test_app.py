@@ -4,7 +4,6 @@ economy, and the one mapping between widgets and GANConfig (STYLE habit 9)."""
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -228,6 +227,51 @@ def test_plotted_curves_are_thinned_however_long_the_run():
     assert list(views.curve_frame(rows[:3], {"d_loss": "D", "nothing": "N"})["curve"]) == ["D", "D", "D", "N"]
     assert len(views.metric_frame(rows, "modes_covered")) <= views.CURVE_POINTS + 1
     assert views.metric_columns(rows) == ["modes_covered"]
+
+
+def test_metric_plots_follow_a_growing_halved_history_scanning_each_row_once():
+    """GanApp.frames scans only new rows (a long run's history is thousands of rows); its
+    frames must stay what metric_frame makes of the whole history, through new metric rows,
+    rows without metrics, a metric that joins later and the halving of a long history."""
+    from types import SimpleNamespace
+
+    from ganapp.server import LOSS_COLUMNS
+
+    def row(step):
+        out = {"step": step, "d_loss": 1.0, "g_loss": 2.0, "d_real": 0.5, "d_fake": 0.5, "seconds": step / 100}
+        if step % 4 == 0:
+            out["modes_covered"] = float(step % 9)
+            if step > 400:
+                out["high_quality"] = step / 1e4  # a metric that joins later
+            if step % 40 == 0:
+                out["modes_covered"] = float("nan")  # measured but not finite: not plotted
+        return out
+
+    app_ = core.GanApp.__new__(core.GanApp)
+    app_._frames = {}
+    run = SimpleNamespace(owner="o", id="r", history=[], metric_rows=0)
+
+    def grow(until):
+        for step in range(len(run.history) and run.history[-1]["step"] + 1, until):
+            r = row(step)
+            run.history.append(r)
+            run.metric_rows += len(r) > len(LOSS_COLUMNS)
+
+    for until in (3, 9, 50, 401, 403, 1200):
+        grow(until)
+        frames = app_.frames(run)["metrics"]
+        assert list(frames) == views.metric_columns(run.history)[:core.METRIC_PLOTS]
+        for name, frame in frames.items():
+            assert frame.equals(views.metric_frame(run.history, name)), (until, name)
+    cached = app_.frames(run)
+    run.history.append({"step": 1200, "d_loss": 1.0, "g_loss": 2.0, "d_real": 0.5, "d_fake": 0.5, "seconds": 12.0})
+    assert app_.frames(run) is cached  # a row without metrics redraws nothing
+    run.history = run.history[:-1:2] + run.history[-1:]  # the manager halves a long history
+    frames = app_.frames(run)["metrics"]
+    assert frames is not cached["metrics"]
+    for name, frame in frames.items():
+        assert frame.equals(views.metric_frame(run.history, name))
+    assert app_._frames[("o", "r")][2].scanned == len(run.history)
 
 
 def test_the_refresh_rate_backs_off_for_a_big_class_and_a_waiting_run(server, manager, monkeypatch):

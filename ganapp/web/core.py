@@ -37,7 +37,7 @@ class GanApp:
 
     def __init__(self, manager: JobManager):
         self.jobs = manager
-        self._frames: dict[tuple[str, str], tuple[tuple, dict[str, Any]]] = {}
+        self._frames: dict[tuple[str, str], tuple[tuple, dict[str, Any], views.MetricScan]] = {}
         self._pictures: dict[tuple, str] = {}
         self._kept: dict[tuple[str, str], list[tuple[int, bytes]]] = {}  # run -> [(step, png)], oldest first
         self._throttled: dict[tuple[str, str, str], tuple[float, Any]] = {}
@@ -87,17 +87,22 @@ class GanApp:
 
     # ------------------------------------------------------------------ cached renderings
     def frames(self, run: Run) -> dict[str, Any]:
-        """Thinned metric curves of a run, computed once per new history row, shared by its tabs."""
+        """Thinned metric curves of a run, shared by its tabs and pages: redrawn only when a row
+        with metrics arrives (every metrics_every steps), and the history is scanned once,
+        each row when it arrives (a long run's history is thousands of rows)."""
         rows = run.history
-        key = (len(rows), rows[-1]["step"] if rows else -1, id(rows))
+        key = (run.metric_rows, id(rows))
         cached = self._frames.get((run.owner, run.id))
         if cached and cached[0] == key:
             return cached[1]
-        frames = {"metrics": {name: views.metric_frame(rows, name)
+        scan = cached[2] if cached and cached[2].rows_id == id(rows) and cached[2].scanned <= len(rows) else None
+        scan = scan or views.MetricScan(id(rows))
+        scan.add(rows)
+        frames = {"metrics": {name: views.frame_of(scan.measured.get(name, []), name)
                               for name in views.metric_columns(rows)[:METRIC_PLOTS]}}
         if len(self._frames) > 256:
             self._frames.clear()
-        self._frames[(run.owner, run.id)] = (key, frames)
+        self._frames[(run.owner, run.id)] = (key, frames, scan)
         return frames
 
     def picture(self, run: Run, which: str = "samples", lang: str = "en") -> str:

@@ -60,9 +60,34 @@ def curve_frame(rows: list[dict], names: dict[str, str]) -> pd.DataFrame:
 
 def metric_frame(rows: list[dict], column: str) -> pd.DataFrame:
     """One metric over the steps where it was measured (a single line, so no legend)."""
-    measured = thin([r for r in rows if isinstance(r.get(column), (int, float)) and math.isfinite(r[column])])
+    return frame_of([r for r in rows if _measured(r.get(column))], column)
+
+
+def frame_of(measured: list[dict], column: str) -> pd.DataFrame:
+    """metric_frame of the rows where `column` was measured (MetricScan keeps them)."""
+    measured = thin(measured)
     return pd.DataFrame({"step": pd.Series([int(r["step"]) for r in measured], dtype="int64"),
                          "value": pd.Series([float(r[column]) for r in measured], dtype="float64")})
+
+
+def _measured(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+class MetricScan:
+    """The rows of one history list where each metric was measured, kept up to date by
+    scanning only the rows that arrived since (the page's plots redraw from them)."""
+
+    def __init__(self, rows_id: int) -> None:
+        self.rows_id, self.scanned = rows_id, 0
+        self.measured: dict[str, list[dict]] = {}
+
+    def add(self, rows: list[dict]) -> None:
+        for row in rows[self.scanned:]:
+            for key, value in row.items():
+                if key not in LOSS_COLUMNS and _measured(value):
+                    self.measured.setdefault(key, []).append(row)
+        self.scanned = len(rows)
 
 
 def metric_columns(rows: list[dict]) -> list[str]:
