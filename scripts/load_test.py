@@ -27,7 +27,8 @@ visitors run in this process at nice 19, standing in for browsers on other machi
 take as little CPU from the jobs as the scheduler allows, which is not nothing (the jobs
 run at nice 10). So each window also reports the cores the job processes got and their
 steps per CPU second: what the server took from them, apart from what the stand-in
-browsers did. Bounded: at most 120 visitors, windows of at most 60 s, loopback only.
+browsers did. Their questions to the route go over HTTP/1.1 written by hand
+(RouteConnection), a tenth of httpx's CPU per request, so that little of it is theirs. Bounded: at most 120 visitors, windows of at most 60 s, loopback only.
 
     python scripts/load_test.py [--visitors 30] [--window 15] [--repeats 3] [--json results.json]
 
@@ -228,22 +229,64 @@ async def visit(client, server: Server, dependency: dict, token: str, session: s
                     stats and stats.setdefault("followups", {"latency": [], "bytes": []}), interval, follow)
 
 
-async def ask_route(client, server: Server, token: str, run_id: str, state: dict, stats: dict | None) -> dict:
+class RouteConnection:
+    """One page's keep-alive HTTP/1.1 connection to the light route, spoken by hand: the
+    stand-in browsers run on the jobs' cores here, and httpx costs about ten times the CPU
+    per request of these few lines, which would be counted against the server."""
+
+    def __init__(self, url: str):
+        host, port = url.rsplit("//", 1)[1].rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.reader = self.writer = None
+
+    async def post(self, path: str, payload: dict) -> tuple[int, bytes]:
+        body = json.dumps(payload).encode()
+        request = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        for attempt in (1, 2):
+            try:
+                if self.writer is None:
+                    self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+                self.writer.write(request)
+                status = int((await self.reader.readline()).split()[1])
+                length, close = 0, False
+                while (line := await self.reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    name = name.strip().lower()
+                    if name == "content-length":
+                        length = int(value)
+                    elif name == "connection" and value.strip().lower() == "close":
+                        close = True
+                reply = await self.reader.readexactly(length)
+                if close:
+                    await self.close()
+                return status, reply
+            except (ConnectionError, asyncio.IncompleteReadError, IndexError, ValueError):
+                # The server closed an idle keep-alive connection as we reused it; a browser
+                # retries such a request on a new connection, and so do we (once).
+                await self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+
+async def ask_route(route: RouteConnection, token: str, run_id: str, state: dict, stats: dict | None) -> dict:
     """One question of the page's live script to the light route; returns its answer."""
     started = time.perf_counter()
     body = {"token": token, "run": run_id, "partner": "", "lang": "en", "seen": state.get("seen"),
             "page": state["page"]}
-    try:
-        response = await client.post(f"{server.url}/ganapp/live", json=body)
-    except (httpx.ReadError, httpx.RemoteProtocolError):
-        # The server closed an idle keep-alive connection as we reused it; a browser retries
-        # such a request on a new connection, and so do we (once).
-        response = await client.post(f"{server.url}/ganapp/live", json=body)
-    response.raise_for_status()
+    status, content = await route.post("/ganapp/live", body)
+    if status != 200:
+        raise RuntimeError(f"the light route answered {status}: {content[:200]!r}")
     if stats is not None:
         stats["latency"].append(time.perf_counter() - started)
-        stats["bytes"].append(len(response.content))
-    answer = response.json()
+        stats["bytes"].append(len(content))
+    answer = json.loads(content)
     state["seen"] = answer["seen"]
     return answer
 
@@ -256,6 +299,7 @@ async def visitor(server: Server, token: str, run_id: str, window: dict, stats: 
     interval = [fixed_interval or 0.5]
     page: dict = {}  # the values this page holds that its events send back (the stamps)
     state = {"page": session, "seen": None, "stamps": None, "rare": time.monotonic()}
+    route = RouteConnection(server.url)
     async with httpx.AsyncClient(timeout=60) as client:
         await visit(client, server, server.load, token, session, page, None, interval, fixed_interval is None)
         window["loaded"] += 1
@@ -267,7 +311,7 @@ async def visitor(server: Server, token: str, run_id: str, window: dict, stats: 
                 await visit(client, server, server.tick, token, session, page, stats, interval,
                             fixed_interval is None)
             else:
-                answer = await ask_route(client, server, token, run_id, state, stats)
+                answer = await ask_route(route, token, run_id, state, stats)
                 if fixed_interval is None:
                     interval[0] = max(0.25, float(answer["interval"]))
                 # As the script (ganapp.web.live.LIVE_JS): a stamp its views were not drawn for
@@ -285,6 +329,7 @@ async def visitor(server: Server, token: str, run_id: str, window: dict, stats: 
                     await visit(client, server, server.stamps, token, session, page,
                                 stats.setdefault("followups", {"latency": [], "bytes": []}), interval, False)
             next_tick = max(next_tick + interval[0], time.monotonic())
+    await route.close()
 
 
 def job_steps(server: Server, runs: list[tuple[str, str]]) -> list[int]:

@@ -46,9 +46,10 @@ RARE_EVERY_S = 10.0  # the comparison of running runs, at least this often (a Gr
 # 10-25 ms of the server's CPU each with their redraws, against about 1 ms for a question to
 # the route. While runs train, all open pages together ask for them at most this often, so
 # a class costs the jobs the same whatever its size: each page waits open pages / RARE_PER_S
-# seconds between two (20 s with 30 pages). A stamp that says a run changed state (ended,
+# seconds between two (30 s with 30 pages; at 1.5 a second 30 pages cost the server about
+# 0.08 of a core, at 1.0 about 0.06: README, "Measured figures (app)"). A stamp that says a run changed state (ended,
 # failed, a new run in the list) is news that waits at most RARE_MIN_GAP_S.
-RARE_PER_S = 1.5
+RARE_PER_S = 1.0
 RARE_MIN_GAP_S = 1.5
 STAMP_KEYS = ("metrics", "rare")
 
