@@ -149,8 +149,9 @@ def test_compare_two_runs_and_refuse_bad_input(server, page, tmp_path, artifacts
         page.locator(f"{selector} input").click()
         page.locator(selector).get_by_role("option", name=f"{run.name} [{run.id}]").click()
     page.locator("#compare-button").click()
-    expect(page.locator("#compare-picture-a img")).to_have_attribute("alt", re.compile("vanilla"), timeout=10_000)
-    expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("with MBD"))
+    expect(page.locator("#compare-picture-a img.ganapp-picture")).to_have_attribute("alt", re.compile("vanilla"),
+                                                                     timeout=10_000)
+    expect(page.locator("#compare-picture-b img.ganapp-picture")).to_have_attribute("alt", re.compile("with MBD"))
     page.wait_for_function("() => document.querySelectorAll('#compare-plot svg path').length > 3", timeout=10_000)
     expect(page.locator("#compare-plot")).to_contain_text("with MBD")
     expect(page.locator("#scoreboard")).to_contain_text("with MBD", timeout=30_000)
@@ -199,7 +200,8 @@ def test_ready_made_runs_open_at_once(server, page, artifacts_dir):
         page.locator(f"{selector} input").click()
         page.locator(selector).get_by_role("option", name=f"{run.name} [{run.id}]").click()
     page.locator("#compare-button").click()
-    expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("ring8-virtual-batch-norm"), timeout=10_000)
+    expect(page.locator("#compare-picture-b img.ganapp-picture")).to_have_attribute(
+        "alt", re.compile("ring8-virtual-batch-norm"), timeout=10_000)
     page.screenshot(path=str(artifacts_dir / "browser-ready-made.png"), full_page=True)
 
 
@@ -210,9 +212,9 @@ def test_a_preset_starts_beside_its_vanilla_partner_in_one_click(server, page, a
     page.locator("#preset input").click()
     page.locator("#preset").get_by_role("option", name="ring8: virtual batch norm", exact=True).click()
     page.locator("#pair-button").click()
-    expect(page.locator("#compare-picture-a img")).to_have_attribute("alt", re.compile("ring8: vanilla"),
+    expect(page.locator("#compare-picture-a img.ganapp-picture")).to_have_attribute("alt", re.compile("ring8: vanilla"),
                                                                      timeout=FIRST_PICTURE_S * 1000)
-    expect(page.locator("#compare-picture-b img")).to_have_attribute("alt", re.compile("ring8: virtual batch norm"))
+    expect(page.locator("#compare-picture-b img.ganapp-picture")).to_have_attribute("alt", re.compile("ring8: virtual batch norm"))
     expect(page.locator("#runs-table")).to_contain_text("ring8: vanilla")
     owner = _token(page)
     vanilla, vbn = server.app.jobs.runs(owner)

@@ -78,8 +78,12 @@ def test_the_slider_replays_the_views_of_each_pictures_step(server, browser, art
             page.locator(f"{selector} input").click()
             page.locator(selector).get_by_role("option", name=f"{run.name} [{run.id}]").click()
         page.locator("#compare-button").click()
-        expect(page.locator("#compare-picture-a img")).to_have_attribute("alt", re.compile("at step 600"),
-                                                                         timeout=20_000)  # the latest pictures
+        expect(page.locator("#compare-picture-a img.ganapp-picture")).to_have_attribute(
+            "alt", re.compile("at step 600"), timeout=20_000)  # the latest pictures
+        # "Show side by side" already shows them as the slider's right end does: with the
+        # views of their steps, before the slider is touched.
+        expect(page.locator("#compare-picture-a .timelapse-pane")).to_have_attribute("data-step", "600")
+        expect(page.locator("#compare-picture-b #lens-mbd-replay-b")).to_be_visible()
         # The slider at the end: each side's latest picture with its views (the layers stacked on
         # it, the lenses under it).
         assert _slide_to(page, 600) == 600

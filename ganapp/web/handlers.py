@@ -257,8 +257,8 @@ class Handlers:
         key = self.compare_key(run_a, run_b, column, lang)
         if key != last.get("key"):
             now["key"] = key
-            out[ui.compare_picture_a] = app.picture(run_a, "samples", lang) if run_a else ""
-            out[ui.compare_picture_b] = app.picture(run_b, "samples", lang) if run_b else ""
+            out[ui.compare_picture_a] = self.compare_pane(run_a, "a", lang)
+            out[ui.compare_picture_b] = self.compare_pane(run_b, "b", lang)
             sides = {tr(lang, "left"): run_a, tr(lang, "right"): run_b}
             title = " · ".join(f"{side}: {views.run_label(r)}" for side, r in sides.items() if r)
             label = f"{metric_name(column, lang)} — {title}" if title else tr(lang, "both_runs")
@@ -277,6 +277,16 @@ class Handlers:
                 out[ui.overlay] = gr.Dropdown(choices=choices, value=column)
         if now != last:
             out[ui.compare_seen] = now
+
+    def compare_pane(self, run: Run | None, side: str, lang: str) -> str:
+        """One side of the comparison as the step slider shows it at its right end: the run's
+        latest picture with the views inside the game of that picture's step (the page's
+        switches), so that "Show side by side" and the replay look the same."""
+        if run is None:
+            return ""
+        latest = self.app.picture(run, "samples", lang)  # draws, and keeps, the newest picture
+        shown = timelapse.pane_html(self.app, run, None, lang, side)
+        return shown[1] if shown is not None else latest
 
     def rare_view(self, owner: str, runs: list[Run], run: Run | None, last: dict, out: dict, lang: str) -> None:
         """The runs list and pickers, the shown run's files and the scoreboard."""
