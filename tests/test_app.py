@@ -326,6 +326,32 @@ def test_the_comparison_replays_both_runs_at_a_chosen_step(server, manager):
     assert "at step 400" not in replayed[ui.compare_picture_b]
     download = handlers.export_pair(owner, runs[0].id, runs[1].id, "zh-TW")
     assert Path(download.value["path"] if isinstance(download.value, dict) else download.value).read_bytes()[:3] == b"GIF"
+    # Shown side by side: each pane says its step (ring8 keeps views, digits would not), and
+    # the overlaid curves keep their names in either language (Gradio 6.31's LinePlot keeps
+    # its first legend: curves renamed by a language switch were no longer drawn).
+    curves = {}
+    for lang in ("en", "zh-TW"):
+        out: dict = {}
+        handlers.compare_view(owner, runs[0].id, runs[1].id, "G loss", {}, out, lang)
+        assert all('data-step="400"' in out[pane] for pane in (ui.compare_picture_a, ui.compare_picture_b))
+        plot = out[ui.compare_plot]
+        curves[lang] = list(dict.fromkeys(plot.value["data"][i][plot.value["columns"].index("curve")]
+                                          for i in range(len(plot.value["data"]))))
+        assert set(curves[lang]) <= set(plot.color_map)
+    assert curves["en"] == curves["zh-TW"] and len(curves["en"]) == 2
+
+
+def test_a_compared_run_without_views_still_says_its_step():
+    """digits keeps no views: its pane is the picture alone, with the step under it."""
+    from types import SimpleNamespace
+
+    from ganapp.web import timelapse
+
+    stub = SimpleNamespace(kept_pictures=lambda run: [(300, b"png")],
+                           picture_at=lambda run, step, lang: (300, '<img class="ganapp-picture" alt="x">'),
+                           views_kept=SimpleNamespace(at=lambda run, step: None))
+    step, html = timelapse.pane_html(stub, SimpleNamespace(), None, "zh-TW", "a")
+    assert step == 300 and 'data-step="300"' in html and "第 300 步" in html and 'class="ganapp-picture"' in html
 
 
 def test_a_pair_is_shown_at_one_step_when_a_picture_arrives_during_the_poll(server, tmp_path):

@@ -58,26 +58,36 @@ def _slide_to(page, step: int) -> int:
     return int(float(page.locator("#replay input[type=range]").input_value()))
 
 
+def _finished_pair(app, token: str) -> list:
+    """The collapse-and-cure pair, trained to the end with every picture kept, as a page
+    that shows the pair keeps them (it re-watches the runs at each poll)."""
+    runs = [app.jobs.submit(token, GANConfig(**PAIR, seed=0), name="vanilla, collapsing", every_picture=True),
+            app.jobs.submit(token, GANConfig(**PAIR, seed=0, minibatch_discrimination=True),
+                            name="with minibatch discrimination", every_picture=True)]
+    for run in runs:
+        while run.active:
+            app.watch(*runs)
+            app.jobs.wait(token, run.id, timeout_s=1)
+        assert run.state == "finished", run.reason
+    return runs
+
+
+def _show_side_by_side(page, runs) -> None:
+    page.reload()
+    expect(page.locator("#state-text")).to_have_text("finished", timeout=30_000)
+    for selector, run in (("#compare-a", runs[0]), ("#compare-b", runs[1])):
+        page.locator(f"{selector} input").click()
+        page.locator(selector).get_by_role("option", name=f"{run.name} [{run.id}]").click()
+    page.locator("#compare-button").click()
+
+
 def test_the_slider_replays_the_views_of_each_pictures_step(server, browser, artifacts_dir):
     page, token = _open(browser, server.url)
     app = server.app
     try:
-        runs = [app.jobs.submit(token, GANConfig(**PAIR, seed=seed), name=name, every_picture=True)
-                for seed, name in ((0, "vanilla, collapsing"),)]
-        runs.append(app.jobs.submit(token, GANConfig(**PAIR, seed=0, minibatch_discrimination=True),
-                                    name="with minibatch discrimination", every_picture=True))
-        for run in runs:  # as a page does for a pair on screen (it re-watches at each poll)
-            while run.active:
-                app.watch(*runs)
-                app.jobs.wait(token, run.id, timeout_s=1)
-            assert run.state == "finished", run.reason
+        runs = _finished_pair(app, token)
         kept = {run.id: [step for step, _ in app.kept_pictures(run)] for run in runs}
-        page.reload()
-        expect(page.locator("#state-text")).to_have_text("finished", timeout=30_000)
-        for selector, run in (("#compare-a", runs[0]), ("#compare-b", runs[1])):
-            page.locator(f"{selector} input").click()
-            page.locator(selector).get_by_role("option", name=f"{run.name} [{run.id}]").click()
-        page.locator("#compare-button").click()
+        _show_side_by_side(page, runs)
         expect(page.locator("#compare-picture-a img.ganapp-picture")).to_have_attribute(
             "alt", re.compile("at step 600"), timeout=20_000)  # the latest pictures
         # "Show side by side" already shows them as the slider's right end does: with the
@@ -152,5 +162,26 @@ def test_a_lens_preset_from_the_menu_switches_its_views_on(server, browser, arti
         expect(page.locator("#preset-note")).to_contain_text("9.2")
         assert page.evaluate("document.body.classList.contains('inside-no-heatmap')") is False
         page.screenshot(path=str(artifacts_dir / "timelapse-lens-preset.png"), full_page=True)
+    finally:
+        page.context.close()
+
+
+def test_on_a_phone_the_compared_runs_stack_under_their_slider(server, browser, artifacts_dir):
+    """390x844: each compared run the screen's width, one above the other, under the step
+    slider, and their lenses inside the screen (they ran off it, cut, beside each other)."""
+    page, token = _open(browser, server.url, 390, 844)
+    try:
+        runs = _finished_pair(server.app, token)
+        _show_side_by_side(page, runs)
+        expect(page.locator("#compare-picture-b #lens-mbd-replay-b")).to_be_visible(timeout=20_000)
+        a = page.locator("#compare-picture-a img.ganapp-picture").bounding_box()
+        b = page.locator("#compare-picture-b img.ganapp-picture").bounding_box()
+        slider = page.locator("#replay").bounding_box()
+        assert a["width"] >= 0.8 * 390 and b["width"] >= 0.8 * 390, (a, b)
+        assert b["y"] >= a["y"] + a["height"] and a["y"] >= slider["y"] + slider["height"], (slider, a, b)
+        lens = page.locator("#compare-picture-b #lens-mbd-replay-b").bounding_box()
+        assert lens["x"] >= 0 and lens["x"] + lens["width"] <= 390, lens
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+        page.locator("#compare-section").screenshot(path=str(artifacts_dir / "timelapse-phone.png"))
     finally:
         page.context.close()

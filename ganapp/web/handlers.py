@@ -262,10 +262,11 @@ class Handlers:
             sides = {tr(lang, "left"): run_a, tr(lang, "right"): run_b}
             title = " · ".join(f"{side}: {views.run_label(r)}" for side, r in sides.items() if r)
             label = f"{metric_name(column, lang)} — {title}" if title else tr(lang, "both_runs")
-            frame = views.compare_frame(sides, column) if run_a or run_b else None
+            series = dict(zip(views.COMPARE_SERIES, (run_a, run_b)))
+            frame = views.compare_frame(series, column) if run_a or run_b else None
             out[ui.compare_plot] = (frame if label == last.get("label")
                                     else gr.LinePlot(frame, label=label, x_title=tr(lang, "col_steps"),
-                                                     color_map=dict(zip(sides, ("#1f77b4", "#d95f02")))))
+                                                     color_map=views.COMPARE_COLOURS))
             now["label"] = label
             steps = [s for r in (run_a, run_b) if r for s, _ in app.kept_pictures(r)]
             latest = max(steps, default=0)

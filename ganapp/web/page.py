@@ -158,13 +158,14 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
                                          allow_custom_value=True, elem_id="compare-curve")
                 ui.compare_button = said(gr.Button(tr(LANG, "compare_button"), elem_id="compare-button", scale=0,
                                                    min_width=180), "value", "compare_button")
-            with gr.Row():
-                ui.compare_picture_a = gr.HTML("", elem_id="compare-picture-a")
-                ui.compare_picture_b = gr.HTML("", elem_id="compare-picture-b")
+            # The slider right above the pictures it replays: dragging it, the teacher sees them change.
             ui.replay = said(gr.Slider(0, 1, value=0, step=1, label=tr(LANG, "replay"), elem_id="replay"),
                              "label", "replay")
+            with gr.Row(elem_id="compare-pictures"):
+                ui.compare_picture_a = gr.HTML("", elem_id="compare-picture-a")
+                ui.compare_picture_b = gr.HTML("", elem_id="compare-picture-b")
             ui.compare_plot = gr.LinePlot(None, x="step", y="value", color="curve", **AXES,
-                                          color_map={"Left": "#1f77b4", "Right": "#d95f02"},
+                                          color_map=views.COMPARE_COLOURS,
                                           label=tr(LANG, "both_runs"), show_label=True, elem_id="compare-plot")
             with gr.Row():
                 ui.gif_button = said(gr.Button(tr(LANG, "make_gif"), elem_id="gif-button"), "value", "make_gif")

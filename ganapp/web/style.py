@@ -190,9 +190,11 @@ html.view-present .inside-layers-host img.inside-layer { height: calc(100vh - 34
   background: linear-gradient(to right, rgb(196, 160, 230), rgb(255, 255, 255), rgb(150, 215, 150)); }
 .inside-scale-range { color: #374151; }
 .inside-lenses { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-.inside-lens-card { margin: 0; flex: 0 1 420px; min-width: 260px; font-size: 17px; line-height: 1.35; }
+.inside-lens-card { margin: 0; flex: 0 1 420px; min-width: min(260px, 100%); font-size: 17px; line-height: 1.35; }
 .inside-lens-card img { display: block; max-width: 100%; height: auto; border: 1px solid #e5e7eb; margin: 4px 0; }
 .inside-lens-card p { margin: 4px 0; }
+/* A phone: the two compared runs one above the other, each the screen's width. */
+@media (max-width: 760px) { #compare-pictures { flex-direction: column; } }
 @media (max-width: 760px) { .inside-layers-host img.inside-layer { height: auto; } }
 /* parts a link hides (?hide=advanced,api) */
 html.hide-settings #settings, html.hide-advanced #advanced, html.hide-runs #runs-section,

@@ -100,6 +100,13 @@ def metric_columns(rows: list[dict]) -> list[str]:
     return list(seen)
 
 
+# The comparison's two curves, named the same in both languages: Gradio 6.31's LinePlot keeps
+# the colour legend of its first drawing, so curves renamed by a language switch ("Left" to
+# "左邊") were no longer drawn at all.
+COMPARE_SERIES = ("Left · 左邊", "Right · 右邊")
+COMPARE_COLOURS = dict(zip(COMPARE_SERIES, ("#1f77b4", "#d95f02")))
+
+
 def compare_frame(sides: dict[str, Run | None], column: str) -> pd.DataFrame:
     """One history column of both runs, as curves named by side (a fixed legend)."""
     frames = []
