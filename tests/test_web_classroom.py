@@ -213,6 +213,16 @@ def test_a_phone_shows_the_pictures_full_width_and_stacked(server, browser, arti
         assert left["width"] >= 0.8 * 390 and right["width"] >= 0.8 * 390, (left, right)
         assert right["y"] >= left["y"] + left["height"]  # stacked
         assert page.evaluate("document.scrollingElement.scrollWidth") <= 390  # nothing wider than the phone
+        # D's heatmap and G's arrows lie exactly on the picture (they were wider, off to the left),
+        # and the note on what to look for ends above the heading under it (it ran over it).
+        layers = page.locator(".inside-layers-host img.inside-layer")
+        expect(layers.first).to_be_visible(timeout=30_000)
+        for index in range(layers.count()):
+            box = layers.nth(index).bounding_box()
+            assert all(abs(box[k] - left[k]) <= 1.0 for k in ("x", "y", "width", "height")), (box, left)
+        note, heading = page.locator("#look-for").bounding_box(), page.locator("#inside-heading").bounding_box()
+        assert note["y"] + note["height"] <= heading["y"], (note, heading)
+        assert page.evaluate("(e => e.scrollHeight <= e.clientHeight + 1)(document.querySelector('#look-for'))")
         page.screenshot(path=str(artifacts_dir / "classroom-phone.png"), full_page=True)
         page.reload()  # the link's ready-made run is opened once, not again on a reload
         expect(page.locator("#samples img")).to_have_attribute("alt", re.compile("at step 2000"), timeout=30_000)

@@ -88,7 +88,9 @@ footer, footer a, footer button { color: #374151 !important; }
   justify-content: center; overflow: hidden; }
 #samples img, #samples-b img { width: 100%; height: calc(100vh - 290px); min-height: 220px; object-fit: contain; }
 .ganapp-placeholder { color: #374151; font-size: 18px; padding: 40px 12px; text-align: center; }
-#look-for { font-size: 18px; height: 52px; overflow-y: auto; line-height: 1.4; }
+/* What to look for: three lines reserved (most notes, so the views below do not move when
+   the pair starts), and room for a longer one rather than text over the heading below. */
+#look-for { font-size: 18px; min-height: 78px; line-height: 1.4; }
 #look-for .look { border-left: 4px solid #1d4ed8; padding-left: 10px; }
 /* the rest */
 #compare-picture-a img, #compare-picture-b img, #metrics-picture img { max-width: 100%; }
@@ -126,7 +128,7 @@ html.view-present .ganapp-caption { height: 176px; }
 html.view-present .ganapp-caption .cap-top { height: 40px; }
 html.view-present .ganapp-caption .what { font-size: 22px; height: 58px; }
 html.view-present .ganapp-caption .headline { font-size: 26px; height: 34px; }
-html.view-present #look-for { font-size: 22px; height: 62px; }
+html.view-present #look-for { font-size: 22px; min-height: 62px; }
 html.view-present #samples, html.view-present #samples-b,
 html.view-present #samples img, html.view-present #samples-b img { height: calc(100vh - 340px); }
 /* a class (ganapp.web.classes_view): the student's assignment, the teacher's screen (?view=class) */
@@ -195,7 +197,8 @@ html.view-present .inside-layers-host img.inside-layer { height: calc(100vh - 34
 .inside-lens-card p { margin: 4px 0; }
 /* A phone: the two compared runs one above the other, each the screen's width. */
 @media (max-width: 760px) { #compare-pictures { flex-direction: column; } }
-@media (max-width: 760px) { .inside-layers-host img.inside-layer { height: auto; } }
+/* There the picture keeps its own size (up to the screen's width), and so do its layers. */
+@media (max-width: 760px) { .inside-layers-host img.inside-layer { height: auto; width: auto; max-width: 100%; } }
 /* parts a link hides (?hide=advanced,api) */
 html.hide-settings #settings, html.hide-advanced #advanced, html.hide-runs #runs-section,
 html.hide-details #details, html.hide-compare #compare-section, html.hide-scoreboard #scoreboard-section,
