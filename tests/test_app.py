@@ -341,6 +341,24 @@ def test_the_comparison_replays_both_runs_at_a_chosen_step(server, manager):
     assert curves["en"] == curves["zh-TW"] and len(curves["en"]) == 2
 
 
+def test_a_zh_tw_page_names_preset_runs_by_their_chinese_titles(server, manager):
+    """Menus, the comparison's title and the pictures' alt texts name a preset's run as the
+    page's language does (they said "ring8: vanilla" on a Chinese page)."""
+    owner = manager.issue_token("test")
+    run = manager.submit(owner, GANConfig(**{**TINY, "steps": 40}), name="ring8: vanilla")
+    manager.wait(owner, run.id, timeout_s=60)
+    handlers, ui = server.app.handlers, server.app.ui
+    for lang, title in (("zh-TW", "ring8：原始 GAN"), ("en", "ring8: vanilla")):
+        out: dict = {}
+        handlers.rare_view(owner, [run], run, {}, out, lang)
+        assert out[ui.compare_a].choices == [(f"{title} [{run.id}]", run.id)]
+        out = {}
+        handlers.compare_view(owner, run.id, None, "G loss", {}, out, lang)
+        side = "左邊：" if lang == "zh-TW" else "Left: "
+        assert f"{side}{title} [{run.id}]" in out[ui.compare_plot].label
+        assert f"{title} [{run.id}]" in server.app.picture(run, "samples", lang).split('src=')[0]
+
+
 def test_a_compared_run_without_views_still_says_its_step():
     """digits keeps no views: its pane is the picture alone, with the step under it."""
     from types import SimpleNamespace

@@ -111,7 +111,7 @@ class GanApp:
         key = (run.owner, run.id, which, count, lang)
         cached = self._pictures.get(key)
         if cached is None:
-            label = views.run_label(run)
+            label = views.run_label(run, lang)
             if which == "samples":
                 self.keep_picture(run)
                 cached = views.picture_html(run.picture, tr(lang, "alt_samples", label=label, step=run.picture_step),
@@ -202,7 +202,7 @@ class GanApp:
         key = (run.owner, run.id, "at", shown, lang)
         cached = self._pictures.get(key)
         if cached is None:
-            cached = views.picture_html(png, tr(lang, "alt_samples", label=views.run_label(run), step=shown), "")
+            cached = views.picture_html(png, tr(lang, "alt_samples", label=views.run_label(run, lang), step=shown), "")
             self._pictures[key] = cached
         return shown, cached
 

@@ -260,7 +260,8 @@ class Handlers:
             out[ui.compare_picture_a] = self.compare_pane(run_a, "a", lang)
             out[ui.compare_picture_b] = self.compare_pane(run_b, "b", lang)
             sides = {tr(lang, "left"): run_a, tr(lang, "right"): run_b}
-            title = " · ".join(f"{side}: {views.run_label(r)}" for side, r in sides.items() if r)
+            colon = "：" if lang == "zh-TW" else ": "
+            title = " · ".join(f"{side}{colon}{views.run_label(r, lang)}" for side, r in sides.items() if r)
             label = f"{metric_name(column, lang)} — {title}" if title else tr(lang, "both_runs")
             series = dict(zip(views.COMPARE_SERIES, (run_a, run_b)))
             frame = views.compare_frame(series, column) if run_a or run_b else None
@@ -298,7 +299,7 @@ class Handlers:
         if list_key != last.get("list") or run_id != last.get("run"):
             now["list"], now["run"] = list_key, run_id
             out[ui.runs_table] = views.runs_frame(runs, app.positions(runs), lang)
-            choices = [(views.run_label(r), r.id) for r in reversed(runs)]
+            choices = [(views.run_label(r, lang), r.id) for r in reversed(runs)]
             out[ui.shown] = gr.Dropdown(choices=choices, value=run_id)
             out[ui.compare_a] = gr.Dropdown(choices=choices)
             out[ui.compare_b] = gr.Dropdown(choices=choices)
@@ -359,7 +360,7 @@ class Handlers:
         run = app.shown_run(owner, runs, run_id)
         partner = self.partner_of(owner, run, partner_id)
         out = self.current_stamps(owner, runs, run, a_id, b_id, overlay_name, lang)
-        out[ui.shown] = gr.Dropdown(choices=[(views.run_label(r), r.id) for r in reversed(runs)],
+        out[ui.shown] = gr.Dropdown(choices=[(views.run_label(r, lang), r.id) for r in reversed(runs)],
                                     value=run.id if run else None)
         out[ui.partner] = partner.id if partner else None
         self.live_view(run, partner, runs, {}, out, lang)
@@ -613,7 +614,7 @@ class Handlers:
         app.show_notices(owner, lang)
         wait_for_first_picture(app, [base, other])
         out = self.show_run(owner, base.id, base.id, other.id, overlay_name, other.id, lang)
-        choices = [(views.run_label(r), r.id) for r in reversed(app.jobs.runs(owner))]
+        choices = [(views.run_label(r, lang), r.id) for r in reversed(app.jobs.runs(owner))]
         out[ui.compare_a] = gr.Dropdown(choices=choices, value=base.id)
         out[ui.compare_b] = gr.Dropdown(choices=choices, value=other.id)
         return out

@@ -155,7 +155,7 @@ def _cached(run: Run, which: str, lang: str, make, step: int) -> str:
 def layer_images(run: Run, lang: str, inside, style: str = "") -> str:
     """The <img> of each layer (heatmap, arrows) of the views `inside`, or nothing."""
     step, pictures, _ = inside
-    alt = tr(lang, "inside_alt_layers", label=views.run_label(run), step=step)
+    alt = tr(lang, "inside_alt_layers", label=views.run_label(run, lang), step=step)
     return "".join(_img(pictures[name], f"inside-layer inside-{name}", alt if name == "heatmap" else "", style)
                    for name in LAYERS if name in pictures)
 
@@ -200,7 +200,7 @@ def lens_html(run: Run | None, lang: str, side: str = "a", shown=None, ids: str 
     right pane's run (side "b") comes second, under its name, its cards' ids ending in -b
     (`ids`: another ending, for the replayed views of ganapp.web.timelapse)."""
     suffix = ids if ids is not None else "" if side == "a" else "-b"
-    title = (f'<div class="inside-run">{html_text(tr(lang, "inside_right_run", label=views.run_label(run)))}</div>'
+    title = (f'<div class="inside-run">{html_text(tr(lang, "inside_right_run", label=views.run_label(run, lang)))}</div>'
              if side == "b" and run is not None else "")
     if run is None:
         return _placeholder(tr(lang, "inside_none"))

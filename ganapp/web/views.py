@@ -117,8 +117,9 @@ def compare_frame(sides: dict[str, Run | None], column: str) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ words about a run
-def run_label(run: Run) -> str:
-    return f"{run.name} [{run.id}]"
+def run_label(run: Run, lang: str = "en") -> str:
+    """A run as menus, titles and alt texts name it: a preset's run by its title in `lang`."""
+    return f"{display_name(run, lang)} [{run.id}]"
 
 
 def display_name(run: Run, lang: str) -> str:
