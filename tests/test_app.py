@@ -338,6 +338,7 @@ def test_the_comparison_replays_both_runs_at_a_chosen_step(server, manager):
         curves[lang] = list(dict.fromkeys(plot.value["data"][i][plot.value["columns"].index("curve")]
                                           for i in range(len(plot.value["data"]))))
         assert set(curves[lang]) <= set(plot.color_map)
+        assert plot.color_title == {"en": "run", "zh-TW": "訓練"}[lang]  # not the column's name, "curve"
     assert curves["en"] == curves["zh-TW"] and len(curves["en"]) == 2
 
 

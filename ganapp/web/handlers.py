@@ -267,6 +267,7 @@ class Handlers:
             frame = views.compare_frame(series, column) if run_a or run_b else None
             out[ui.compare_plot] = (frame if label == last.get("label")
                                     else gr.LinePlot(frame, label=label, x_title=tr(lang, "col_steps"),
+                                                     color_title=tr(lang, "compare_legend"),
                                                      color_map=views.COMPARE_COLOURS))
             now["label"] = label
             steps = [s for r in (run_a, run_b) if r for s, _ in app.kept_pictures(r)]

@@ -101,6 +101,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "overlay": ("Curve to overlay", "要疊加的曲線"),
     "compare_button": ("Show side by side", "並排顯示"),
     "both_runs": ("both runs", "兩次訓練"),
+    "compare_legend": ("run", "訓練"),
     "replay": ("Replay both runs: the pictures, D's view, G's arrows and the lenses at step",
                "重播兩次訓練：顯示第幾步的圖、判別器的看法、生成器的箭頭與透鏡"),
     "make_gif": ("Make a captioned GIF of the two runs", "把兩次訓練做成有標題的 GIF"),
