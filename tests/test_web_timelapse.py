@@ -129,12 +129,19 @@ def test_the_slider_replays_the_views_of_each_pictures_step(server, browser, art
         late = np.asarray(Image.open(io.BytesIO(page.locator("#compare-picture-a .timelapse-stack").screenshot())))
         assert early.shape != late.shape or np.abs(early.astype(int) - late.astype(int)).mean() > 1
 
-        # The page's switches hide the replayed layers as they hide the stage's.
+        # The page's switches hide the replayed layers as they hide the stage's, with the words
+        # that explain them (the colour bar, the sentence on the arrows).
         page.locator("#inside-heatmap-switch input").uncheck()
         expect(page.locator("#compare-picture-a img.inside-heatmap")).to_be_hidden()
+        expect(page.locator("#compare-picture-a .inside-scale")).to_be_hidden()
         expect(page.locator("#compare-picture-a img.inside-arrows")).to_be_visible()
+        expect(page.locator("#compare-picture-a .inside-arrows-note")).to_be_visible()
+        page.locator("#inside-arrows-switch input").uncheck()
+        expect(page.locator("#compare-picture-a .inside-arrows-note")).to_be_hidden()
         page.locator("#inside-heatmap-switch input").check()
+        page.locator("#inside-arrows-switch input").check()
         expect(page.locator("#compare-picture-a img.inside-heatmap")).to_be_visible()
+        expect(page.locator("#compare-picture-a .inside-scale")).to_be_visible()
 
         # The GIF with D's view, G's arrows and the lenses.
         page.locator("#gif-with").get_by_text("with D's view and G's arrows").click()

@@ -221,7 +221,7 @@ def lens_html(run: Run | None, lang: str, side: str = "a", shown=None, ids: str 
                 f'<span class="inside-scale-range">{html_text(tr(lang, "inside_scale_range", low=_number(numbers.get("d_min")), high=_number(numbers.get("d_max"))))}</span>'
                 '</div>')
         if "arrows" in pictures:
-            parts.append(f'<p class="inside-note">{html_text(tr(lang, "inside_arrows_note", loss=_loss_name(run, lang), count=ARROWS_SHOWN))}</p>')
+            parts.append(f'<p class="inside-note inside-arrows-note">{html_text(tr(lang, "inside_arrows_note", loss=_loss_name(run, lang), count=ARROWS_SHOWN))}</p>')
         cards = []
         config = run.config
         if "mbd" in pictures:

@@ -180,7 +180,8 @@ html.view-class #header, html.view-class #class-heading { display: none !importa
   height: calc(100vh - 290px); min-height: 220px; object-fit: contain; border: 1px solid transparent; }
 .inside-layers-host img.inside-heatmap { mix-blend-mode: multiply; }
 body.inside-no-heatmap .inside-layers-host img.inside-heatmap,
-body.inside-no-arrows .inside-layers-host img.inside-arrows { display: none; }
+body.inside-no-arrows .inside-layers-host img.inside-arrows,
+body.inside-no-heatmap .inside-scale, body.inside-no-arrows .inside-arrows-note { display: none; }
 html.view-present .inside-layers-host img.inside-layer { height: calc(100vh - 340px); }
 #inside-section { gap: 6px; }
 #inside-heading h2 { margin: 8px 0 0 0; }
