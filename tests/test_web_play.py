@@ -8,6 +8,7 @@ resumes. Screenshots land in artifacts/ (GANAPP_ARTIFACTS_DIR) for people to loo
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -122,29 +123,38 @@ def test_the_play_endpoints_over_http(server):
     tiny = dict(data="ring8", batch_size=32, hidden_dim=32, log_every=5, sample_every=20, metrics_every=0,
                 steps=20_000)
     run_id = client.predict(token, tiny, "api play", api_name="/start_run")["run_id"]
-    paused = client.predict(token, run_id, api_name="/pause_run")  # before it starts: it starts paused
+    # Usually before the job starts (then it starts paused, at step 0; test_pause checks that
+    # with a queued run), but on a quick machine the job may have trained a few steps by the
+    # time this second request arrives: then it pauses after its current step.
+    paused = client.predict(token, run_id, api_name="/pause_run")
     assert paused["paused"] is True
 
     def poll():
         return client.predict(token, run_id, api_name="/poll_run")
 
-    first = wait_until(lambda: (p := poll())["state"] == "running" and p["samples_count"] > 0 and p, FIRST_PICTURE_S,
-                       "the run to start paused")
-    assert first["step"] == 0 and first["paused"] is True
+    wait_until(lambda: (p := poll())["state"] == "running" and p["samples_count"] > 0, FIRST_PICTURE_S,
+               "the run to start")
+
+    def settled():  # "paused" says what was asked; the job stops after its current step
+        before = poll()["step"]
+        time.sleep(0.3)
+        return poll()["step"] == before and before + 1  # (+ 1: step 0 is an answer too)
+
+    base = wait_until(settled, 20, "the run to stay at one step, paused") - 1
     client.predict(token, run_id, "step_d", api_name="/step_run")
     wait_until(lambda: poll()["half_step"], 20, "D's half step")
     client.predict(token, run_id, "step_g", api_name="/step_run")
     client.predict(token, run_id, api_name="/step_run")  # kind "step" by default
-    after = wait_until(lambda: (p := poll())["step"] == 2 and p["history"] and p["history"][-1]["step"] == 2 and p,
-                       20, "two whole steps by hand")
-    assert after["half_step"] is False and after["samples_step"] == 2
+    after = wait_until(lambda: (p := poll())["step"] == base + 2 and p["history"]
+                       and p["history"][-1]["step"] == base + 2 and p, 20, "two whole steps by hand")
+    assert after["half_step"] is False and after["samples_step"] == base + 2
     with pytest.raises(Exception, match="you have no run"):
         client.predict(stranger, run_id, api_name="/pause_run")
     slow = client.predict(token, run_id, 5, api_name="/set_speed")
     assert slow["speed"] == 5.0
     resumed = client.predict(token, run_id, api_name="/resume_run")
     assert resumed["paused"] is False
-    wait_until(lambda: poll()["step"] >= 4, 30, "slow motion to train on")
+    wait_until(lambda: poll()["step"] >= base + 4, 30, "slow motion to train on")
     with pytest.raises(Exception, match="pause it first"):
         client.predict(token, run_id, api_name="/step_run")
     client.predict(token, run_id, api_name="/stop_run")
