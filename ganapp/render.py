@@ -8,6 +8,7 @@ web page can poll it several times a second. Points are drawn with vectorised nu
 from __future__ import annotations
 
 import functools
+import io
 import math
 import os
 import struct
@@ -398,6 +399,31 @@ def bar_chart(
 
 
 # ---------------------------------------------------------------------------- PNG output
+
+
+def relabel_scatter_png(png: bytes, lang: str) -> bytes:
+    """A scatter_2d picture (PNG) with its legend drawn in `lang`; any other picture as it is.
+
+    Only the legend's strip above the plot box differs between languages (_blank_scatter:
+    dots and crosses stay inside the box), so a picture whose strip is exactly another
+    language's blank legend gets the blank legend of `lang` pasted over it. A picture drawn
+    elsewhere (another font) or of something else (a grid of digits) matches neither and is
+    returned unchanged."""
+    target = picture_text.picture_language(lang)
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            if image.mode != "RGB" or image.width != image.height or image.width < 64:
+                return png
+            array = np.array(image)
+    except (OSError, ValueError):
+        return png
+    size = array.shape[0]
+    top = _plot_box(size)[0]
+    for other in {picture_text.picture_language(code) for code in picture_text.LANGUAGES} - {target}:
+        if np.array_equal(array[:top], _blank_scatter(size, other)[:top]):
+            array[:top] = _blank_scatter(size, target)[:top]
+            return png_bytes(array)
+    return png
 
 
 def png_bytes(array: np.ndarray, *, compress_level: int = 1) -> bytes:

@@ -358,6 +358,17 @@ def test_a_zh_tw_page_names_preset_runs_by_their_chinese_titles(server, manager)
         side = "左邊：" if lang == "zh-TW" else "Left: "
         assert f"{side}{title} [{run.id}]" in out[ui.compare_plot].label
         assert f"{title} [{run.id}]" in server.app.picture(run, "samples", lang).split('src=')[0]
+    # The run was started from an English page: a Chinese page shows its picture with the
+    # legend in Chinese (repainted), an English one the picture as the job drew it.
+    import base64
+
+    from ganapp import picture_text, render
+
+    shown = {lang: base64.b64decode(server.app.picture(run, "samples", lang).split("base64,")[1].split('"')[0])
+             for lang in ("en", "zh-TW")}
+    assert shown["en"] == run.picture
+    if picture_text.picture_language("zh-TW") == "zh-TW":  # a CJK font is installed
+        assert shown["zh-TW"] != run.picture and shown["zh-TW"] == render.relabel_scatter_png(run.picture, "zh-TW")
 
 
 def test_a_compared_run_without_views_still_says_its_step():

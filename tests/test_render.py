@@ -296,3 +296,27 @@ def test_the_app_sized_pictures_encode_to_pngs_that_decode_to_the_same_pixels():
     assert any(_close_to(pixel, render.REAL_COLOUR) for pixel in scatter.reshape(-1, 3)[::7])
     assert any(_close_to(pixel, render.FAKE_COLOUR) for pixel in scatter.reshape(-1, 3)[::7])
     assert len(np.unique(grid)) > 100
+
+
+def test_a_scatter_relabelled_in_the_other_language_is_the_one_drawn_in_it():
+    """A page switched to the other language repaints the picture's legend strip: the result
+    is byte for byte the picture the job would have drawn in that language, with points
+    pinned to the frame (a diverging G) and the modes' crosses; other pictures stay as they are."""
+    from ganapp import picture_text
+
+    if picture_text.picture_language("zh-TW") != "zh-TW":
+        pytest.skip("no CJK font here (fonts-noto-cjk): pictures are drawn in English")
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(300, 2)), rng.normal(scale=9.0, size=(64, 2))  # many pinned to the edges
+    modes = rng.normal(size=(8, 2))
+    for size in (320, 200):
+        drawn = {lang: render.png_bytes(render.scatter_2d(real, fake, size=size, modes=modes, lang=lang,
+                                                          limits=(-2, 2, -2, 2)))
+                 for lang in ("en", "zh-TW")}
+        assert drawn["en"] != drawn["zh-TW"]
+        assert render.relabel_scatter_png(drawn["en"], "zh-TW") == drawn["zh-TW"]
+        assert render.relabel_scatter_png(drawn["zh-TW"], "en") == drawn["en"]
+        assert render.relabel_scatter_png(drawn["en"], "en") is drawn["en"]
+    grid = render.png_bytes(render.image_grid(rng.uniform(-1, 1, size=(16, 1, 8, 8)).astype(np.float32)))
+    assert render.relabel_scatter_png(grid, "zh-TW") is grid
+    assert render.relabel_scatter_png(b"not a picture", "zh-TW") == b"not a picture"

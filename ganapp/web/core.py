@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from ganapp import picture_text, render
 from ganapp.config import ConfigError
 from ganapp.jobs import JobError, JobManager, Run, check_owner
 
@@ -114,7 +115,8 @@ class GanApp:
             label = views.run_label(run, lang)
             if which == "samples":
                 self.keep_picture(run)
-                cached = views.picture_html(run.picture, tr(lang, "alt_samples", label=label, step=run.picture_step),
+                cached = views.picture_html(self.in_language(run, run.picture, lang),
+                                            tr(lang, "alt_samples", label=label, step=run.picture_step),
                                             tr(lang, "waiting_picture"))
             elif which == "curves":
                 cached = views.picture_html(run.curves, tr(lang, "alt_curves", label=label, step=run.step),
@@ -126,6 +128,17 @@ class GanApp:
                 self._pictures.clear()
             self._pictures[key] = cached
         return cached
+
+    @staticmethod
+    def in_language(run: Run, png: bytes | None, lang: str) -> bytes | None:
+        """A sample picture with its legend in the page's language: the job draws it in the
+        language of the page that started the run, and a page switched to the other one
+        repaints the scatter's legend (render.relabel_scatter_png; once per picture and
+        language, as the callers cache their HTML)."""
+        drawn_in = picture_text.picture_language(run.spec.get("lang", "en") if isinstance(run.spec, dict) else "en")
+        if png is None or picture_text.picture_language(lang) == drawn_in:
+            return png
+        return render.relabel_scatter_png(png, lang)
 
     def keep_picture(self, run: Run, sample: tuple[int, bytes] | None = None) -> None:
         """Remember the run's latest sample picture by step (bounded), so that a pair can be
@@ -202,7 +215,8 @@ class GanApp:
         key = (run.owner, run.id, "at", shown, lang)
         cached = self._pictures.get(key)
         if cached is None:
-            cached = views.picture_html(png, tr(lang, "alt_samples", label=views.run_label(run, lang), step=shown), "")
+            cached = views.picture_html(self.in_language(run, png, lang),
+                                        tr(lang, "alt_samples", label=views.run_label(run, lang), step=shown), "")
             self._pictures[key] = cached
         return shown, cached
 
