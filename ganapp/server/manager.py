@@ -128,6 +128,7 @@ class Run:
     half_step: bool = False  # the job says D has taken its half of the next step
     speed: float | None = None  # the slow-motion speed asked for, steps per second (None: full speed)
     paused_since: float | None = None  # monotonic: the pause, or the last step by hand (the pause limit)
+    forgotten: bool = False  # dropped by _forget: its folder is deleted and nothing is written there again
 
     @property
     def active(self) -> bool:
@@ -230,6 +231,9 @@ class JobManager:
                                   per_minute=self.limits.max_tokens_per_minute)
         self.backend = backend or backend_from_env()
         self._lock = threading.RLock()
+        # A run's record is written outside _lock (file I/O); this keeps a record written for
+        # a run as it ends from landing in, and so keeping, the folder _forget is deleting.
+        self._files_lock = threading.Lock()
         self._owners: dict[str, dict[str, Run]] = {}  # owner key -> run id -> Run, in creation order
         self._waiting: collections.deque[Run] = collections.deque()
         self._running: list[Run] = []
@@ -645,7 +649,9 @@ class JobManager:
                                       f"{why}.", key=f"deleted_{key}" if key else None,
                                       name=_short(run.name, 80), **values))
                 del notices[:-20]
-        shutil.rmtree(run.folder, ignore_errors=True)
+        with self._files_lock:  # not while _save writes its record into the folder
+            run.forgotten = True
+            shutil.rmtree(run.folder, ignore_errors=True)
 
     def _delete_old_folders(self) -> None:
         """Delete run folders left by earlier servers once older than the TTL, and folders
@@ -703,12 +709,15 @@ class JobManager:
 
     def _save(self, run: Run) -> None:
         if not self._own_runs_dir:
-            records.save(run.folder, run.record())
-            if run.metrics_picture and not run.active:
-                try:
-                    (run.folder / "metrics.png").write_bytes(run.metrics_picture)
-                except OSError:
-                    pass
+            with self._files_lock:
+                if run.forgotten:
+                    return
+                records.save(run.folder, run.record())
+                if run.metrics_picture and not run.active:
+                    try:
+                        (run.folder / "metrics.png").write_bytes(run.metrics_picture)
+                    except OSError:
+                        pass
 
     # ------------------------------------------------------------------ the pump
     def _pump_loop(self) -> None:
