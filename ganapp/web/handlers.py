@@ -287,9 +287,8 @@ class Handlers:
         switches), so that "Show side by side" and the replay look the same."""
         if run is None:
             return ""
-        latest = self.app.picture(run, "samples", lang)  # draws, and keeps, the newest picture
-        shown = timelapse.pane_html(self.app, run, None, lang, side)
-        return shown[1] if shown is not None else latest
+        shown = timelapse.pane_html(self.app, run, None, lang, side)  # keeps the newest picture first
+        return shown[1] if shown is not None else self.app.picture(run, "samples", lang)
 
     def rare_view(self, owner: str, runs: list[Run], run: Run | None, last: dict, out: dict, lang: str) -> None:
         """The runs list and pickers, the shown run's files and the scoreboard."""

@@ -195,6 +195,11 @@ def _figure(title: str, images: str, text: str, name: str) -> str:
             f'{images}<p>{html_text(text)}</p></figure>')
 
 
+def step_line(step: int, lang: str) -> str:
+    """"at step 1,200" under a picture: the step its views (or the picture alone) show."""
+    return f'<div class="inside-step">{html_text(tr(lang, "inside_step", step=f"{step:,}"))}</div>'
+
+
 def lens_html(run: Run | None, lang: str, side: str = "a", shown=None, ids: str | None = None) -> str:
     """The colour scale and arrows' note (2-D data), then one card per technique's lens. The
     right pane's run (side "b") comes second, under its name, its cards' ids ending in -b
@@ -211,7 +216,7 @@ def lens_html(run: Run | None, lang: str, side: str = "a", shown=None, ids: str 
 
     def make() -> str:
         step, pictures, numbers = chosen
-        parts = [title, f'<div class="inside-step">{html_text(tr(lang, "inside_step", step=f"{step:,}"))}</div>']
+        parts = [title, step_line(step, lang)]
         if "heatmap" in pictures:
             parts.append(
                 '<div class="inside-scale">'

@@ -36,7 +36,6 @@ import gradio as gr
 from ganapp.jobs import Run
 
 from . import inside_view
-from .safety import html_text
 from .text import tr
 
 VIEWS_BYTES_KEPT = 8 * 2**20  # views kept per run, in bytes of PNG
@@ -118,8 +117,8 @@ def pane_html(app, run: Run | None, step: int | None, lang: str, side: str = "a"
     shown_step, picture = shown
     inside = app.views_kept.at(run, shown_step)
     if inside is None:  # no views (a data set without them): the picture, and which step it is
-        step_line = f'<div class="inside-step">{html_text(tr(lang, "inside_step", step=f"{shown_step:,}"))}</div>'
-        return shown_step, f'<div class="timelapse-pane" data-step="{shown_step}">{picture}{step_line}</div>'
+        pane = f'{picture}{inside_view.step_line(shown_step, lang)}'
+        return shown_step, f'<div class="timelapse-pane" data-step="{shown_step}">{pane}</div>'
     stack = picture
     images = inside_view.layer_images(run, lang, inside, style=LAYER_STYLE)
     if images:
