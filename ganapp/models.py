@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .config import GANConfig
-from .techniques import MinibatchDiscrimination, VirtualBatchNorm, minibatch_features
+from .techniques import MinibatchDiscrimination, VirtualBatchNorm, minibatch_logit
 
 
 class Generator(nn.Module):
@@ -95,8 +95,9 @@ class Discriminator(nn.Module):
         features = self.body(x)  # (n, A)
         logit = self.output(features)
         if self.minibatch is not None:
-            extra = minibatch_features(features, self.minibatch.tensor, self.minibatch.reduction)  # o(x): (n, B)
-            logit = logit + self.minibatch_output(extra)
+            # o(x) W^T, with o(x) (n, B) and W the output weights of the minibatch features
+            logit = logit + minibatch_logit(features, self.minibatch.tensor, self.minibatch_output.weight,
+                                            self.minibatch.reduction)
         return logit.squeeze(1), features
 
 

@@ -38,6 +38,7 @@ from .runfiles import samples_picture, write_run
 from .server.control import Command, Player, PlayState
 from .render_inside import SafeInsideViews
 from .server.messages import Curves, Done, Inside, Log, Message, Metrics, Note, Samples, Started
+from .techniques import minibatch_kernel
 from .training import Trainer, TrainingDiverged
 
 # Pictures cost 5-15 ms each (samples, drawing, PNG). A page shows at most two a second,
@@ -50,6 +51,7 @@ PICTURE_INTERVAL_S = 1.0
 CURVES_INTERVAL_S = 1.0  # the loss curves (about 9 ms to draw) at most once a second
 SLOW_PICTURE_INTERVAL_S = 0.1  # in slow motion, a picture and the curves after each step, at most 10 a second
 curves.warm_up()  # load the chart fonts here, in the forkserver, rather than in every job
+minibatch_kernel.warm_up()  # and compile minibatch discrimination's loops (numba) once
 WATCHDOG_INTERVAL_S = 0.5
 ORPHAN_GRACE_S = 20.0  # a job whose server is gone stops, writes its files, and exits within this
 HUGE_LOSS = 100.0  # a loss above this at the end: the run diverged although nothing became NaN

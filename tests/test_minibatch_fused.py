@@ -1,20 +1,35 @@
 """The fused minibatch-discrimination node against straightforward references.
 
 `minibatch_features` computes M = f T and o(x) in one autograd node with its own backward
-(ganapp/techniques/minibatch_discrimination.py). Here it is
-compared with two plain autograd versions written out below: the pairwise formula over
-the (n, n, B, C) difference tensor, and the torch.cdist form ganapp used before the
-fused node. Forward and gradients, both reductions, batch sizes 1 to 64, float64 to
-~1e-12 and float32 at the default sizes; gradcheck on small sizes; the sample itself
-masked out.
+(ganapp/techniques/minibatch_discrimination.py), on the CPU with compiled loops
+(minibatch_kernel.py, numba) and elsewhere with a tensor formula. Every test here runs
+both ways (the `way` fixture). Each is compared with two plain autograd versions written
+out below: the pairwise formula over the (n, n, B, C) difference tensor, and the
+torch.cdist form ganapp used before the fused node. Forward and gradients, both
+reductions, batch sizes 1 to 64, kernels of 1 to 7 dimensions, float64 to ~1e-12 and
+float32 at the default sizes; gradcheck on small sizes; the sample itself masked out;
+`minibatch_logit` against an nn.Linear on the features; the float32 exp of the loops
+against float64's.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from ganapp.techniques import minibatch_features
+from ganapp.techniques import minibatch_features, minibatch_kernel, minibatch_logit
+
+WAYS = ["compiled loops", "tensor formula"]
+
+
+@pytest.fixture(autouse=True, params=WAYS)
+def way(request, monkeypatch):
+    """Each test once with the compiled loops (where numba is installed) and once without."""
+    if request.param == "compiled loops" and minibatch_kernel.numba is None:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(minibatch_kernel, "ENABLED", request.param == "compiled loops")
+    return request.param
 
 DOUBLE = torch.float64
 
@@ -49,10 +64,12 @@ def outputs_and_gradients(function, features, tensor, reduction, upstream):
 
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 16, 31, 64])
-def test_forward_and_gradients_match_the_pairwise_formula_in_float64(n, reduction):
-    features, tensor = randn(n, 6, seed=n), randn(6, 4, 3, seed=100 + n, scale=0.3)
-    upstream = randn(n, 4, seed=200 + n)
+@pytest.mark.parametrize("n, kernels, kernel_dim", [(1, 4, 3), (2, 4, 3), (3, 4, 3), (4, 4, 3), (5, 4, 3), (7, 4, 3),
+                                                    (8, 4, 3), (16, 4, 3), (31, 4, 3), (64, 4, 3), (9, 1, 1),
+                                                    (9, 2, 2), (9, 3, 4), (9, 5, 5), (33, 2, 7), (17, 16, 5)])
+def test_forward_and_gradients_match_the_pairwise_formula_in_float64(n, kernels, kernel_dim, reduction):
+    features, tensor = randn(n, 6, seed=n), randn(6, kernels, kernel_dim, seed=100 + n, scale=0.3)
+    upstream = randn(n, kernels, seed=200 + n)
     fused = outputs_and_gradients(minibatch_features, features, tensor, reduction, upstream)
     for reference in (reference_pairwise, reference_cdist):
         expected = outputs_and_gradients(reference, features, tensor, reduction, upstream)
@@ -130,3 +147,69 @@ def test_repeated_calls_are_bitwise_identical():
         (others * torch.arange(16.0)).sum().backward()
         runs.append((others.detach(), features.grad.clone(), tensor.grad.clone()))
     assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_minibatch_logit_is_a_linear_layer_on_the_minibatch_features(dtype, reduction):
+    # D's output layer sees concat[f(x), o(x)]; minibatch_logit is o(x)'s share, o W^T.
+    features = randn(64, 128, seed=21, dtype=dtype).clamp(min=0)
+    tensor = randn(128, 16, 5, seed=22, scale=0.05, dtype=dtype)
+    weight = randn(1, 16, seed=23, dtype=dtype)
+    upstream = randn(64, 1, seed=24, dtype=dtype)
+    results = []
+    for fused in (True, False):
+        f, t, w = (x.detach().clone().requires_grad_() for x in (features, tensor, weight))
+        out = minibatch_logit(f, t, w, reduction) if fused else torch.nn.functional.linear(
+            minibatch_features(f, t, reduction), w)
+        results.append((out.detach(), *torch.autograd.grad((out * upstream).sum(), (f, t, w))))
+    tolerance = dict(rtol=1e-12, atol=1e-13) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-6)
+    for got, want, what in zip(*results, ("logit", "d/d features", "d/d T", "d/d W")):
+        assert got.shape == want.shape and torch.allclose(got, want, **tolerance), what
+    with pytest.raises(ValueError, match="reduction must be one of sum, mean; got 'max'"):
+        minibatch_logit(features, tensor, weight, "max")
+
+
+def test_a_sample_that_is_not_a_number_spoils_its_whole_batch_as_in_the_formula():
+    # A diverging D gives NaN features; minibatch features must not hide them as zeros
+    # (the run's divergence check reads the losses).
+    features = randn(6, 5, seed=25, dtype=torch.float32)
+    features[2, 1] = float("nan")
+    others = minibatch_features(features, randn(5, 3, 2, seed=26, dtype=torch.float32), "mean")
+    assert torch.isnan(others).all()
+
+
+def test_far_apart_samples_give_exactly_zero_in_float32():
+    # exp(-d) below float32's normal range is 0 in the loops (denormals in the formula).
+    features = torch.tensor([[0.0], [90.0], [1000.0], [1e30]])
+    others = minibatch_features(features, torch.ones(1, 1, 1), "sum")
+    assert float(others.max()) < 1e-37
+    assert torch.equal(minibatch_features(features[2:], torch.ones(1, 1, 1), "sum"), torch.zeros(2, 1))
+
+
+def test_the_compiled_float32_exp_is_within_one_ulp_of_float64s(way):
+    if way != "compiled loops":
+        pytest.skip("the loops' own exp")
+    # Pairs of samples at chosen distances d, one kernel dimension: c(0, 1) = exp(-d) as the
+    # loops compute it, for d from 0 to float32's smallest normal result. (Not o: o = c(0, 0)
+    # + c(0, 1) - 1 in float32 keeps only the digits of c(0, 1) above 1's last one, in the
+    # tensor formula too.)
+    distances = np.concatenate([np.linspace(0.0, 87.0, 20001), np.geomspace(1e-8, 1.0, 2001),
+                                np.random.default_rng(0).uniform(0.0, 87.0, 20001)]).astype(np.float32)
+    m = np.zeros((distances.size, 1, 2), np.float32)
+    m[:, 0, 1] = distances
+    closeness, _ = minibatch_kernel.forward(m)
+    got = closeness[:, 0, 1].astype(np.float64)
+    want = np.exp(-distances.astype(np.float64))
+    ulp = np.spacing(want.astype(np.float32)).astype(np.float64)
+    assert (np.abs(got - want) <= ulp).all(), float((np.abs(got - want) / ulp).max())
+    assert np.array_equal(closeness[:, 1, 0], closeness[:, 0, 1])  # c(0, 1) = c(1, 0)
+    assert (closeness[:, 0, 0] == 1).all() and float(closeness[0, 0, 1]) == 1.0  # exp(0) is exactly 1
+    far = np.zeros((5, 1, 2), np.float32)
+    far[:, 0, 1] = [87.5, 88.0, 100.0, 1e4, np.inf]
+    assert (minibatch_kernel.forward(far)[0][:, 0, 1] == 0).all()  # below exp(-87): 0, not exp(-87)
+
+
+def test_warm_up_compiles_the_float32_loops(way):
+    minibatch_kernel.warm_up()
+    assert minibatch_kernel.ENABLED == (way == "compiled loops")

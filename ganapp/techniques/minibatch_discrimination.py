@@ -21,11 +21,22 @@ mean keeps all 8 (docs/results.md, section 4). The two forms span the same funct
 (the output weight can absorb 1/(n-1)); what differs is the scale Adam starts from.
 """
 
+import importlib
+
 import torch
 from torch import nn
 
 
 REDUCTIONS = ("sum", "mean")
+_kernel = None  # minibatch_kernel, imported at the first use: numba takes about 0.3 s to import
+
+
+def _loops():
+    """The compiled loops' module (minibatch_kernel.py), imported on first use."""
+    global _kernel
+    if _kernel is None:
+        _kernel = importlib.import_module(".minibatch_kernel", __package__)
+    return _kernel
 
 
 def minibatch_features(features: torch.Tensor, tensor: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
@@ -35,7 +46,19 @@ def minibatch_features(features: torch.Tensor, tensor: torch.Tensor, reduction: 
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
-    return _MinibatchFeatures.apply(features, tensor, reduction == "mean")
+    return _MinibatchFeatures.apply(features, tensor, None, reduction == "mean")
+
+
+def minibatch_logit(features: torch.Tensor, tensor: torch.Tensor, weight: torch.Tensor,
+                    reduction: str = "sum") -> torch.Tensor:
+    """o(x) W^T of shape (n, 1): the minibatch features' share of D's logit, for W (1, B).
+
+    The same as a bias-free nn.Linear(B, 1) applied to `minibatch_features`, in the same
+    autograd node (two fewer nodes and matrix products on each D call).
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
+    return _MinibatchFeatures.apply(features, tensor, weight, reduction == "mean")
 
 
 class _MinibatchFeatures(torch.autograd.Function):
@@ -54,44 +77,70 @@ class _MinibatchFeatures(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, features, tensor, mean):
+    def forward(ctx, features, tensor, weight, mean):
         n, (in_features, kernels, kernel_dim) = features.shape[0], tensor.shape
-        m = (features @ tensor.reshape(in_features, kernels * kernel_dim)).view(n, kernels, kernel_dim)
-        m = m.permute(2, 1, 0).contiguous()  # (C, B, n): one (B, n) slab per kernel dimension
-        distances = (m[0, :, :, None] - m[0, :, None, :]).abs_()  # (B, n, n)
-        scratch = torch.empty_like(distances)
-        for c in range(1, kernel_dim):  # L1 over C, summed in cdist's order
-            distances += torch.sub(m[c, :, :, None], m[c, :, None, :], out=scratch).abs_()
-        closeness = distances.neg_().exp_()  # c_b(i, j); the diagonal is exactly exp(0) = 1
-        # Summing over j includes j = i, which adds exactly 1: subtract it (self excluded).
-        others = closeness.sum(dim=2).sub_(1.0).t()  # (n, B)
-        if mean and n > 1:
-            others = others / (n - 1)
-        ctx.save_for_backward(features, tensor, m, closeness)
-        ctx.mean = mean
-        return others
+        # M transposed, (B C, n) = T^T f^T: a (B, C, n) block, one row over the batch for each
+        # kernel and dimension, with no copy (the product of transposed views is contiguous).
+        m = torch.mm(tensor.reshape(in_features, kernels * kernel_dim).t(), features.t())
+        m = m.view(kernels, kernel_dim, n)
+        divisor = n - 1 if mean and n > 1 else 1
+        loops = _loops()
+        if loops.usable(m):  # compiled loops on the CPU (minibatch_kernel.py)
+            closeness, others = loops.forward(m.numpy(), divisor)
+            closeness, others = torch.from_numpy(closeness), torch.from_numpy(others)
+        else:
+            closeness, others = _closeness_and_others(m, divisor)
+        ctx.save_for_backward(features, tensor, m, closeness, weight, others if weight is not None else None)
+        ctx.divisor = divisor
+        return others if weight is None else torch.mm(others, weight.t())
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_others):
-        features, tensor, m, closeness = ctx.saved_tensors
+    def backward(ctx, grad_output):
+        features, tensor, m, closeness, weight, others = ctx.saved_tensors
         n, (in_features, kernels, kernel_dim) = features.shape[0], tensor.shape
-        grad = grad_others.t().contiguous()  # (B, n)
-        if ctx.mean and n > 1:
-            grad = grad / (n - 1)
-        weight = (grad[:, :, None] + grad[:, None, :]).mul_(closeness)  # (g_i + g_j) c_b(i, j): (B, n, n)
-        grad_m = torch.empty_like(m)  # (C, B, n)
-        scratch = torch.empty_like(closeness)
-        for c in range(kernel_dim):
-            torch.sub(m[c, :, :, None], m[c, :, None, :], out=scratch).sign_().mul_(weight)
-            torch.sum(scratch, dim=2, out=grad_m[c])
-        grad_m = grad_m.neg_().permute(2, 1, 0).reshape(n, kernels * kernel_dim)
+        grad_weight = None
+        if weight is None:
+            grad_others = grad_output
+        else:  # grad_output is d loss / d (o W^T), (n, 1)
+            grad_others = grad_output * weight
+            if ctx.needs_input_grad[2]:
+                grad_weight = torch.mm(grad_output.t(), others)
+        loops = _loops()
+        if loops.usable(m) and grad_others.dtype == m.dtype:
+            grad_m = torch.from_numpy(loops.backward(m.numpy(), closeness.numpy(), grad_others.numpy(), ctx.divisor))
+        else:
+            grad_m = _grad_m(m, closeness, grad_others / ctx.divisor)
+        grad_m = grad_m.view(kernels * kernel_dim, n)  # d loss / d M^T
         grad_features = grad_tensor = None
         if ctx.needs_input_grad[0]:
-            grad_features = grad_m @ tensor.reshape(in_features, kernels * kernel_dim).t()
+            grad_features = torch.mm(grad_m.t(), tensor.reshape(in_features, kernels * kernel_dim).t())
         if ctx.needs_input_grad[1]:
-            grad_tensor = (features.t() @ grad_m).view(in_features, kernels, kernel_dim)
-        return grad_features, grad_tensor, None
+            grad_tensor = torch.mm(features.t(), grad_m.t()).view(in_features, kernels, kernel_dim)
+        return grad_features, grad_tensor, grad_weight, None
+
+
+def _closeness_and_others(m: torch.Tensor, divisor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tensor formula (CUDA, or no numba): c_b(i, j) as (B, n, n) and o / divisor as (n, B)."""
+    distances = (m[:, 0, :, None] - m[:, 0, None, :]).abs_()  # (B, n, n)
+    scratch = torch.empty_like(distances)
+    for c in range(1, m.shape[1]):  # L1 over C, in the order of C
+        distances += torch.sub(m[:, c, :, None], m[:, c, None, :], out=scratch).abs_()
+    closeness = distances.neg_().exp_()  # c_b(i, j); the diagonal is exactly exp(0) = 1
+    # Summing over j includes j = i, which adds exactly 1: subtract it (self excluded).
+    others = closeness.sum(dim=2).sub_(1.0).t()
+    return closeness, (others / divisor if divisor != 1 else others)
+
+
+def _grad_m(m: torch.Tensor, closeness: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """The tensor formula of d loss / d M as (B, C, n), for grad = d loss / d o as (n, B), divided."""
+    grad = grad.t()  # (B, n)
+    weight = (grad[:, :, None] + grad[:, None, :]).mul_(closeness)  # (g_i + g_j) c_b(i, j): (B, n, n)
+    grad_m = torch.empty_like(m)  # (B, C, n)
+    scratch = torch.empty_like(closeness)
+    for c in range(m.shape[1]):
+        torch.sub(m[:, c, :, None], m[:, c, None, :], out=scratch).sign_().mul_(weight)
+        torch.sum(scratch, dim=2, out=grad_m[:, c])
+    return grad_m.neg_()
 
 
 class MinibatchDiscrimination(nn.Module):

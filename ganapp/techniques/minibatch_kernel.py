@@ -1,0 +1,193 @@
+"""Minibatch discrimination's pairwise term on the CPU, as compiled loops (numba).
+
+The term is c_b(i, j) = exp(-sum_c |M_i,b,c - M_j,b,c|) for every kernel b and every
+ordered pair (i, j) of a batch, then o_b(i) = sum_j c_b(i, j) - 1, and its backward.
+Written with eager PyTorch it is about 15 tensor operations each way over (B, n, n)
+temporaries, and on the 2-D MLP it cost more than the rest of D (README, "Speed"). Here
+each (b, i) row of distances is made, exponentiated and summed while it is in cache.
+
+How the numbers come out the same on every machine: every loop is elementwise over j
+(no fastmath, so the compiler may vectorise but never reorders a sum or fuses a
+multiply-add), and the sums over j use the symmetry c_b(i, j) = c_b(j, i): o_b is the
+sum of the rows i, added one row after the other into a vector over j. In float32 exp
+is Cephes' expf (a polynomial after reducing by powers of two, within about 1 ulp; the
+`_neg_exp` below), written out so that it vectorises; in float64 it is the C library's
+exp, so the float64 tests check the same loops against the formula to 1e-12.
+
+`forward` and `backward` take numpy arrays (views of CPU tensors, no copies). The
+autograd node in minibatch_discrimination.py calls them when `usable` says so (numba
+installed, CPU tensors of float32 or float64) and otherwise computes the same formula
+with tensor operations (on CUDA, or without numba).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import torch
+
+try:  # numba is in requirements.txt; without it the tensor formula is used
+    import numba
+    from numba.extending import overload
+except ImportError:  # pragma: no cover - the tests run without the loops through ENABLED
+    numba = None
+
+# False: the tensor formula on the CPU too (the tests and `python -m ganapp bench` compare the two).
+ENABLED = numba is not None
+
+# Cephes expf: exp(x) = 2^z exp(r), z = round(x / ln 2), r = x - z ln 2 (in two parts).
+_LOG2E = 1.44269504088896341
+_LN2_HIGH, _LN2_LOW = 0.693359375, -2.12194440e-4
+_EXPF_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+              5.0000001201e-1)
+_EXPF_LOW = -87.0  # exp(-87) is 1.6e-38, near float32's smallest normal; below it, 0
+
+
+def usable(tensor: torch.Tensor) -> bool:
+    """Whether the compiled loops take this tensor (on the CPU, float32 or float64)."""
+    return ENABLED and tensor.device.type == "cpu" and tensor.dtype in _TORCH_DTYPES
+
+
+def _neg_exp(row, powers):
+    """row[j] = exp(-row[j]), in place; `powers` is int32 scratch of row's length."""
+    raise NotImplementedError  # replaced by the compiled versions below
+
+
+def _jit(function):
+    """numba.njit with an on-disk cache where a cache folder can be written, without one otherwise."""
+    try:
+        return numba.njit(cache=True, boundscheck=False)(function)
+    except RuntimeError:  # no writable cache location: compile in each process
+        return numba.njit(boundscheck=False)(function)
+
+
+if numba is not None:
+    @overload(_neg_exp, jit_options={"boundscheck": False})
+    def _neg_exp_for(row, powers):
+        if row.dtype == numba.float64:
+            def neg_exp64(row, powers):
+                for j in range(row.shape[0]):
+                    row[j] = math.exp(-row[j])
+            return neg_exp64
+        if row.dtype != numba.float32:
+            return None
+        f32 = np.float32
+        low, log2e, half, ln2_high, ln2_low = f32(_EXPF_LOW), f32(_LOG2E), f32(0.5), f32(_LN2_HIGH), f32(_LN2_LOW)
+        p0, p1, p2, p3, p4, p5 = (f32(p) for p in _EXPF_POLY)
+        one, bias = f32(1.0), np.int32(127)
+
+        def neg_exp32(row, powers):
+            scales = powers.view(np.float32)
+            n = row.shape[0]
+            for j in range(n):
+                x0 = -row[j]
+                x = low if x0 < low else x0  # NaN stays NaN
+                z = np.floor(x * log2e + half)  # a float32 (math.floor would give an int)
+                x = x - z * ln2_high
+                x = x - z * ln2_low
+                y = p0 * x + p1
+                y = y * x + p2
+                y = y * x + p3
+                y = y * x + p4
+                y = y * x + p5
+                y = y * x * x + x + one
+                row[j] = y * f32(x0 >= low)  # 0 below exp's range (a NaN stays NaN: NaN * 0)
+                powers[j] = (np.int32(z) + bias) << 23  # the bits of the float 2^z
+            for j in range(n):
+                row[j] *= scales[j]
+        return neg_exp32
+
+    @_jit
+    def _forward(m, closeness, others, one, divisor):
+        """closeness[b] = c_b(i, j) as (n, n); others[j, b] = (sum_i c_b(i, j) - 1) / divisor. m is (B, C, n)."""
+        kernels, kernel_dim, n = m.shape
+        powers = np.empty(n * n, np.int32)
+        total = np.empty(n, m.dtype)
+        for b in range(kernels):
+            flat = closeness[b].reshape(n * n)
+            for i in range(n):
+                row = i * n
+                mi = m[b, 0, i]
+                for j in range(n):
+                    flat[row + j] = abs(mi - m[b, 0, j])
+                c = 1
+                while c + 1 < kernel_dim:  # L1 over C, in the order of C, two at a pass
+                    mi, mk = m[b, c, i], m[b, c + 1, i]
+                    for j in range(n):
+                        flat[row + j] = (flat[row + j] + abs(mi - m[b, c, j])) + abs(mk - m[b, c + 1, j])
+                    c += 2
+                if c < kernel_dim:
+                    mi = m[b, c, i]
+                    for j in range(n):
+                        flat[row + j] += abs(mi - m[b, c, j])
+            _neg_exp(flat, powers)
+            total[:] = 0
+            for i in range(n):  # c_b(i, j) = c_b(j, i): row i holds the i-th term of every o_b(j)
+                row = i * n
+                for j in range(n):
+                    total[j] += flat[row + j]
+            for j in range(n):
+                others[j, b] = (total[j] - one) / divisor  # the self term is exactly exp(0) = 1
+
+    @_jit
+    def _backward(m, closeness, grad_others, divisor, grad_m):
+        """grad_m[b, c, j] = d loss / d M_j,b,c, for grad_others (n, B) = d loss / d o. m is (B, C, n).
+
+        With g = grad_others / divisor: d loss / d c_b(i, j) = g_i + g_j, and d c_b(i, j) /
+        d M_j,b,c = c_b(i, j) sign(M_i,b,c - M_j,b,c), summed over i row after row as
+        vectors over j (the self term has sign 0).
+        """
+        kernels, kernel_dim, n = m.shape
+        g = np.empty(n, m.dtype)
+        weight = np.empty(n, m.dtype)
+        for b in range(kernels):
+            for j in range(n):
+                g[j] = grad_others[j, b] / divisor
+            for c in range(kernel_dim):
+                for j in range(n):
+                    grad_m[b, c, j] = 0
+            for i in range(n):
+                gi = g[i]
+                for j in range(n):
+                    weight[j] = (gi + g[j]) * closeness[b, i, j]
+                for c in range(kernel_dim):
+                    mi = m[b, c, i]
+                    for j in range(n):
+                        grad_m[b, c, j] += np.sign(mi - m[b, c, j]) * weight[j]
+
+_TORCH_DTYPES = (torch.float32, torch.float64)
+
+
+def forward(m: np.ndarray, divisor: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(closeness (B, n, n), o / divisor as (n, B)) for m = M as (B, C, n), C-contiguous."""
+    kernels, _, n = m.shape
+    closeness = np.empty((kernels, n, n), m.dtype)
+    others = np.empty((n, kernels), m.dtype)
+    _forward(m, closeness, others, m.dtype.type(1), m.dtype.type(divisor))
+    return closeness, others
+
+
+def backward(m: np.ndarray, closeness: np.ndarray, grad_others: np.ndarray, divisor: int = 1) -> np.ndarray:
+    """d loss / d M as (B, C, n) for grad_others = d loss / d o as (n, B)."""
+    grad_m = np.empty_like(m)
+    _backward(m, closeness, np.ascontiguousarray(grad_others), m.dtype.type(divisor), grad_m)
+    return grad_m
+
+
+def warm_up() -> None:
+    """Compile the float32 loops now (or load them from numba's cache: about 0.5 s), so the
+    first minibatch step of a job does not pay for it. The job server's forkserver calls
+    this once (ganapp/worker.py); the jobs it forks inherit the compiled code."""
+    global ENABLED
+    if not ENABLED:
+        return
+    try:
+        m = np.linspace(0.0, 1.0, 2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3)
+        closeness, others = forward(m, 2)
+        backward(m, closeness, others, 2)
+    except Exception as error:  # pragma: no cover - a platform numba cannot compile for
+        ENABLED = False
+        print(f"ganapp: minibatch discrimination's compiled loops are unavailable ({error}); "
+              "using the tensor formula", file=sys.stderr)
