@@ -210,6 +210,21 @@ def test_the_compiled_float32_exp_is_within_one_ulp_of_float64s(way):
     assert (minibatch_kernel.forward(far)[0][:, 0, 1] == 0).all()  # below exp(-87): 0, not exp(-87)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_on_the_cpu_both_directions_take_the_compiled_loops(way, dtype, monkeypatch):
+    # The tensor formula gives the same numbers to rounding, so only this tells that the
+    # loops (the fast way) are really taken, forward and backward.
+    from ganapp.techniques import minibatch_discrimination as mbd
+
+    taken = []
+    for name in ("_closeness_and_others", "_grad_m"):
+        formula = getattr(mbd, name)
+        monkeypatch.setattr(mbd, name, lambda *args, formula=formula, name=name: taken.append(name) or formula(*args))
+    features = randn(8, 6, seed=27, dtype=dtype).requires_grad_()
+    minibatch_logit(features, randn(6, 4, 3, seed=28, dtype=dtype), randn(1, 4, seed=29, dtype=dtype)).sum().backward()
+    assert taken == ([] if way == "compiled loops" else ["_closeness_and_others", "_grad_m"])
+
+
 def test_warm_up_compiles_the_float32_loops(way):
     minibatch_kernel.warm_up()
     assert minibatch_kernel.ENABLED == (way == "compiled loops")

@@ -62,13 +62,15 @@ def minibatch_logit(features: torch.Tensor, tensor: torch.Tensor, weight: torch.
 
 
 class _MinibatchFeatures(torch.autograd.Function):
-    """M = f T, then o, in one autograd node with a hand-written backward.
+    """M = f T, then o (and with `weight`, o W^T), in one autograd node with a hand-written backward.
 
     Why: on the 2-D MLP this term made D's step several times dearer (torch.cdist's
     forward, its backward run once for each of its two inputs, and the exp, neg, sum and
-    reshaping nodes around it). Here one node does the same arithmetic with (B, n, n)
-    temporaries only, one kernel dimension at a time, which stay in cache where a
-    (C, B, n, n) tensor did not (measured: README, "Speed").
+    reshaping nodes around it). Here one node does it all: on the CPU the pairwise term
+    runs as compiled loops (minibatch_kernel.py), elsewhere as tensor operations over
+    (B, n, n) temporaries, one kernel dimension at a time (measured: README, "Speed").
+    M is computed transposed, (B, C, n), so that each kernel's rows over the batch are
+    contiguous for either.
 
     Backward: c_b(i, j) enters o_b(i) and o_b(j), so d loss / d c_b(i, j) is
     g_i + g_j (the same for both orders); d c / d M_i,b,c = -c sign(M_i,b,c - M_j,b,c),
@@ -106,7 +108,7 @@ class _MinibatchFeatures(torch.autograd.Function):
             if ctx.needs_input_grad[2]:
                 grad_weight = torch.mm(grad_output.t(), others)
         loops = _loops()
-        if loops.usable(m) and grad_others.dtype == m.dtype:
+        if loops.usable(m):
             grad_m = torch.from_numpy(loops.backward(m.numpy(), closeness.numpy(), grad_others.numpy(), ctx.divisor))
         else:
             grad_m = _grad_m(m, closeness, grad_others / ctx.divisor)
