@@ -1,0 +1,102 @@
+"""Hand-written mutants of minibatch discrimination's node and compiled loops.
+
+mutmut does not mutate decorated functions: the loops in
+ganapp/techniques/minibatch_kernel.py are numba-compiled (@_jit, and an @overload for exp),
+and the node's forward and backward are static methods of an autograd Function. So each
+mutant below changes one thing by hand, in a copy of the tree (tracked files only, in a
+temporary folder; the working tree is never touched), and runs the tests that must catch
+it. A mutant is killed when a test fails. Prints one line a mutant and the count;
+exits 1 if any survives.
+
+    python scripts/hand_mutants_minibatch.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNEL = "ganapp/techniques/minibatch_kernel.py"
+NODE = "ganapp/techniques/minibatch_discrimination.py"
+TESTS = ["tests/test_minibatch_fused.py", "tests/test_techniques.py"]
+
+MUTANTS = [  # (file, the text, what replaces it: the first occurrence only)
+    (KERNEL, "flat[row + j] = abs(mi - m[b, 0, j])", "flat[row + j] = (mi - m[b, 0, j])"),
+    (KERNEL, "(flat[row + j] + abs(mi - m[b, c, j])) + abs(mk - m[b, c + 1, j])",
+     "(flat[row + j] + abs(mi - m[b, c, j]))"),
+    (KERNEL, "while c + 1 < kernel_dim:", "while c + 2 < kernel_dim:"),
+    (KERNEL, "                if c < kernel_dim:\n", "                if c < kernel_dim - 1:\n"),
+    (KERNEL, "others[j, b] = (total[j] - one) / divisor", "others[j, b] = total[j] / divisor"),
+    (KERNEL, "others[j, b] = (total[j] - one) / divisor", "others[j, b] = (total[j] - one)"),
+    (KERNEL, "y = y * x + p5", "y = y * x + p4"),
+    (KERNEL, "x = x - z * ln2_low", "x = x + z * ln2_low"),
+    (KERNEL, "z = np.floor(x * log2e + half)", "z = np.floor(x * log2e)"),
+    (KERNEL, "row[j] = y * f32(x0 >= low)", "row[j] = y"),
+    (KERNEL, "x = low if x0 < low else x0", "x = x0"),
+    (KERNEL, "row[j] = math.exp(-row[j])", "row[j] = math.exp(row[j])"),
+    (KERNEL, "            total[:] = 0\n", "            pass\n"),
+    (KERNEL, "g[j] = grad_others[j, b] / divisor", "g[j] = grad_others[j, b]"),
+    (KERNEL, "weight[j] = (gi + g[j]) * closeness[b, i, j]", "weight[j] = g[j] * closeness[b, i, j]"),
+    (KERNEL, "weight[j] = (gi + g[j]) * closeness[b, i, j]", "weight[j] = (gi + g[j]) * closeness[b, j, i] * 0.5"),
+    (KERNEL, "grad_m[b, c, j] += np.sign(mi - m[b, c, j]) * weight[j]",
+     "grad_m[b, c, j] -= np.sign(mi - m[b, c, j]) * weight[j]"),
+    (KERNEL, "grad_m[b, c, j] += np.sign(mi - m[b, c, j]) * weight[j]",
+     "grad_m[b, c, j] += (mi - m[b, c, j]) * weight[j]"),
+    (KERNEL, "                    grad_m[b, c, j] = 0\n", "                    pass\n"),
+    (NODE, "divisor = n - 1 if mean and n > 1 else 1", "divisor = n if mean and n > 1 else 1"),
+    (NODE, "divisor = n - 1 if mean and n > 1 else 1", "divisor = n - 1 if mean else 1"),
+    (NODE, "m = m.view(kernels, kernel_dim, n)", "m = m.view(kernel_dim, kernels, n).transpose(0, 1).contiguous()"),
+    (NODE, "        if loops.usable(m):  # compiled", "        if not loops.usable(m):  # compiled"),
+    (NODE, "        if loops.usable(m):\n            grad_m", "        if not loops.usable(m):\n            grad_m"),
+    (NODE, "return others if weight is None else torch.mm(others, weight.t())",
+     "return others if weight is None else torch.mm(others, weight.t()) * 1.5"),
+    (NODE, "grad_others = grad_output * weight", "grad_others = grad_output * weight.abs()"),
+    (NODE, "grad_weight = torch.mm(grad_output.t(), others)", "grad_weight = torch.mm(grad_output.t(), others) * 2"),
+    (NODE, "            if ctx.needs_input_grad[2]:\n", "            if False:\n"),
+    (NODE, "        if ctx.needs_input_grad[0]:\n", "        if ctx.needs_input_grad[1]:\n"),
+    (NODE, "grad_features = torch.mm(grad_m.t(), tensor.reshape(in_features, kernels * kernel_dim).t())",
+     "grad_features = torch.mm(grad_m.t(), tensor.reshape(in_features, kernels * kernel_dim).t()) * 0"),
+    (NODE, "grad_tensor = torch.mm(features.t(), grad_m.t()).view(in_features, kernels, kernel_dim)",
+     "grad_tensor = torch.mm(features.t(), grad_m.t()).view(in_features, kernel_dim, kernels).transpose(1, 2)"),
+    (NODE, "grad_m = _grad_m(m, closeness, grad_others / ctx.divisor)", "grad_m = _grad_m(m, closeness, grad_others)"),
+    (NODE, "    return closeness, (others / divisor if divisor != 1 else others)", "    return closeness, others"),
+    (NODE, "    return grad_m.neg_()", "    return grad_m"),
+    (NODE, "    for c in range(1, m.shape[1]):", "    for c in range(2, m.shape[1]):"),
+    (NODE, "torch.sub(m[:, c, :, None], m[:, c, None, :], out=scratch).sign_().mul_(weight)",
+     "torch.sub(m[:, c, :, None], m[:, c, None, :], out=scratch).mul_(weight)"),
+    (NODE, "weight = (grad[:, :, None] + grad[:, None, :]).mul_(closeness)",
+     "weight = (grad[:, :, None] + grad[:, :, None]).mul_(closeness)"),
+]
+
+
+def main() -> int:
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    with tempfile.TemporaryDirectory(prefix="ganapp-mutants-") as folder:
+        copy = Path(folder)
+        for name in files:
+            target = copy / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes((ROOT / name).read_bytes())
+        originals = {name: (copy / name).read_text() for name in (KERNEL, NODE)}
+        for name, old, _ in MUTANTS:
+            if old not in originals[name]:
+                print(f"the text of a mutant is no longer in {name}: {old!r}")
+                return 2
+        survived = 0
+        for name, old, new in MUTANTS:
+            (copy / name).write_text(originals[name].replace(old, new, 1))
+            result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS],
+                                    cwd=copy, capture_output=True, text=True)
+            (copy / name).write_text(originals[name])
+            killed = result.returncode != 0
+            survived += not killed
+            print(f"{'killed  ' if killed else 'SURVIVED'} {Path(name).name}: {new.strip()[:90]}", flush=True)
+    print(f"{len(MUTANTS) - survived} of {len(MUTANTS)} killed")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
