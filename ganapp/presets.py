@@ -19,9 +19,9 @@ from typing import Any
 
 from .config import GANConfig
 
-# Measured on the project's 2 shared cores, one process per run: 10-35 s a ring8 run,
-# 16-37 s a digits run (evaluation included). Digits use seed 1, where both of its
-# techniques show (it was chosen when minibatch discrimination still summed, and helped in seeds 1-2 only).
+# Measured on the project's 2 shared cores, one process per run: 3-8 s a ring8 run, 7-12 s
+# a digits run (evaluation included; 2 December 2026). Digits use seed 1, chosen when
+# minibatch discrimination still summed and helped in seeds 1-2 only (it now helps in every seed).
 _RING8 = {"data": "ring8", "steps": 2000, "seed": 0}
 _DIGITS = {"data": "digits", "steps": 1000, "seed": 1, "sample_every": 50}
 # The classic mode-collapse setting: G without batch norm, slower learning rates.
@@ -75,66 +75,71 @@ PRESET_VIEWS: dict[str, dict[str, Any]] = {
 }
 
 # One sentence per preset: what it shows, with the measured evidence (seeds 0-2, mean ± std).
+# Measured on 2 December 2026 on the project's 2-core machine, with minibatch discrimination's
+# compiled loops (seeds 0-2/0-4 rerun there; held-out seeds 5-14 came out unchanged for runs
+# without minibatch discrimination, and were rerun for those with it).
 PRESET_NOTES: dict[str, str] = {
     "ring8: vanilla": (
         "The baseline for every ring8 preset: the batch norm in G keeps most of the 8 modes "
-        "(seeds 0-2: 8 ± 0 modes, 11.5 ± 4.4% high-quality samples; on seeds 5-14, not used to choose it: "
+        "(seeds 0-2: 7.7 ± 0.6 modes, 12.5 ± 5.8% high-quality samples; on seeds 5-14, not used to choose it: "
         "7.0 ± 1.1 modes, from 5 to 8, and 11.3 ± 5.0%)."),
     "ring8: virtual batch norm": (
-        "Sharper modes: 29.9 ± 7.0% high-quality samples against vanilla's 11.5 ± 4.4%, higher in each of "
-        "seeds 0-2 (modes 7.7 ± 0.6 against 8 ± 0); on seeds 5-14: 44.9 ± 9.5% against 11.3 ± 5.0%, and all "
-        "8 modes in every seed against vanilla's 7.0 ± 1.1."),
+        "Sharper modes, the highest share of any ring8 preset: 49.0 ± 3.0% high-quality samples against "
+        "vanilla's 12.5 ± 5.8%, higher in each of seeds 0-2 (modes 8 ± 0 against 7.7 ± 0.6); on seeds 5-14: "
+        "44.9 ± 9.5% against 11.3 ± 5.0%, and all 8 modes in every seed against vanilla's 7.0 ± 1.1."),
     "ring8: feature matching": (
         "G matches D's average features rather than fooling D, so samples smear between the modes: "
-        "3.9 ± 2.5% high-quality against vanilla's 11.5 ± 4.4%, lower in each of seeds 0-2 (7.3 ± 1.2 modes)."),
+        "3.9 ± 2.1% high-quality against vanilla's 12.5 ± 5.8%, lower in each of seeds 0-2 (7.3 ± 0.6 modes)."),
     "ring8: label smoothing 0.9": (
-        "No reliable effect (seeds 0-2: 8 ± 0 modes, 13.6 ± 4.4% high-quality against vanilla's 11.5 ± 4.4%): "
-        "D never grows confident on ring8 (D(real) stays about 0.6-0.85 either way), so capping its target "
-        "at 0.9 changes little."),
+        "No reliable gain (seeds 0-2: 7.3 ± 1.2 modes, 9.2 ± 6.8% high-quality against vanilla's 7.7 ± 0.6 "
+        "and 12.5 ± 5.8%, a little lower in each seed): D never grows confident on ring8 (D(real) stays about "
+        "0.6-0.85 either way), so capping its target at 0.9 changes little."),
     "ring8: historical averaging": (
-        "No effect beyond seed noise at the default weight 0.001 (seeds 0-2: 7.3 ± 1.2 modes, 9.1 ± 5.9% "
-        "high-quality against vanilla's 8 ± 0 and 11.5 ± 4.4%); we found no setting where it helps."),
+        "No effect beyond seed noise at the default weight 0.001 (seeds 0-2: 7.3 ± 1.2 modes, 9.8 ± 5.1% "
+        "high-quality against vanilla's 7.7 ± 0.6 and 12.5 ± 5.8%); we found no setting where it helps."),
     "ring8: historical averaging 0.1 (too strong)": (
         "Too strong: the pull toward the average of all past weights keeps both players near their start, "
-        "and samples spread off the modes (seeds 0-2: 0.9 ± 0.3% high-quality against vanilla's 11.5 ± 4.4%)."),
+        "and samples spread off the modes (seeds 0-2: 1.0 ± 0.1% high-quality against vanilla's 12.5 ± 5.8%)."),
     "ring8: minibatch discrimination": (
-        "As good as vanilla, not better, because vanilla already keeps every mode here (seeds 0-2: 8 ± 0 modes, "
-        "11.1 ± 3.3% high-quality against 11.5 ± 4.4%). Compare it with the summed preset below to see why "
-        "ganapp averages over the other samples."),
+        "About as good as vanilla, not better, because vanilla already keeps most modes here (seeds 0-2: "
+        "7.3 ± 1.2 modes, 12.6 ± 7.5% high-quality against 7.7 ± 0.6 and 12.5 ± 5.8%). Compare it with the "
+        "summed preset below to see why ganapp averages over the other samples."),
     "ring8: minibatch discrimination, summed (the paper's formula)": (
-        "The paper's sum over the other 63 samples: D spots a collapsed batch too easily, wins outright, and G "
-        "shrinks to a point (seeds 0-2: 2.0 ± 3.5 modes, 0.6 ± 1.1% high-quality; with seeds 1 and 2 no sample "
-        "lands on a mode). The mean form (the preset above) keeps all 8."),
+        "The paper's sum over the other 63 samples: D spots a collapsed batch too easily and wins outright "
+        "(seeds 0-2: 2.7 ± 4.6 modes, 7.4 ± 12.8% high-quality; with seeds 1 and 2 no sample lands on a mode, "
+        "and seed 0 reaches all 8 but very unevenly, mode KL 1.28). The mean form (the preset above) keeps 6 to 8."),
     "ring8: the paper's methods (MBD + LS + VBN)": (
-        "The paper's 'our methods' set (Table 3): the best ring8 row, all 8 modes in every seed with 30.5 ± 4.2% "
-        "high-quality samples (vanilla 11.5 ± 4.4%) and the most even modes (mode KL 0.16 ± 0.03 against 0.41 ± 0.25)."),
+        "The paper's 'our methods' set (Table 3): all 8 modes in every seed with 32.9 ± 11.6% high-quality "
+        "samples, more than vanilla in each of seeds 0-2 (7.7 ± 0.6 modes, 12.5 ± 5.8%); but virtual batch norm "
+        "alone puts more on a mode (49.0 ± 3.0%), and the modes are about as uneven as vanilla's (mode KL "
+        "0.32 ± 0.32 against 0.36 ± 0.25)."),
     "ring8, G without batch norm: vanilla": (
         "The classic mode collapse: without batch norm in G (and at learning rate 3e-4) the generator piles its "
-        "samples onto one place (seeds 0-4: 1.0 ± 0.7 modes covered, at most 2 in any seed; seeds 5-14: "
+        "samples onto one place (seeds 0-4: 1.0 ± 1.2 modes covered, at most 3 in any seed; seeds 5-14: "
         "0.3 ± 0.5, at most 1)."),
     "ring8, G without batch norm: minibatch discrimination": (
         "Minibatch discrimination's classic effect: D sees the collapsed batch, and G spreads over the ring "
-        "(seeds 0-4: 7.8 ± 0.4 modes against vanilla's 1.0 ± 0.7, more in every seed; seeds 5-14: 7.6 ± 1.0, "
-        "from 5 to 8, against 0.3 ± 0.5; the samples are still loose, 2.8 ± 2.0% high-quality)."),
+        "(seeds 0-4: 7.6 ± 0.5 modes against vanilla's 1.0 ± 1.2, more in every seed; seeds 5-14: 7.9 ± 0.3, "
+        "from 7 to 8, against 0.3 ± 0.5; the samples are still loose, 3.2 ± 2.2% high-quality)."),
     "ring8, G without batch norm: label smoothing 0.9": (
         "Label smoothing's effect: capping D's real target at 0.9 keeps D from growing over-confident, and G "
-        "keeps most of the modes: all 8 in every one of seeds 0-4 (vanilla: 1.0 ± 0.7), but 7.1 ± 1.4, from 4 "
-        "to 8, on seeds 5-14 (vanilla: 0.3 ± 0.5); samples stay loose (2.7 ± 1.9% high-quality)."),
+        "keeps most of the modes: 7.8 ± 0.4 on seeds 0-4, all 8 in four of them (vanilla: 1.0 ± 1.2), but "
+        "7.1 ± 1.4, from 4 to 8, on seeds 5-14 (vanilla: 0.3 ± 0.5); samples stay loose (2.6 ± 1.8% high-quality)."),
     "ring8, G without batch norm: feature matching": (
         "G matches D's average features instead of fooling D, which spreads it over the ring (seeds 0-4: "
-        "7.4 ± 0.5 modes against vanilla's 1.0 ± 0.7), but few samples sit on a mode (1.0 ± 0.2% high-quality)."),
+        "7.4 ± 0.5 modes against vanilla's 1.0 ± 1.2), but few samples sit on a mode (1.0 ± 0.2% high-quality)."),
     "ring8, G without batch norm: virtual batch norm": (
         "Normalising each sample against a fixed reference batch is enough to stop the collapse and gives the "
-        "sharpest samples of this group (seeds 0-4: 8 ± 0 modes, 17.6 ± 3.9% high-quality, vanilla 1.0 ± 0.7 "
-        "and 0.8 ± 0.9%; seeds 5-14: 8 ± 0 modes again, 17.2 ± 3.5%)."),
+        "sharpest samples of this group (seeds 0-4: 8 ± 0 modes, 17.3 ± 3.2% high-quality, vanilla 1.0 ± 1.2 "
+        "and 1.0 ± 1.5%; seeds 5-14: 8 ± 0 modes again, 17.2 ± 3.5%)."),
     "ring8, G without batch norm: historical averaging": (
-        "No rescue: at the default weight 0.001 G still collapses (seeds 0-4: 1.6 ± 0.9 modes against "
-        "vanilla's 1.0 ± 0.7, within seed noise)."),
+        "No rescue: at the default weight 0.001 G still collapses (seeds 0-4: 1.2 ± 0.4 modes against "
+        "vanilla's 1.0 ± 1.2, within seed noise)."),
     "ring8, G without batch norm: why minibatch discrimination catches a collapse (see inside)": (
         "Watch the closeness matrices under the right picture and replay from step 0: G starts bunched, so "
         "its batch is dark red (mean closeness 0.97 against the real batch's 0.62 in each of seeds 5-14); D "
         "uses that, G spreads, and at steps 200-400 its matrix is paler than the real one in every seed, while "
-        "vanilla on the left stays collapsed (at step 2000: 5 to 8 modes in every seed, vanilla 0 or 1)."),
+        "vanilla on the left stays collapsed (at step 2000: 7 or 8 modes in every seed, vanilla 0 or 1)."),
     "ring8: what virtual batch norm removes (see inside)": (
         "Watch the VBN lens: the same 8 noise vectors among two sets of batch-mates, through this G with "
         "batch norm (they move, by 0.16 to 1.6 at each picture of the first 400 steps, seeds 5-14) and with "
@@ -151,19 +156,20 @@ PRESET_NOTES: dict[str, str] = {
         "0.57 ± 0.01 at step 2000, seeds 5-14), yet G keeps 7.1 ± 1.4 modes (4-8) against vanilla's 0.3 ± "
         "0.5."),
     "digits: vanilla": (
-        "The baseline for the digits presets (seeds 0-2: classifier score 6.61 ± 0.16, Frechet distance "
-        "132 ± 31, all 10 classes; held-out seeds 5-14: 6.48 ± 0.32 and 144 ± 33; real held-out digits "
+        "The baseline for the digits presets (seeds 0-2: classifier score 6.72 ± 0.30, Frechet distance "
+        "140 ± 7, all 10 classes; held-out seeds 5-14: 6.48 ± 0.32 and 144 ± 33; real held-out digits "
         "score 9.39 and 23.3)."),
     "digits: minibatch discrimination": (
-        "Clearly better samples in every seed (seeds 0-2: classifier score 7.67 ± 0.18 against vanilla's "
-        "6.61 ± 0.16, Frechet distance 44 ± 11 against 132 ± 31; held-out seeds 5-14, better in each of "
-        "them: 7.46 ± 0.25 against 6.48 ± 0.32, and 52 ± 15 against 144 ± 33; real held-out digits: 9.39 "
+        "Clearly better samples in every seed (seeds 0-2: classifier score 7.72 ± 0.18 against vanilla's "
+        "6.72 ± 0.30, Frechet distance 48 ± 19 against 140 ± 7; held-out seeds 5-14, better in each of "
+        "them: 7.59 ± 0.12 against 6.48 ± 0.32, and 49 ± 14 against 144 ± 33; real held-out digits: 9.39 "
         "and 23.3)."),
     "digits: feature matching": (
         "A small effect, not a cure: on held-out seeds 5-14 the classifier score is the same as vanilla's "
-        "(6.48 ± 0.30 against 6.48 ± 0.32, higher in 5 of the 10 seeds) and the Frechet distance somewhat "
-        "lower (127 ± 26 against 144 ± 33, lower in 8 of 10). Seeds 0-2, used to choose 1000 steps, had "
-        "looked better (6.84 ± 0.12 against 6.61 ± 0.16); at 600 steps it was worse in every seed."),
+        "(6.48 ± 0.30 against 6.48 ± 0.32, higher in 5 of 10 seeds) and the Frechet distance lower "
+        "(127 ± 26 against 144 ± 33, lower in 8 of 10). Seeds 0-2 agree: distance lower in all 3 (99 ± 7 "
+        "against 140 ± 7), score higher in 1 (6.56 ± 0.33 against 6.72 ± 0.30); at 600 steps the score was "
+        "lower in 2 of 3."),
 }
 
 
@@ -184,20 +190,21 @@ READY_MADE_NOTES: dict[str, str] = {
                                    "mode collapse, every sample on one streak through one mode.",
     "ring8-no-batch-norm-minibatch-discrimination": "The same with minibatch discrimination: D sees the collapse, and "
                                                     "G spreads over the ring and covers all 8 modes.",
-    "ring8-vanilla": "ring8, no technique, 2000 steps, seed 0: all 8 modes, 16.1% of samples high-quality.",
+    "ring8-vanilla": "ring8, no technique, 2000 steps, seed 0: all 8 modes, 19.1% of samples high-quality.",
     "ring8-virtual-batch-norm": "ring8 with virtual batch norm, 2000 steps, seed 0: all 8 modes, and more than "
-                                "twice vanilla's share of samples on a mode (37.6% high-quality).",
+                                "twice vanilla's share of samples on a mode (48.8% high-quality).",
     "ring8-minibatch-discrimination": "ring8 with minibatch discrimination (mean over the other samples), 2000 "
-                                      "steps, seed 0: all 8 modes, 14.4% high-quality, like vanilla.",
+                                      "steps, seed 0: all 8 modes, 21.0% high-quality, like vanilla.",
     "ring8-minibatch-discrimination-summed": "ring8 with the paper's summed minibatch features, 2000 steps, seed 0: "
-                                             "D wins outright, 6 modes and only 1.9% of samples on a mode.",
+                                             "D wins outright (its score on fakes falls to 0.010); G reaches all 8 "
+                                             "modes, 22.2% high-quality, but very unevenly (mode KL 1.28).",
     "ring8-our-methods": "ring8 with the paper's methods (MBD + label smoothing + VBN), 2000 steps, seed 0: all 8 "
-                         "modes, 26.6% high-quality, the most even modes (mode KL 0.12).",
-    "digits-vanilla": "digits, no technique, 1000 steps, seed 1: classifier score 7.12, Frechet distance 99.3 "
+                         "modes, 45.2% high-quality, the most even modes of these runs (mode KL 0.022).",
+    "digits-vanilla": "digits, no technique, 1000 steps, seed 1: classifier score 6.74, Frechet distance 82.0 "
                       "(real held-out digits: 9.39 and 23.3).",
-    "digits-minibatch-discrimination": "digits with minibatch discrimination, 1000 steps, seed 1: much closer to "
-                                       "real digits than vanilla (Frechet distance 43.9 against 99.3, classifier "
-                                       "score 7.34 against 7.12).",
+    "digits-minibatch-discrimination": "digits with minibatch discrimination, 1000 steps, seed 1: a higher classifier "
+                                       "score than vanilla (7.18 against 6.74), but about the same Frechet distance "
+                                       "(81.0 against 82.0).",
 }
 
 
@@ -248,60 +255,64 @@ PRESET_TITLES_ZH: dict[str, str] = {
 PRESET_NOTES_ZH: dict[str, str] = {
     "ring8: vanilla": (
         "所有 ring8 預設實驗的基準：生成器裡的批次歸一化保住大部分的 8 個模式"
-        "（隨機種子 0-2：8 ± 0 個模式，高品質樣本比例 11.5 ± 4.4%；在沒有用來挑選的隨機種子 5-14："
+        "（隨機種子 0-2：7.7 ± 0.6 個模式，高品質樣本比例 12.5 ± 5.8%；在沒有用來挑選的隨機種子 5-14："
         "7.0 ± 1.1 個模式，從 5 到 8，高品質 11.3 ± 5.0%）。"),
     "ring8: virtual batch norm": (
-        "模式更集中：高品質樣本比例 29.9 ± 7.0%，原始 GAN 為 11.5 ± 4.4%，隨機種子 0-2 每一個都比較高"
-        "（模式數 7.7 ± 0.6，原始 GAN 為 8 ± 0）；隨機種子 5-14：44.9 ± 9.5%，原始 GAN 為 11.3 ± 5.0%，"
-        "每個種子都保住 8 個模式（原始 GAN 為 7.0 ± 1.1）。"),
+        "模式更集中，是 ring8 預設實驗中最高的比例：高品質樣本比例 49.0 ± 3.0%，原始 GAN 為 12.5 ± 5.8%，"
+        "隨機種子 0-2 每一個都比較高（模式數 8 ± 0，原始 GAN 為 7.7 ± 0.6）；隨機種子 5-14：44.9 ± 9.5%，"
+        "原始 GAN 為 11.3 ± 5.0%，每個種子都保住 8 個模式（原始 GAN 為 7.0 ± 1.1）。"),
     "ring8: feature matching": (
-        "生成器去對齊判別器的平均特徵，而不是騙過判別器，所以樣本散在模式之間：高品質樣本比例 3.9 ± 2.5%，"
-        "原始 GAN 為 11.5 ± 4.4%，隨機種子 0-2 每一個都比較低（7.3 ± 1.2 個模式）。"),
+        "生成器去對齊判別器的平均特徵，而不是騙過判別器，所以樣本散在模式之間：高品質樣本比例 3.9 ± 2.1%，"
+        "原始 GAN 為 12.5 ± 5.8%，隨機種子 0-2 每一個都比較低（7.3 ± 0.6 個模式）。"),
     "ring8: label smoothing 0.9": (
-        "沒有穩定的效果（隨機種子 0-2：8 ± 0 個模式，高品質樣本比例 13.6 ± 4.4%，原始 GAN 為 11.5 ± 4.4%）："
-        "在 ring8 上判別器本來就不會太自信（真實資料的 D(x) 約 0.6-0.85），把目標限制在 0.9 改變不大。"),
+        "沒有穩定的好處（隨機種子 0-2：7.3 ± 1.2 個模式，高品質樣本比例 9.2 ± 6.8%，原始 GAN 為 7.7 ± 0.6 與 "
+        "12.5 ± 5.8%，每個種子都稍低）：在 ring8 上判別器本來就不會太自信（真實資料的 D(x) 約 0.6-0.85），"
+        "把目標限制在 0.9 改變不大。"),
     "ring8: historical averaging": (
         "在預設權重 0.001 下，沒有超出隨機種子差異的效果（隨機種子 0-2：7.3 ± 1.2 個模式，高品質樣本比例 "
-        "9.1 ± 5.9%，原始 GAN 為 8 ± 0 與 11.5 ± 4.4%）；我們沒有找到它有幫助的設定。"),
+        "9.8 ± 5.1%，原始 GAN 為 7.7 ± 0.6 與 12.5 ± 5.8%）；我們沒有找到它有幫助的設定。"),
     "ring8: historical averaging 0.1 (too strong)": (
         "太強了：拉回所有過去權重平均的力量讓兩個玩家都停在起點附近，樣本散在模式之外"
-        "（隨機種子 0-2：高品質樣本比例 0.9 ± 0.3%，原始 GAN 為 11.5 ± 4.4%）。"),
+        "（隨機種子 0-2：高品質樣本比例 1.0 ± 0.1%，原始 GAN 為 12.5 ± 5.8%）。"),
     "ring8: minibatch discrimination": (
-        "和原始 GAN 一樣好，沒有更好，因為原始 GAN 在這裡已經保住每個模式（隨機種子 0-2：8 ± 0 個模式，"
-        "高品質樣本比例 11.1 ± 3.3%，原始 GAN 為 11.5 ± 4.4%）。和下面的「總和」預設實驗比較，就知道 ganapp "
-        "為什麼對其他樣本取平均。"),
+        "和原始 GAN 差不多好，沒有更好，因為原始 GAN 在這裡已經保住大部分的模式（隨機種子 0-2：7.3 ± 1.2 個模式，"
+        "高品質樣本比例 12.6 ± 7.5%，原始 GAN 為 7.7 ± 0.6 與 12.5 ± 5.8%）。和下面的「總和」預設實驗比較，"
+        "就知道 ganapp 為什麼對其他樣本取平均。"),
     "ring8: minibatch discrimination, summed (the paper's formula)": (
-        "論文的公式，對其他 63 個樣本求總和：判別器太容易發現崩潰的批次，完全獲勝，生成器縮成一個點"
-        "（隨機種子 0-2：2.0 ± 3.5 個模式，高品質樣本比例 0.6 ± 1.1%；隨機種子 1 與 2 沒有樣本落在模式上）。"
-        "平均的形式（上面的預設實驗）保住全部 8 個。"),
+        "論文的公式，對其他 63 個樣本求總和：判別器太容易發現崩潰的批次，完全獲勝"
+        "（隨機種子 0-2：2.7 ± 4.6 個模式，高品質樣本比例 7.4 ± 12.8%；隨機種子 1 與 2 沒有樣本落在模式上，"
+        "隨機種子 0 雖然到達全部 8 個模式，但非常不平均，模式分布的 KL 散度 1.28）。"
+        "平均的形式（上面的預設實驗）保住 6 到 8 個。"),
     "ring8: the paper's methods (MBD + LS + VBN)": (
-        "論文表 3 的「我們的方法」組合：ring8 最好的一列，每個隨機種子都有全部 8 個模式，高品質樣本比例 "
-        "30.5 ± 4.2%（原始 GAN 11.5 ± 4.4%），模式也最平均（模式分布的 KL 散度 0.16 ± 0.03，原始 GAN 0.41 ± 0.25）。"),
+        "論文表 3 的「我們的方法」組合：每個隨機種子都有全部 8 個模式，高品質樣本比例 32.9 ± 11.6%，"
+        "隨機種子 0-2 每一個都比原始 GAN 高（原始 GAN 7.7 ± 0.6 個模式，12.5 ± 5.8%）；但只用虛擬的批次歸一化"
+        "時落在模式上的樣本更多（49.0 ± 3.0%），模式也和原始 GAN 差不多不平均"
+        "（模式分布的 KL 散度 0.32 ± 0.32，原始 GAN 0.36 ± 0.25）。"),
     "ring8, G without batch norm: vanilla": (
         "經典的模式崩潰（mode collapse）：生成器沒有批次歸一化（學習率 3e-4）時，樣本全部擠到同一個地方"
-        "（隨機種子 0-4：涵蓋的模式數 1.0 ± 0.7，任何種子最多 2 個；隨機種子 5-14：0.3 ± 0.5，最多 1 個）。"),
+        "（隨機種子 0-4：涵蓋的模式數 1.0 ± 1.2，任何種子最多 3 個；隨機種子 5-14：0.3 ± 0.5，最多 1 個）。"),
     "ring8, G without batch norm: minibatch discrimination": (
         "小批次判別的經典效果：判別器看得到崩潰的批次，生成器於是散布到整個圓環"
-        "（隨機種子 0-4：7.8 ± 0.4 個模式，原始 GAN 為 1.0 ± 0.7，每個種子都比較多；隨機種子 5-14：7.6 ± 1.0，"
-        "從 5 到 8，原始 GAN 為 0.3 ± 0.5；樣本仍然鬆散，高品質樣本比例 2.8 ± 2.0%）。"),
+        "（隨機種子 0-4：7.6 ± 0.5 個模式，原始 GAN 為 1.0 ± 1.2，每個種子都比較多；隨機種子 5-14：7.9 ± 0.3，"
+        "從 7 到 8，原始 GAN 為 0.3 ± 0.5；樣本仍然鬆散，高品質樣本比例 3.2 ± 2.2%）。"),
     "ring8, G without batch norm: label smoothing 0.9": (
         "標籤平滑的效果：把判別器對真實資料的目標限制在 0.9，判別器不會過度自信，生成器保住大部分的模式："
-        "隨機種子 0-4 每個都是 8 個（原始 GAN 為 1.0 ± 0.7），但隨機種子 5-14 是 7.1 ± 1.4 個，從 4 到 8"
-        "（原始 GAN 為 0.3 ± 0.5）；樣本仍然鬆散（高品質樣本比例 2.7 ± 1.9%）。"),
+        "隨機種子 0-4 是 7.8 ± 0.4 個，其中 4 個種子是全部 8 個（原始 GAN 為 1.0 ± 1.2），但隨機種子 5-14 是 "
+        "7.1 ± 1.4 個，從 4 到 8（原始 GAN 為 0.3 ± 0.5）；樣本仍然鬆散（高品質樣本比例 2.6 ± 1.8%）。"),
     "ring8, G without batch norm: feature matching": (
         "生成器去對齊判別器的平均特徵，而不是騙過判別器，因此散布到整個圓環（隨機種子 0-4：7.4 ± 0.5 個模式，"
-        "原始 GAN 為 1.0 ± 0.7），但很少樣本落在模式上（高品質樣本比例 1.0 ± 0.2%）。"),
+        "原始 GAN 為 1.0 ± 1.2），但很少樣本落在模式上（高品質樣本比例 1.0 ± 0.2%）。"),
     "ring8, G without batch norm: virtual batch norm": (
         "用固定的參考批次來歸一化每個樣本，就足以阻止崩潰，而且是這一組裡最集中的樣本"
-        "（隨機種子 0-4：8 ± 0 個模式，高品質樣本比例 17.6 ± 3.9%；原始 GAN 為 1.0 ± 0.7 與 0.8 ± 0.9%；"
+        "（隨機種子 0-4：8 ± 0 個模式，高品質樣本比例 17.3 ± 3.2%；原始 GAN 為 1.0 ± 1.2 與 1.0 ± 1.5%；"
         "隨機種子 5-14：同樣 8 ± 0 個模式，17.2 ± 3.5%）。"),
     "ring8, G without batch norm: historical averaging": (
-        "救不回來：在預設權重 0.001 下生成器仍然崩潰（隨機種子 0-4：1.6 ± 0.9 個模式，原始 GAN 為 1.0 ± 0.7，"
+        "救不回來：在預設權重 0.001 下生成器仍然崩潰（隨機種子 0-4：1.2 ± 0.4 個模式，原始 GAN 為 1.0 ± 1.2，"
         "在隨機種子的差異之內）。"),
     "ring8, G without batch norm: why minibatch discrimination catches a collapse (see inside)": (
         "看右邊圖下的接近度矩陣，並用滑桿從第 0 步重播：生成器一開始擠在一起，所以它的批次是深紅色（隨機種子 5-14 每一個："
         "平均接近度 0.97，真實批次為 0.62）；判別器利用這一點，生成器散開，第 200 到 400 步每個種子的生成矩陣都比真實的淡，"
-        "而左邊的原始 GAN 崩潰（每個種子涵蓋 5 到 8 個模式，原始 GAN 只有 0 或 1 個）。"),
+        "而左邊的原始 GAN 崩潰（第 2000 步：每個種子涵蓋 7 或 8 個模式，原始 GAN 只有 0 或 1 個）。"),
     "ring8: what virtual batch norm removes (see inside)": (
         "看虛擬的批次歸一化的透鏡：同樣 8 個雜訊向量放進兩組不同的批次夥伴，經過這個生成器的批次歸一化版本（輸出會移動，"
         "隨機種子 5-14 前 400 步的每張圖移動 0.16 到 1.6）與虛擬的批次歸一化版本（每張圖都移動 0）"
@@ -315,16 +326,17 @@ PRESET_NOTES_ZH: dict[str, str] = {
         "：在這裡判別器對真實點的輸出一直遠低於紅線（隨機種子 5-14：任何一張圖的平均最多 0.67，第 2000 步為 0.57 ± 0.01）"
         "，但生成器保住 7.1 ± 1.4 個模式（4 到 8），原始 GAN 為 0.3 ± 0.5。"),
     "digits: vanilla": (
-        "digits 預設實驗的基準（隨機種子 0-2：分類器分數 6.61 ± 0.16，Fréchet 距離 132 ± 31，10 個類別都有；"
+        "digits 預設實驗的基準（隨機種子 0-2：分類器分數 6.72 ± 0.30，Fréchet 距離 140 ± 7，10 個類別都有；"
         "保留的隨機種子 5-14：6.48 ± 0.32 與 144 ± 33；真實的保留數字為 9.39 與 23.3）。"),
     "digits: minibatch discrimination": (
-        "每個隨機種子的樣本都明顯更好（隨機種子 0-2：分類器分數 7.67 ± 0.18，原始 GAN 為 6.61 ± 0.16；"
-        "Fréchet 距離 44 ± 11，原始 GAN 為 132 ± 31；保留的隨機種子 5-14 每個都更好：7.46 ± 0.25 對 "
-        "6.48 ± 0.32，52 ± 15 對 144 ± 33；真實的保留數字：9.39 與 23.3）。"),
+        "每個隨機種子的樣本都明顯更好（隨機種子 0-2：分類器分數 7.72 ± 0.18，原始 GAN 為 6.72 ± 0.30；"
+        "Fréchet 距離 48 ± 19，原始 GAN 為 140 ± 7；保留的隨機種子 5-14 每個都更好：7.59 ± 0.12 對 "
+        "6.48 ± 0.32，49 ± 14 對 144 ± 33；真實的保留數字：9.39 與 23.3）。"),
     "digits: feature matching": (
         "效果很小，不是治療：在保留的隨機種子 5-14 上，分類器分數和原始 GAN 一樣（6.48 ± 0.30 對 "
         "6.48 ± 0.32，10 個種子中 5 個比較高），Fréchet 距離稍低（127 ± 26 對 144 ± 33，10 個中 8 個比較低）。"
-        "用來選定 1000 步的隨機種子 0-2 看起來比較好（6.84 ± 0.12 對 6.61 ± 0.16）；在 600 步時每個種子都比較差。"),
+        "用來選定 1000 步的隨機種子 0-2 也一樣：Fréchet 距離 3 個種子都比較低（99 ± 7 對 140 ± 7），"
+        "分類器分數只有 1 個比較高（6.56 ± 0.33 對 6.72 ± 0.30）；在 600 步時，3 個種子中 2 個的分數比較低。"),
 }
 
 READY_MADE_TITLES_ZH: dict[str, str] = {
@@ -344,17 +356,18 @@ READY_MADE_NOTES_ZH: dict[str, str] = {
                                    "所有樣本都在穿過一個模式的一條線上。",
     "ring8-no-batch-norm-minibatch-discrimination": "同樣的設定加上小批次判別：判別器看得到崩潰，生成器散布到整個"
                                                     "圓環，涵蓋全部 8 個模式。",
-    "ring8-vanilla": "ring8，沒有技巧，2000 步，隨機種子 0：全部 8 個模式，高品質樣本比例 16.1%。",
+    "ring8-vanilla": "ring8，沒有技巧，2000 步，隨機種子 0：全部 8 個模式，高品質樣本比例 19.1%。",
     "ring8-virtual-batch-norm": "ring8 加上虛擬的批次歸一化，2000 步，隨機種子 0：全部 8 個模式，落在模式上的樣本"
-                                "比例是原始 GAN 的兩倍以上（高品質樣本比例 37.6%）。",
+                                "比例是原始 GAN 的兩倍以上（高品質樣本比例 48.8%）。",
     "ring8-minibatch-discrimination": "ring8 加上小批次判別（對其他樣本取平均），2000 步，隨機種子 0：全部 8 個模式，"
-                                      "高品質樣本比例 14.4%，和原始 GAN 差不多。",
-    "ring8-minibatch-discrimination-summed": "ring8 加上論文的總和形式小批次判別，2000 步，隨機種子 0：判別器完全獲勝，"
-                                             "6 個模式，只有 1.9% 的樣本落在模式上。",
+                                      "高品質樣本比例 21.0%，和原始 GAN 差不多。",
+    "ring8-minibatch-discrimination-summed": "ring8 加上論文的總和形式小批次判別，2000 步，隨機種子 0：判別器完全獲勝"
+                                             "（它對假樣本的分數降到 0.010）；生成器到達全部 8 個模式，高品質樣本比例 "
+                                             "22.2%，但非常不平均（模式分布的 KL 散度 1.28）。",
     "ring8-our-methods": "ring8 加上論文的方法（小批次判別 + 標籤平滑 + 虛擬的批次歸一化），2000 步，隨機種子 0："
-                         "全部 8 個模式，高品質樣本比例 26.6%，模式最平均（模式分布的 KL 散度 0.12）。",
-    "digits-vanilla": "digits，沒有技巧，1000 步，隨機種子 1：分類器分數 7.12，Fréchet 距離 99.3"
+                         "全部 8 個模式，高品質樣本比例 45.2%，是這幾個訓練中模式最平均的（模式分布的 KL 散度 0.022）。",
+    "digits-vanilla": "digits，沒有技巧，1000 步，隨機種子 1：分類器分數 6.74，Fréchet 距離 82.0"
                       "（真實的保留數字：9.39 與 23.3）。",
-    "digits-minibatch-discrimination": "digits 加上小批次判別，1000 步，隨機種子 1：比原始 GAN 更接近真實數字"
-                                       "（Fréchet 距離 43.9，原始 GAN 為 99.3；分類器分數 7.34，原始 GAN 為 7.12）。",
+    "digits-minibatch-discrimination": "digits 加上小批次判別，1000 步，隨機種子 1：分類器分數比原始 GAN 高"
+                                       "（7.18，原始 GAN 為 6.74），但 Fréchet 距離差不多（81.0，原始 GAN 為 82.0）。",
 }

@@ -533,10 +533,10 @@ LOOK_FOR: dict[str, tuple[str, str]] = {
                 "(mode collapse).",
                 "原始 GAN，沒有技巧：看樣本是涵蓋每個模式，還是擠在同一個地方（模式崩潰，mode collapse）。"),
     "collapse_pair": ("Left: vanilla piles its samples onto one streak (mode collapse). Right: the treated run first "
-                      "spreads out like a spray, then finds the ring, often only after 15-20 s. The side that is "
+                      "spreads out like a spray, then finds the ring, often only after 1,000 steps or more. The side that is "
                       "ahead waits at the other's step.",
                       "左邊：原始 GAN 把樣本堆在一條線上（模式崩潰，mode collapse）。右邊：加了技巧的訓練先像噴霧"
-                      "一樣散開，之後才找到圓環，常常要 15-20 秒。跑得快的一邊會停在另一邊的步數等它。"),
+                      "一樣散開，之後才找到圓環，常常要到 1,000 步以後。跑得快的一邊會停在另一邊的步數等它。"),
     "pair": ("Left: vanilla. Right: the same seed with the technique, held at the same step; compare the captions.",
              "左邊：原始 GAN。右邊：同樣的隨機種子加上技巧，兩邊停在同一步；比較標題中的數字。"),
     "digits": ("Digits: blobs turn into strokes, then into digits; the classifier score climbs toward real digits' "
