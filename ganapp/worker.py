@@ -54,9 +54,20 @@ curves.warm_up()  # load the chart fonts here, in the forkserver, rather than in
 minibatch_kernel.warm_up()  # and compile minibatch discrimination's loops (numba) once
 WATCHDOG_INTERVAL_S = 0.5
 ORPHAN_GRACE_S = 20.0  # a job whose server is gone stops, writes its files, and exits within this
+POLITE_NICENESS = 10  # a job trains at this niceness (or lower priority), below the web server's 0
 HUGE_LOSS = 100.0  # a loss above this at the end: the run diverged although nothing became NaN
 
 Send = Callable[[Message], Any]
+
+
+def polite_increment(niceness: int) -> int:
+    """How much to renice a job that runs at `niceness` so that it trains at POLITE_NICENESS.
+
+    A job of the local backend starts at the server's 0 and goes to 10. A job on a Ray node
+    starts at its runner's niceness, Ray's worker niceness (15 by default,
+    RAY_worker_niceness): it stays there rather than dropping to 19, the priority of
+    anything else on the node that asked to come last."""
+    return max(0, POLITE_NICENESS - niceness)
 
 
 class ServerGone(Exception):
@@ -86,7 +97,7 @@ def main(spec: dict[str, Any], connection, stop_event, server_pid: int, control=
         if not polite[0] and isinstance(message, (Samples, Done)):
             polite[0] = True
             try:
-                os.nice(10)
+                os.nice(polite_increment(os.nice(0)))
             except OSError:
                 pass
 

@@ -552,3 +552,12 @@ def test_a_side_of_a_pair_draws_every_picture_however_fast_it_trains(manager):
     # so some are skipped; on a very busy one all may be drawn, so only the first and last are certain.
     drawn = [step for run_id, step in steps if run_id == plain.id]
     assert drawn[0] == 0 and drawn[-1] == 400, drawn
+
+
+def test_a_job_trains_at_nice_10_or_at_its_ray_runners_lower_priority():
+    # Local jobs start at the server's 0 and train at 10; on a Ray node a job starts at its
+    # runner's niceness (Ray's worker niceness, 15 by default) and stays there, not at 19.
+    from ganapp.worker import POLITE_NICENESS, polite_increment
+
+    assert POLITE_NICENESS == 10
+    assert [niceness + polite_increment(niceness) for niceness in (0, 3, 10, 15, 19)] == [10, 10, 10, 15, 19]
