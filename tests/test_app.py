@@ -369,6 +369,15 @@ def test_a_zh_tw_page_names_preset_runs_by_their_chinese_titles(server, manager)
     assert shown["en"] == run.picture
     if picture_text.picture_language("zh-TW") == "zh-TW":  # a CJK font is installed
         assert shown["zh-TW"] != run.picture and shown["zh-TW"] == render.relabel_scatter_png(run.picture, "zh-TW")
+    # The loss curves too: redrawn from the run's history in the page's language.
+    from ganapp import curves
+
+    drawn = {lang: base64.b64decode(server.app.picture(run, "curves", lang).split("base64,")[1].split('"')[0])
+             for lang in ("en", "zh-TW")}
+    assert run.curves is not None and drawn["en"] == run.curves
+    if picture_text.picture_language("zh-TW") == "zh-TW":
+        assert drawn["zh-TW"] != run.curves
+        assert drawn["zh-TW"] == curves.training_curves_png(run.history, lang="zh-TW")
 
 
 def test_a_compared_run_without_views_still_says_its_step():

@@ -15,7 +15,7 @@ from typing import Any
 
 import gradio as gr
 
-from ganapp import picture_text, render
+from ganapp import curves, picture_text, render
 from ganapp.config import ConfigError
 from ganapp.jobs import JobError, JobManager, Run, check_owner
 
@@ -119,7 +119,8 @@ class GanApp:
                                             tr(lang, "alt_samples", label=label, step=run.picture_step),
                                             tr(lang, "waiting_picture"))
             elif which == "curves":
-                cached = views.picture_html(run.curves, tr(lang, "alt_curves", label=label, step=run.step),
+                cached = views.picture_html(self.curves_in_language(run, lang),
+                                            tr(lang, "alt_curves", label=label, step=run.step),
                                             tr(lang, "curves_soon"), kind="curves")
             else:
                 cached = views.picture_html(run.metrics_picture, tr(lang, "alt_metrics", name=run.name), "",
@@ -139,6 +140,20 @@ class GanApp:
         if png is None or picture_text.picture_language(lang) == drawn_in:
             return png
         return render.relabel_scatter_png(png, lang)
+
+    @staticmethod
+    def curves_in_language(run: Run, lang: str) -> bytes | None:
+        """The loss curves in the page's language: the job draws them in the language of the
+        page that started the run; a page in the other one redraws them as the job does, from
+        the history rows the server keeps (ganapp.curves, about 9 ms, once per new curves
+        picture and language, as `picture` caches its HTML)."""
+        drawn_in = picture_text.picture_language(run.spec.get("lang", "en") if isinstance(run.spec, dict) else "en")
+        if run.curves is None or not run.history or picture_text.picture_language(lang) == drawn_in:
+            return run.curves
+        try:
+            return curves.training_curves_png(run.history, lang=lang)
+        except Exception:  # a history the chart cannot read: the job's own picture
+            return run.curves
 
     def keep_picture(self, run: Run, sample: tuple[int, bytes] | None = None) -> None:
         """Remember the run's latest sample picture by step (bounded), so that a pair can be
