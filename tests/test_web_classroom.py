@@ -32,11 +32,13 @@ def _inside(box: dict, width: int, height: int) -> bool:
         and box["y"] + box["height"] <= height + 0.5
 
 
-def _picture_step(page, selector: str) -> int | None:
-    alt = page.locator(f"{selector} img").first.get_attribute("alt") if page.locator(f"{selector} img").count() \
-        else None
-    found = re.search(r"at step (\d+)", alt or "")
-    return int(found.group(1)) if found else None
+def _pair_steps(page) -> tuple[int | None, int | None]:
+    """The steps of both panes' pictures, read in one go: two reads could straddle a poll's
+    update (both runs now draw a picture every 100 steps, a few a second)."""
+    alts = page.evaluate("""() => ['#samples', '#samples-b'].map(s => {
+        const image = document.querySelector(s + ' img'); return image ? image.getAttribute('alt') : null; })""")
+    found = [re.search(r"at step (\d+)", alt or "") for alt in alts]
+    return tuple(int(f.group(1)) if f else None for f in found)
 
 
 @pytest.mark.parametrize("width, height", [(1280, 720), (1920, 1080)])
@@ -83,7 +85,7 @@ def test_the_lesson_fits_the_first_screen_and_nothing_jumps(server, browser, art
         steps = []
         for _ in range(8):
             page.wait_for_timeout(400)
-            steps.append((_picture_step(page, "#samples"), _picture_step(page, "#samples-b")))
+            steps.append(_pair_steps(page))
         shown = [(a, b) for a, b in steps if a is not None and b is not None]
         (artifacts_dir / f"pair-steps-{width}x{height}.json").write_text(json.dumps(steps))
         assert shown and all(abs(a - b) <= 100 for a, b in shown), steps
