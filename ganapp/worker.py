@@ -31,7 +31,7 @@ from typing import Any
 import torch
 import torch._dynamo  # noqa: F401  (imported lazily by torch.optim.Adam; 2 s per job if not preloaded)
 
-from . import curves, metrics, render
+from . import curves, metrics, picture_text, render
 from .checkpoint import trainer_from_checkpoint
 from .config import GANConfig
 from .runfiles import samples_picture, write_run
@@ -316,8 +316,13 @@ def _train(trainer: Trainer, spec: dict[str, Any], send: Send, should_stop: Call
         numbers = {k: float(v) for k, v in measured.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}
         warning = measured.get("warning")
+        lang = picture_text.picture_language(spec.get("lang"))
+        other = picture_text.picture_language("en" if lang == "zh-TW" else "zh-TW")  # "en" without a CJK font
+        # The chart in both languages (a few ms, once per measurement): a page switched to the
+        # other one shows it, and the counts it is drawn from stay in the job.
         send(Metrics(step=step, numbers=numbers, warning=warning if isinstance(warning, str) else None,
-                     png=_metrics_png(measured, spec.get("lang"))))
+                     png=_metrics_png(measured, lang),
+                     other_png=_metrics_png(measured, other) if other != lang else None))
 
     # The first picture goes out at once, before the metrics evaluator is built (it may
     # prepare a classifier first), so the page shows something within a fraction of a second.

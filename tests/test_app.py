@@ -378,6 +378,15 @@ def test_a_zh_tw_page_names_preset_runs_by_their_chinese_titles(server, manager)
     if picture_text.picture_language("zh-TW") == "zh-TW":
         assert drawn["zh-TW"] != run.curves
         assert drawn["zh-TW"] == curves.training_curves_png(run.history, lang="zh-TW")
+    # And the bar chart: the job draws it in both languages.
+    run = manager.submit(owner, GANConfig(**{**TINY, "steps": 40, "metrics_every": 40}), name="ring8: vanilla")
+    manager.wait(owner, run.id, timeout_s=60)
+    charts = {lang: base64.b64decode(server.app.picture(run, "metrics", lang).split("base64,")[1].split('"')[0])
+              for lang in ("en", "zh-TW")}
+    assert run.metrics_picture is not None and charts["en"] == run.metrics_picture
+    if picture_text.picture_language("zh-TW") == "zh-TW":
+        assert run.metrics_picture_other is not None and charts["zh-TW"] == run.metrics_picture_other
+        assert charts["zh-TW"] != charts["en"]
 
 
 def test_a_compared_run_without_views_still_says_its_step():

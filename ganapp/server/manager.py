@@ -103,6 +103,7 @@ class Run:
     metrics: dict[str, float] = field(default_factory=dict)  # the latest measured numbers
     metrics_warning: str | None = None
     metrics_picture: bytes | None = None  # PNG bar chart from ganapp.metrics, when it draws one
+    metrics_picture_other: bytes | None = None  # the same chart in the other language, if drawn
     metrics_count: int = 0
     metric_rows: int = 0  # history rows that carry metrics (they come every metrics_every steps)
     # The latest views inside the game, (step, PNG bytes by view name, numbers), set in one
@@ -907,6 +908,7 @@ class JobManager:
             run.metrics_warning = _short(message.warning)
             if message.png:
                 run.metrics_picture = message.png
+                run.metrics_picture_other = message.other_png if isinstance(message.other_png, bytes) else None
             run.metrics_count += 1
         elif isinstance(message, Note):
             run.note = _short(message.text)

@@ -57,7 +57,8 @@ class Metrics:
     step: int
     numbers: dict[str, float]
     warning: str | None = None
-    png: bytes | None = None
+    png: bytes | None = None  # the bar chart in the language of the page that started the run
+    other_png: bytes | None = None  # the same chart in the other language (ganapp.picture_text)
 
 
 @dataclass(frozen=True)

@@ -123,8 +123,8 @@ class GanApp:
                                             tr(lang, "alt_curves", label=label, step=run.step),
                                             tr(lang, "curves_soon"), kind="curves")
             else:
-                cached = views.picture_html(run.metrics_picture, tr(lang, "alt_metrics", name=run.name), "",
-                                            kind="metrics")
+                cached = views.picture_html(self.metrics_in_language(run, lang),
+                                            tr(lang, "alt_metrics", name=run.name), "", kind="metrics")
             if len(self._pictures) > 256:
                 self._pictures.clear()
             self._pictures[key] = cached
@@ -140,6 +140,15 @@ class GanApp:
         if png is None or picture_text.picture_language(lang) == drawn_in:
             return png
         return render.relabel_scatter_png(png, lang)
+
+    @staticmethod
+    def metrics_in_language(run: Run, lang: str) -> bytes | None:
+        """The bar chart in the page's language: the job draws it in both (the other one is
+        missing for a run restored from its files, which keep the run's language only)."""
+        drawn_in = picture_text.picture_language(run.spec.get("lang", "en") if isinstance(run.spec, dict) else "en")
+        if picture_text.picture_language(lang) != drawn_in and run.metrics_picture_other is not None:
+            return run.metrics_picture_other
+        return run.metrics_picture
 
     @staticmethod
     def curves_in_language(run: Run, lang: str) -> bytes | None:
