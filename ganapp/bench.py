@@ -189,7 +189,7 @@ def main(*, repeats: int = 15, seconds: float = 0.3, threads: int = 1) -> int:
     rounds = 2 * repeats + 1
     times = round_times(loops, steps=steps_for(loops["vanilla"], seconds / 3), repeats=rounds)
     for name, how in (("mbd", "compiled loops"), ("formula", "tensor formula")):
-        if name == "mbd" and not minibatch_kernel.usable(torch.zeros(1)):
+        if name == "mbd" and not minibatch_kernel.ENABLED:
             how = "tensor formula: numba is not installed"
         costs = sorted(t / v for t, v in zip(times[name], times["vanilla"]))
         print(f"minibatch discrimination on the 2-D MLP ({how}): {median_cost(times[name], times['vanilla']):.2f}x "

@@ -554,10 +554,20 @@ def test_a_side_of_a_pair_draws_every_picture_however_fast_it_trains(manager):
     assert drawn[0] == 0 and drawn[-1] == 400, drawn
 
 
-def test_a_job_trains_at_nice_10_or_at_its_ray_runners_lower_priority():
+def test_a_job_trains_at_nice_10_or_at_its_ray_runners_lower_priority(manager):
     # Local jobs start at the server's 0 and train at 10; on a Ray node a job starts at its
     # runner's niceness (Ray's worker niceness, 15 by default) and stays there, not at 19.
     from ganapp.worker import POLITE_NICENESS, polite_increment
 
     assert POLITE_NICENESS == 10
     assert [niceness + polite_increment(niceness) for niceness in (0, 3, 10, 15, 19)] == [10, 10, 10, 15, 19]
+    # A real local job, seen from outside, after its first picture.
+    owner = manager.issue_token("test")
+    run = manager.submit(owner, tiny(steps=20_000))
+    try:
+        wait_until(lambda: run.picture is not None and run.pid is not None, FIRST_START_S, "the job's first picture")
+        wait_until(lambda: os.getpriority(os.PRIO_PROCESS, run.pid) == os.nice(0) + POLITE_NICENESS, 10,
+                   "the job to train at nice 10 above the server")
+    finally:
+        manager.stop(owner, run.id)
+        ended(manager, owner, run)

@@ -21,22 +21,25 @@ mean keeps all 8 (docs/results.md, section 4). The two forms span the same funct
 (the output weight can absorb 1/(n-1)); what differs is the scale Adam starts from.
 """
 
-import importlib
-
 import torch
 from torch import nn
 
 
 REDUCTIONS = ("sum", "mean")
-_kernel = None  # minibatch_kernel, imported at the first use: numba takes about 0.3 s to import
 
 
 def _loops():
-    """The compiled loops' module (minibatch_kernel.py), imported on first use."""
-    global _kernel
-    if _kernel is None:
-        _kernel = importlib.import_module(".minibatch_kernel", __package__)
-    return _kernel
+    """The compiled loops' module (minibatch_kernel.py), imported at the first use (numba
+    takes about 0.3 s to import, and the web server never needs it)."""
+    from . import minibatch_kernel
+    return minibatch_kernel
+
+
+def _is_mean(reduction: str) -> bool:
+    """Whether `reduction` is the mean (else the sum); an unknown one is refused."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
+    return reduction == "mean"
 
 
 def minibatch_features(features: torch.Tensor, tensor: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
@@ -44,9 +47,7 @@ def minibatch_features(features: torch.Tensor, tensor: torch.Tensor, reduction: 
 
     reduction "sum" gives o = n - 1 for n identical rows, "mean" gives 1.
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
-    return _MinibatchFeatures.apply(features, tensor, None, reduction == "mean")
+    return _MinibatchFeatures.apply(features, tensor, None, _is_mean(reduction))
 
 
 def minibatch_logit(features: torch.Tensor, tensor: torch.Tensor, weight: torch.Tensor,
@@ -56,9 +57,7 @@ def minibatch_logit(features: torch.Tensor, tensor: torch.Tensor, weight: torch.
     The same as a bias-free nn.Linear(B, 1) applied to `minibatch_features`, in the same
     autograd node (two fewer nodes and matrix products on each D call).
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
-    return _MinibatchFeatures.apply(features, tensor, weight, reduction == "mean")
+    return _MinibatchFeatures.apply(features, tensor, weight, _is_mean(reduction))
 
 
 class _MinibatchFeatures(torch.autograd.Function):
@@ -151,8 +150,7 @@ class MinibatchDiscrimination(nn.Module):
     def __init__(self, in_features: int, kernels: int, kernel_dim: int, *, reduction: str = "sum",
                  init_std: float = 0.05):
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
+        _is_mean(reduction)  # refuses an unknown one now, not at the first batch
         self.in_features, self.kernels, self.kernel_dim = in_features, kernels, kernel_dim
         self.reduction = reduction
         # The official code draws theta ~ N(0, 0.05) before weight norm; a small scale keeps

@@ -33,6 +33,13 @@ PICTURES_KEPT = 200  # sample pictures kept per run, to show a pair at the same 
 RUNS_WITH_PICTURES = 32  # runs whose pictures are kept (the most recently drawn)
 
 
+
+def _in_other_language(run: Run, lang: str) -> bool:
+    """Whether a page in `lang` shows the run's pictures in another language than the job
+    drew them in (that of the page that started the run; English where no CJK font)."""
+    drawn_in = run.spec.get("lang", "en") if isinstance(run.spec, dict) else "en"
+    return picture_text.picture_language(lang) != picture_text.picture_language(drawn_in)
+
 class GanApp:
     """The page's state over one JobManager: what it caches, and how it looks runs up."""
 
@@ -136,8 +143,7 @@ class GanApp:
         language of the page that started the run, and a page switched to the other one
         repaints the scatter's legend (render.relabel_scatter_png; once per picture and
         language, as the callers cache their HTML)."""
-        drawn_in = picture_text.picture_language(run.spec.get("lang", "en") if isinstance(run.spec, dict) else "en")
-        if png is None or picture_text.picture_language(lang) == drawn_in:
+        if png is None or not _in_other_language(run, lang):
             return png
         return render.relabel_scatter_png(png, lang)
 
@@ -145,8 +151,7 @@ class GanApp:
     def metrics_in_language(run: Run, lang: str) -> bytes | None:
         """The bar chart in the page's language: the job draws it in both (the other one is
         missing for a run restored from its files, which keep the run's language only)."""
-        drawn_in = picture_text.picture_language(run.spec.get("lang", "en") if isinstance(run.spec, dict) else "en")
-        if picture_text.picture_language(lang) != drawn_in and run.metrics_picture_other is not None:
+        if run.metrics_picture_other is not None and _in_other_language(run, lang):
             return run.metrics_picture_other
         return run.metrics_picture
 
@@ -156,8 +161,7 @@ class GanApp:
         page that started the run; a page in the other one redraws them as the job does, from
         the history rows the server keeps (ganapp.curves, about 9 ms, once per new curves
         picture and language, as `picture` caches its HTML)."""
-        drawn_in = picture_text.picture_language(run.spec.get("lang", "en") if isinstance(run.spec, dict) else "en")
-        if run.curves is None or not run.history or picture_text.picture_language(lang) == drawn_in:
+        if run.curves is None or not run.history or not _in_other_language(run, lang):
             return run.curves
         try:
             return curves.training_curves_png(run.history, lang=lang)
