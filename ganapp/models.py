@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .config import GANConfig
-from .techniques import MinibatchDiscrimination, VirtualBatchNorm, minibatch_logit
+from .techniques import MinibatchDiscrimination, VirtualBatchNorm, minibatch_head
 
 
 class Generator(nn.Module):
@@ -93,12 +93,12 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.body(x)  # (n, A)
-        logit = self.output(features)
-        if self.minibatch is not None:
-            # o(x) W^T, with o(x) (n, B) and W the output weights of the minibatch features
-            logit = logit + minibatch_logit(features, self.minibatch.tensor, self.minibatch_output.weight,
-                                            self.minibatch.reduction)
-        return logit.squeeze(1), features
+        if self.minibatch is None:
+            return self.output(features).squeeze(1), features
+        # out(f) + o(x) W^T, with o(x) (n, B) and W the output weights of the minibatch
+        # features, in one autograd node (the same numbers as the two layers and their sum)
+        return minibatch_head(features, self.output.weight, self.output.bias, self.minibatch.tensor,
+                              self.minibatch_output.weight, self.minibatch.reduction), features
 
 
 def build_models(config: GANConfig, sample_shape: tuple[int, ...]) -> tuple[Generator, Discriminator]:

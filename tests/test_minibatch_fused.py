@@ -8,8 +8,9 @@ out below: the pairwise formula over the (n, n, B, C) difference tensor, and the
 torch.cdist form ganapp used before the fused node. Forward and gradients, both
 reductions, batch sizes 1 to 64, kernels of 1 to 7 dimensions, float64 to ~1e-12 and
 float32 at the default sizes; gradcheck on small sizes; the sample itself masked out;
-`minibatch_logit` against an nn.Linear on the features; the float32 exp of the loops
-against float64's.
+`minibatch_head` (D's output layer and the minibatch features in one node) against
+nn.Linear on concat[f(x), o(x)], and a training run with it against one with the separate
+layers, to the bit; the float32 exp of the loops against float64's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganapp.techniques import minibatch_features, minibatch_kernel, minibatch_logit
+from ganapp.techniques import minibatch_features, minibatch_head, minibatch_kernel
 
 WAYS = ["compiled loops", "tensor formula"]
 
@@ -151,23 +152,65 @@ def test_repeated_calls_are_bitwise_identical():
 
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_minibatch_logit_is_a_linear_layer_on_the_minibatch_features(dtype, reduction):
-    # D's output layer sees concat[f(x), o(x)]; minibatch_logit is o(x)'s share, o W^T.
+def test_minibatch_head_is_the_output_layer_on_the_features_and_the_minibatch_features(dtype, reduction):
+    # D's output layer sees concat[f(x), o(x)] (the paper's layer): one nn.Linear(A + B, 1).
     features = randn(64, 128, seed=21, dtype=dtype).clamp(min=0)
+    output_weight, output_bias = randn(1, 128, seed=25, scale=0.1, dtype=dtype), randn(1, seed=26, dtype=dtype)
     tensor = randn(128, 16, 5, seed=22, scale=0.05, dtype=dtype)
     weight = randn(1, 16, seed=23, dtype=dtype)
-    upstream = randn(64, 1, seed=24, dtype=dtype)
+    upstream = randn(64, seed=24, dtype=dtype)
     results = []
     for fused in (True, False):
-        f, t, w = (x.detach().clone().requires_grad_() for x in (features, tensor, weight))
-        out = minibatch_logit(f, t, w, reduction) if fused else torch.nn.functional.linear(
-            minibatch_features(f, t, reduction), w)
-        results.append((out.detach(), *torch.autograd.grad((out * upstream).sum(), (f, t, w))))
-    tolerance = dict(rtol=1e-12, atol=1e-13) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-6)
-    for got, want, what in zip(*results, ("logit", "d/d features", "d/d T", "d/d W")):
+        inputs = [x.detach().clone().requires_grad_() for x in (features, output_weight, output_bias, tensor, weight)]
+        f, w_f, b, t, w = inputs
+        if fused:
+            out = minibatch_head(f, w_f, b, t, w, reduction)
+        else:
+            out = torch.nn.functional.linear(torch.cat([f, minibatch_features(f, t, reduction)], dim=1),
+                                             torch.cat([w_f, w], dim=1), b).squeeze(1)
+        results.append((out.detach(), *torch.autograd.grad((out * upstream).sum(), inputs)))
+    tolerance = dict(rtol=1e-12, atol=1e-12) if dtype == torch.float64 else dict(rtol=2e-5, atol=2e-5)
+    for got, want, what in zip(*results, ("logit", "d/d features", "d/d W_f", "d/d b", "d/d T", "d/d W")):
         assert got.shape == want.shape and torch.allclose(got, want, **tolerance), what
     with pytest.raises(ValueError, match="reduction must be one of sum, mean; got 'max'"):
-        minibatch_logit(features, tensor, weight, "max")
+        minibatch_head(features, output_weight, output_bias, tensor, weight, "max")
+
+
+def test_minibatch_head_gradients_reach_only_the_inputs_that_ask_for_them():
+    features = randn(5, 6, seed=30)  # a detached batch
+    output_weight, output_bias = randn(1, 6, seed=31).requires_grad_(), randn(1, seed=32)
+    tensor, weight = randn(6, 4, 3, seed=33).requires_grad_(), randn(1, 4, seed=34).requires_grad_()
+    minibatch_head(features, output_weight, output_bias, tensor, weight, "mean").sum().backward()
+    assert all(x.grad is not None for x in (output_weight, tensor, weight))
+    assert features.grad is None and output_bias.grad is None
+
+
+@pytest.mark.parametrize("settings", [dict(data="ring8"), dict(data="ring8", minibatch_reduction="sum",
+                                                                feature_matching=True),
+                                      dict(data="digits", batch_size=16)])
+def test_a_run_gives_the_same_numbers_to_the_bit_as_with_the_separate_output_layers(settings, monkeypatch):
+    # minibatch_head is an optimisation only: every figure measured with the separate layers
+    # (the README's tables, the ready-made runs) must stay exactly as it was.
+    from ganapp import models
+    from ganapp.config import GANConfig
+    from ganapp.training import Trainer
+
+    def separate_layers(self, x):  # the Discriminator's forward before minibatch_head
+        features = self.body(x)
+        others = minibatch_features(features, self.minibatch.tensor, self.minibatch.reduction)
+        return (self.output(features) + self.minibatch_output(others)).squeeze(1), features
+
+    config = GANConfig(minibatch_discrimination=True, steps=40, **settings)
+    states = []
+    for forward in (None, separate_layers):
+        if forward is not None:
+            monkeypatch.setattr(models.Discriminator, "forward", forward)
+        trainer = Trainer(config)
+        for _ in range(config.steps):
+            trainer.train_step()
+        states.append(trainer.state_tensors())
+    assert states[0].keys() == states[1].keys()
+    assert [name for name in states[0] if not torch.equal(states[0][name], states[1][name])] == []
 
 
 def test_a_sample_that_is_not_a_number_spoils_its_whole_batch_as_in_the_formula():
@@ -221,8 +264,10 @@ def test_on_the_cpu_both_directions_take_the_compiled_loops(way, dtype, monkeypa
         formula = getattr(mbd, name)
         monkeypatch.setattr(mbd, name, lambda *args, formula=formula, name=name: taken.append(name) or formula(*args))
     features = randn(8, 6, seed=27, dtype=dtype).requires_grad_()
-    minibatch_logit(features, randn(6, 4, 3, seed=28, dtype=dtype), randn(1, 4, seed=29, dtype=dtype)).sum().backward()
-    assert taken == ([] if way == "compiled loops" else ["_closeness_and_others", "_grad_m"])
+    minibatch_features(features, randn(6, 4, 3, seed=28, dtype=dtype)).sum().backward()
+    minibatch_head(features, randn(1, 6, seed=35, dtype=dtype), randn(1, seed=36, dtype=dtype),
+                   randn(6, 4, 3, seed=28, dtype=dtype), randn(1, 4, seed=29, dtype=dtype)).sum().backward()
+    assert taken == ([] if way == "compiled loops" else ["_closeness_and_others", "_grad_m"] * 2)
 
 
 def test_warm_up_compiles_the_float32_loops(way):

@@ -7,7 +7,7 @@ decides where they enter. See ../shared/techniques.md for the decisions.
 from .feature_matching import feature_matching_loss
 from .historical_averaging import HistoricalAverage
 from .label_smoothing import discriminator_loss, generator_loss
-from .minibatch_discrimination import MinibatchDiscrimination, minibatch_features, minibatch_logit
+from .minibatch_discrimination import MinibatchDiscrimination, minibatch_features, minibatch_head
 from .virtual_batch_norm import VirtualBatchNorm, reference_statistics, virtual_batch_norm
 
 __all__ = [
@@ -17,7 +17,7 @@ __all__ = [
     "generator_loss",
     "MinibatchDiscrimination",
     "minibatch_features",
-    "minibatch_logit",
+    "minibatch_head",
     "VirtualBatchNorm",
     "reference_statistics",
     "virtual_batch_norm",

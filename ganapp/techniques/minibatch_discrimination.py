@@ -47,21 +47,56 @@ def minibatch_features(features: torch.Tensor, tensor: torch.Tensor, reduction: 
 
     reduction "sum" gives o = n - 1 for n identical rows, "mean" gives 1.
     """
-    return _MinibatchFeatures.apply(features, tensor, None, _is_mean(reduction))
+    return _MinibatchFeatures.apply(features, tensor, _is_mean(reduction))
 
 
-def minibatch_logit(features: torch.Tensor, tensor: torch.Tensor, weight: torch.Tensor,
-                    reduction: str = "sum") -> torch.Tensor:
-    """o(x) W^T of shape (n, 1): the minibatch features' share of D's logit, for W (1, B).
+def minibatch_head(features: torch.Tensor, output_weight: torch.Tensor, output_bias: torch.Tensor,
+                   tensor: torch.Tensor, weight: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
+    """D's logit, (n,), with minibatch discrimination: its output layer on concat[f(x), o(x)].
 
-    The same as a bias-free nn.Linear(B, 1) applied to `minibatch_features`, in the same
-    autograd node (two fewer nodes and matrix products on each D call).
+    Written as f W_f^T + b + o(x) W^T, with W_f (1, A) and b (1,) the output layer's
+    weights for the features and W (1, B) those of the minibatch features: the same numbers
+    as nn.Linear(A, 1) on the features plus a bias-free nn.Linear(B, 1) on o(x), squeezed
+    (one addition, which is commutative), in one autograd node instead of six.
     """
-    return _MinibatchFeatures.apply(features, tensor, weight, _is_mean(reduction))
+    return _MinibatchHead.apply(features, output_weight, output_bias, tensor, weight, _is_mean(reduction))
+
+
+def _transposed_m(features: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
+    """M transposed, (B, C, n) = T^T f^T: one row over the batch for each kernel and
+    dimension, contiguous with no copy (the product of transposed views is contiguous)."""
+    n, (in_features, kernels, kernel_dim) = features.shape[0], tensor.shape
+    return torch.mm(tensor.view(in_features, kernels * kernel_dim).t(), features.t()).view(kernels, kernel_dim, n)
+
+
+def _pairwise(m: torch.Tensor, mean: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(closeness c_b(i, j) as (B, n, n), o / divisor as (n, B), divisor) for M as (B, C, n)."""
+    n = m.shape[2]
+    divisor = n - 1 if mean and n > 1 else 1
+    loops = _loops()
+    if loops.usable(m):  # compiled loops on the CPU (minibatch_kernel.py)
+        closeness, others = loops.forward(m.numpy(), divisor)
+        return torch.from_numpy(closeness), torch.from_numpy(others), divisor
+    return (*_closeness_and_others(m, divisor), divisor)
+
+
+def _input_gradients(ctx, grad_m: torch.Tensor, features: torch.Tensor, tensor: torch.Tensor, *, feature_index: int,
+                     tensor_index: int, grad_features: torch.Tensor | None = None):
+    """d loss / d f (added to `grad_features` when given) and d loss / d T from d loss / d M as (B, C, n)."""
+    in_features, kernels, kernel_dim = tensor.shape
+    grad_m = grad_m.view(kernels * kernel_dim, features.shape[0])  # d loss / d M^T
+    flat_tensor = tensor.view(in_features, kernels * kernel_dim)
+    grad_tensor = None
+    if ctx.needs_input_grad[feature_index]:
+        own = torch.mm(grad_m.t(), flat_tensor.t())
+        grad_features = own if grad_features is None else grad_features.add_(own)
+    if ctx.needs_input_grad[tensor_index]:
+        grad_tensor = torch.mm(features.t(), grad_m.t()).view(in_features, kernels, kernel_dim)
+    return grad_features, grad_tensor
 
 
 class _MinibatchFeatures(torch.autograd.Function):
-    """M = f T, then o (and with `weight`, o W^T), in one autograd node with a hand-written backward.
+    """M = f T, then o, in one autograd node with a hand-written backward.
 
     Why: on the 2-D MLP this term made D's step several times dearer (torch.cdist's
     forward, its backward run once for each of its two inputs, and the exp, neg, sum and
@@ -78,46 +113,65 @@ class _MinibatchFeatures(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, features, tensor, weight, mean):
-        n, (in_features, kernels, kernel_dim) = features.shape[0], tensor.shape
-        # M transposed, (B C, n) = T^T f^T: a (B, C, n) block, one row over the batch for each
-        # kernel and dimension, with no copy (the product of transposed views is contiguous).
-        m = torch.mm(tensor.reshape(in_features, kernels * kernel_dim).t(), features.t())
-        m = m.view(kernels, kernel_dim, n)
-        divisor = n - 1 if mean and n > 1 else 1
-        loops = _loops()
-        if loops.usable(m):  # compiled loops on the CPU (minibatch_kernel.py)
-            closeness, others = loops.forward(m.numpy(), divisor)
-            closeness, others = torch.from_numpy(closeness), torch.from_numpy(others)
-        else:
-            closeness, others = _closeness_and_others(m, divisor)
-        ctx.save_for_backward(features, tensor, m, closeness, weight, others if weight is not None else None)
-        ctx.divisor = divisor
-        return others if weight is None else torch.mm(others, weight.t())
+    def forward(ctx, features, tensor, mean):
+        m = _transposed_m(features, tensor)
+        closeness, others, ctx.divisor = _pairwise(m, mean)
+        ctx.save_for_backward(features, tensor, m, closeness)
+        return others
 
     @staticmethod
-    def backward(ctx, grad_output):
-        features, tensor, m, closeness, weight, others = ctx.saved_tensors
-        n, (in_features, kernels, kernel_dim) = features.shape[0], tensor.shape
-        grad_weight = None
-        if weight is None:
-            grad_others = grad_output
-        else:  # grad_output is d loss / d (o W^T), (n, 1)
-            grad_others = grad_output * weight
-            if ctx.needs_input_grad[2]:
-                grad_weight = torch.mm(grad_output.t(), others)
+    def backward(ctx, grad_others):
+        features, tensor, m, closeness = ctx.saved_tensors
         loops = _loops()
         if loops.usable(m):
             grad_m = torch.from_numpy(loops.backward(m.numpy(), closeness.numpy(), grad_others.numpy(), ctx.divisor))
         else:
             grad_m = _grad_m(m, closeness, grad_others / ctx.divisor)
-        grad_m = grad_m.view(kernels * kernel_dim, n)  # d loss / d M^T
-        grad_features = grad_tensor = None
-        if ctx.needs_input_grad[0]:
-            grad_features = torch.mm(grad_m.t(), tensor.reshape(in_features, kernels * kernel_dim).t())
-        if ctx.needs_input_grad[1]:
-            grad_tensor = torch.mm(features.t(), grad_m.t()).view(in_features, kernels, kernel_dim)
-        return grad_features, grad_tensor, grad_weight, None
+        return (*_input_gradients(ctx, grad_m, features, tensor, feature_index=0, tensor_index=1), None)
+
+
+class _MinibatchHead(torch.autograd.Function):
+    """D's logit with minibatch discrimination (`minibatch_head`): the output layer and the
+    minibatch features in one node, so that a D call adds one node to vanilla's graph, not
+    six (the separate output layer's addmm, transpose, addition and squeeze, and the
+    minibatch node with its own product by W). Each number is computed by the same
+    operation as with the separate layers, so a run gives the same numbers to the bit
+    (tests/test_minibatch_fused.py): the output layer as nn.Linear (addmm), its gradients as
+    autograd forms them (the bias's a sum over the batch, the weight's a product by the
+    features), and the two gradients of f added once.
+    """
+
+    @staticmethod
+    def forward(ctx, features, output_weight, output_bias, tensor, weight, mean):
+        m = _transposed_m(features, tensor)
+        closeness, others, ctx.divisor = _pairwise(m, mean)
+        logit = torch.addmm(output_bias, features, output_weight.t())  # nn.Linear(A, 1) on f
+        logit += torch.mm(others, weight.t())  # o W^T
+        ctx.save_for_backward(features, output_weight, tensor, weight, m, closeness, others)
+        return logit.squeeze(1)
+
+    @staticmethod
+    def backward(ctx, grad_logit):
+        features, output_weight, tensor, weight, m, closeness, others = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        grad = grad_logit.unsqueeze(1)  # (n, 1)
+        grad_output_weight = grad.t().mm(features) if needs[1] else None
+        grad_output_bias = grad.sum(0) if needs[2] else None
+        loops = _loops()
+        if loops.usable(m):
+            grad_m, grad_weight = loops.logit_backward(m.numpy(), closeness.numpy(), others.numpy(),
+                                                       grad_logit.contiguous().numpy(),
+                                                       weight.detach().view(-1).numpy(), ctx.divisor)
+            grad_m, grad_weight = torch.from_numpy(grad_m), torch.from_numpy(grad_weight).view_as(weight)
+        else:
+            grad_others = grad * weight
+            grad_weight = torch.mm(grad.t(), others)
+            grad_m = _grad_m(m, closeness, grad_others / ctx.divisor)
+        grad_features = grad.mm(output_weight) if needs[0] else None  # the output layer's share
+        grad_features, grad_tensor = _input_gradients(ctx, grad_m, features, tensor, feature_index=0, tensor_index=3,
+                                                      grad_features=grad_features)
+        return (grad_features, grad_output_weight, grad_output_bias, grad_tensor,
+                grad_weight if needs[4] else None, None)
 
 
 def _closeness_and_others(m: torch.Tensor, divisor: int) -> tuple[torch.Tensor, torch.Tensor]:

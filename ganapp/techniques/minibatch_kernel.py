@@ -157,6 +157,20 @@ if numba is not None:
                     for j in range(n):
                         grad_m[b, c, j] += np.sign(mi - m[b, c, j]) * weight[j]
 
+    @_jit
+    def _logit_backward(grad_logit, weight, others, grad_others, grad_weight):
+        """For D's logit o W^T: grad_others[j, b] = grad_logit[j] W_b (the product autograd
+        forms), and grad_weight[b] = sum_j grad_logit[j] others[j, b], j in order, as rows
+        added one after the other (the order the CPU's matrix product takes for (1, n) x (n, B))."""
+        n, kernels = others.shape
+        for b in range(kernels):
+            grad_weight[b] = 0
+        for j in range(n):
+            gj = grad_logit[j]
+            for b in range(kernels):
+                grad_others[j, b] = gj * weight[b]
+                grad_weight[b] += gj * others[j, b]
+
 _TORCH_DTYPES = (torch.float32, torch.float64)
 
 
@@ -176,6 +190,18 @@ def backward(m: np.ndarray, closeness: np.ndarray, grad_others: np.ndarray, divi
     return grad_m
 
 
+def logit_backward(m: np.ndarray, closeness: np.ndarray, others: np.ndarray, grad_logit: np.ndarray,
+                   weight: np.ndarray, divisor: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(d loss / d M as (B, C, n), d loss / d W as (B,)) for D's logit share o W^T, given
+    grad_logit = d loss / d logit as (n,) and W as (B,)."""
+    grad_others = np.empty_like(others)
+    grad_weight = np.empty_like(weight)
+    _logit_backward(grad_logit, weight, others, grad_others, grad_weight)
+    grad_m = np.empty_like(m)
+    _backward(m, closeness, grad_others, m.dtype.type(divisor), grad_m)
+    return grad_m, grad_weight
+
+
 def warm_up() -> None:
     """Compile the float32 loops now (or load them from numba's cache: about 0.5 s), so the
     first minibatch step of a job does not pay for it. The job server's forkserver calls
@@ -187,6 +213,7 @@ def warm_up() -> None:
         m = np.linspace(0.0, 1.0, 2 * 2 * 3, dtype=np.float32).reshape(2, 2, 3)
         closeness, others = forward(m, 2)
         backward(m, closeness, others, 2)
+        logit_backward(m, closeness, others, np.ones(3, np.float32), np.ones(2, np.float32), 2)
     except Exception as error:  # pragma: no cover - a platform numba cannot compile for
         ENABLED = False
         print(f"ganapp: minibatch discrimination's compiled loops are unavailable ({error}); "
