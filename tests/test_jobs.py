@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, start_and_signal_server, wait_until
+from ganapp import picture_text
 from ganapp.config import ConfigError, GANConfig
 from ganapp.jobs import JobError, LimitError, RunNotFound, new_owner_token
 from ganapp.presets import ready_made_runs
@@ -360,8 +361,8 @@ def test_a_restarted_server_lists_its_visitors_ended_runs_again(tmp_path):
     first = JobManager(limits=limits, runs_dir=tmp_path)
     owner, stranger = first.issue_token(), first.issue_token()
     try:
-        done = ended(first, owner, first.submit(owner, tiny(steps=60, metrics_every=30), name="before"),
-                     FIRST_START_S)
+        done = ended(first, owner, first.submit(owner, tiny(steps=60, metrics_every=30), name="before",
+                                                lang="zh-TW"), FIRST_START_S)
         stopped = first.submit(owner, tiny(steps=500, seed=2))
         first.stop(owner, stopped.id)
         ended(first, owner, stopped)
@@ -381,6 +382,14 @@ def test_a_restarted_server_lists_its_visitors_ended_runs_again(tmp_path):
         assert restored.history[-1]["g_loss"] == pytest.approx(done.history[-1]["g_loss"], rel=1e-12)
         assert restored.metric_rows == done.metric_rows == 2 and restored.metrics == pytest.approx(done.metrics)
         assert restored.picture.startswith(b"\x89PNG") and set(restored.files) == set(done.files)
+        # Its pictures were drawn for a Chinese page: the restored run knows it, and keeps its bar
+        # chart in both languages, so an English page shows the English one.
+        assert restored.spec.get("lang") == "zh-TW"
+        assert (restored.metrics_picture, restored.metrics_picture_other) == (done.metrics_picture,
+                                                                             done.metrics_picture_other)
+        if picture_text.picture_language("zh-TW") == "zh-TW":  # a CJK font is installed: two charts
+            assert done.metrics_picture_other.startswith(b"\x89PNG")
+            assert restored.metrics_picture != restored.metrics_picture_other
         wait_until(lambda: restored.curves is not None, 10, "the restored run's loss curves")  # redrawn in the background
         assert [r.id for r in second.runs(stranger)] == [other.id]
         with pytest.raises(RunNotFound):

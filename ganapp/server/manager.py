@@ -71,6 +71,8 @@ def _short(text: Any, limit: int = MESSAGE_CHARS) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+LANGUAGES = ("en", "zh-TW")  # the pictures' languages, as ganapp.picture_text has them (it imports Pillow)
+METRICS_PICTURE, METRICS_PICTURE_OTHER = "metrics.png", "metrics.other-language.png"  # an ended run's bar chart
 INSIDE_KEPT = 24  # views a pair's run keeps (about 40 KB each), to show them at the other side's step
 
 
@@ -211,7 +213,10 @@ class Run:
                 "started": self.started, "ended": self.ended,
                 "files": {k: Path(v).name for k, v in self.files.items()}, "metrics": self.metrics,
                 "metrics_warning": self.metrics_warning, "budget_bytes": self.budget_bytes,
-                "config": self.config.to_dict() if self.config is not None else None}
+                "config": self.config.to_dict() if self.config is not None else None,
+                # the language its pictures were drawn in (that of the page that started it), so
+                # that a restored run's pictures are still shown, or redrawn, in a page's language
+                "lang": self.spec.get("lang") if self.spec.get("lang") in LANGUAGES else None}
 
 
 class JobManager:
@@ -716,7 +721,9 @@ class JobManager:
                 records.save(run.folder, run.record())
                 if run.metrics_picture and not run.active:
                     try:
-                        (run.folder / "metrics.png").write_bytes(run.metrics_picture)
+                        (run.folder / METRICS_PICTURE).write_bytes(run.metrics_picture)
+                        if run.metrics_picture_other:  # the chart in the other language
+                            (run.folder / METRICS_PICTURE_OTHER).write_bytes(run.metrics_picture_other)
                     except OSError:
                         pass
 
@@ -984,7 +991,9 @@ class JobManager:
         history = records.read_history(folder / "metrics.csv")
         files = records.files_in(folder, record["files"] or None)
         picture = (folder / "samples.png").read_bytes() if (folder / "samples.png").is_file() else None
-        metrics_picture = (folder / "metrics.png").read_bytes() if (folder / "metrics.png").is_file() else None
+        metrics_picture, metrics_picture_other = (
+            (folder / name).read_bytes() if (folder / name).is_file() else None
+            for name in (METRICS_PICTURE, METRICS_PICTURE_OTHER))
         state, reason = record["state"], record.get("reason")
         step = history[-1]["step"] if history and state in ACTIVE_STATES else record["step"]
         if state in ACTIVE_STATES:  # the server went away while this run was going
@@ -1003,6 +1012,8 @@ class JobManager:
                   picture_step=int(step), picture_count=1 if picture else 0,
                   sample=(int(step), picture) if picture else None, metrics=record["metrics"],
                   metrics_warning=_short(record.get("metrics_warning")), metrics_picture=metrics_picture,
+                  metrics_picture_other=metrics_picture_other if metrics_picture else None,
+                  spec={"lang": record["lang"]} if record.get("lang") in LANGUAGES else {},
                   metrics_count=1 if record["metrics"] or metrics_picture else 0,
                   metric_rows=sum(1 for row in history if len(row) > len(LOSS_COLUMNS)), files=files,
                   seconds=float(history[-1].get("seconds", 0.0)) if history and state == "interrupted"
@@ -1037,4 +1048,4 @@ def _draw_restored_curves(runs: list[Run], draw) -> None:
 
 def _picture_lang(lang: Any) -> str:
     """The language of the words a job draws inside its pictures (ganapp.picture_text)."""
-    return lang if lang in ("en", "zh-TW") else "en"
+    return lang if lang in LANGUAGES else "en"

@@ -149,8 +149,8 @@ class GanApp:
 
     @staticmethod
     def metrics_in_language(run: Run, lang: str) -> bytes | None:
-        """The bar chart in the page's language: the job draws it in both (the other one is
-        missing for a run restored from its files, which keep the run's language only)."""
+        """The bar chart in the page's language: the job draws it in both, and an ended run's
+        folder keeps both (a run saved before that has its own language's only)."""
         if run.metrics_picture_other is not None and _in_other_language(run, lang):
             return run.metrics_picture_other
         return run.metrics_picture
