@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "ganapp/techniques/minibatch_kernel.py"
 NODE = "ganapp/techniques/minibatch_discrimination.py"
 TESTS = ["tests/test_minibatch_fused.py", "tests/test_techniques.py"]
+INSIDE_TESTS = ["tests/test_inside.py"]
 
-MUTANTS = [  # (file, the text, what replaces it: the first occurrence only)
+MUTANTS = [  # (file, the text, what replaces it: the first occurrence only[, the tests if not TESTS])
     (KERNEL, "flat[row + j] = abs(mi - m[b, 0, j])", "flat[row + j] = (mi - m[b, 0, j])"),
     (KERNEL, "(flat[row + j] + abs(mi - m[b, c, j])) + abs(mk - m[b, c + 1, j])",
      "(flat[row + j] + abs(mi - m[b, c, j]))"),
@@ -49,6 +50,11 @@ MUTANTS = [  # (file, the text, what replaces it: the first occurrence only)
     (KERNEL, "grad_others[j, b] = gj * weight[b]", "grad_others[j, b] = gj * abs(weight[b])"),
     (KERNEL, "grad_weight[b] += gj * others[j, b]", "grad_weight[b] += gj * others[j, b] * 2"),
     (KERNEL, "            grad_weight[b] = 0\n", "            grad_weight[b] = 1\n"),
+    # the heatmap's loop (ganapp.inside): caught by the heatmap's own test
+    (KERNEL, "row[p] = abs(m_points[b, 0, p] - mj)", "row[p] = m_points[b, 0, p] - mj", INSIDE_TESTS),
+    (KERNEL, "for c in range(1, kernel_dim):\n                    mj = m_batch", "for c in range(2, kernel_dim):\n                    mj = m_batch", INSIDE_TESTS),
+    (KERNEL, "                total[p] += row[p]\n", "                total[p] = row[p]\n", INSIDE_TESTS),
+    (KERNEL, "out[p, b] = total[p]", "out[p, b] = total[p] - 1", INSIDE_TESTS),
     (NODE, "divisor = n - 1 if mean and n > 1 else 1", "divisor = n if mean and n > 1 else 1"),
     (NODE, "divisor = n - 1 if mean and n > 1 else 1", "divisor = n - 1 if mean else 1"),
     (NODE, ".view(kernels, kernel_dim, n)", ".view(kernel_dim, kernels, n).transpose(0, 1).contiguous()"),
@@ -88,14 +94,15 @@ def main() -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes((ROOT / name).read_bytes())
         originals = {name: (copy / name).read_text() for name in (KERNEL, NODE)}
-        for name, old, _ in MUTANTS:
+        for name, old, *_ in MUTANTS:
             if old not in originals[name]:
                 print(f"the text of a mutant is no longer in {name}: {old!r}")
                 return 2
         survived = 0
-        for name, old, new in MUTANTS:
+        for name, old, new, *tests in MUTANTS:
             (copy / name).write_text(originals[name].replace(old, new, 1))
-            result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS],
+            result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                                     *(tests[0] if tests else TESTS)],
                                     cwd=copy, capture_output=True, text=True)
             (copy / name).write_text(originals[name])
             killed = result.returncode != 0

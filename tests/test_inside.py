@@ -69,8 +69,17 @@ def test_heatmap_equals_d_on_every_cell_of_the_grid():
     assert 0.0 <= values.min() <= values.max() <= 1.0
 
 
+@pytest.mark.parametrize("loops", [True, False], ids=["compiled loops", "tensors"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_heatmap_with_minibatch_features_scores_each_point_as_one_more_member_of_the_batch(reduction):
+def test_heatmap_with_minibatch_features_scores_each_point_as_one_more_member_of_the_batch(reduction, loops,
+                                                                                            monkeypatch):
+    from ganapp.techniques import minibatch_kernel
+
+    if loops and minibatch_kernel.numba is None:
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(minibatch_kernel, "ENABLED", loops)
+    taken = []
+    monkeypatch.setattr(minibatch_kernel, "cross", lambda *a, cross=minibatch_kernel.cross: taken.append(1) or cross(*a))
     trainer = trained(minibatch_discrimination=True, minibatch_reduction=reduction)
     batch = fake_batch(trainer, 24)
     limits = plot_limits(trainer.dataset)
@@ -80,6 +89,7 @@ def test_heatmap_with_minibatch_features_scores_each_point_as_one_more_member_of
         with torch.no_grad():
             logits, _ = trainer.discriminator(torch.cat([batch, points[index:index + 1]]))
         assert values.flat[index] == pytest.approx(float(torch.sigmoid(logits[-1])), abs=1e-5)
+    assert bool(taken) == loops  # the heatmap takes the loops where they are (the tensors agree to rounding)
     with pytest.raises(ValueError):
         inside.heatmap(trainer.discriminator, limits)  # no batch to compare with
 

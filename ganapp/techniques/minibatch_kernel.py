@@ -171,6 +171,32 @@ if numba is not None:
                 grad_others[j, b] = gj * weight[b]
                 grad_weight[b] += gj * others[j, b]
 
+    @_jit
+    def _cross(m_points, m_batch, out):
+        """out[p, b] = sum_j c_b(p, j) for points' M (B, C, P) against a batch's M (B, C, n):
+        how close each point is to the batch's members (D's view of a point as one more
+        member, ganapp.inside). Elementwise over the points, like the loops above."""
+        kernels, kernel_dim, points = m_points.shape
+        n = m_batch.shape[2]
+        row = np.empty(points, m_points.dtype)
+        total = np.empty(points, m_points.dtype)
+        powers = np.empty(points, np.int32)
+        for b in range(kernels):
+            total[:] = 0
+            for j in range(n):
+                mj = m_batch[b, 0, j]
+                for p in range(points):
+                    row[p] = abs(m_points[b, 0, p] - mj)
+                for c in range(1, kernel_dim):
+                    mj = m_batch[b, c, j]
+                    for p in range(points):
+                        row[p] += abs(m_points[b, c, p] - mj)
+                _neg_exp(row, powers)
+                for p in range(points):
+                    total[p] += row[p]
+            for p in range(points):
+                out[p, b] = total[p]
+
 _TORCH_DTYPES = (torch.float32, torch.float64)
 
 
@@ -202,6 +228,14 @@ def logit_backward(m: np.ndarray, closeness: np.ndarray, others: np.ndarray, gra
     return grad_m, grad_weight
 
 
+def cross(m_points: np.ndarray, m_batch: np.ndarray) -> np.ndarray:
+    """(P, B): sum over the batch's members j of c_b(p, j), for M of the points (B, C, P) and
+    of the batch (B, C, n), both C-contiguous and of one dtype."""
+    out = np.empty((m_points.shape[2], m_points.shape[0]), m_points.dtype)
+    _cross(m_points, m_batch, out)
+    return out
+
+
 def warm_up() -> None:
     """Compile the float32 loops now (or load them from numba's cache: about 0.5 s), so the
     first minibatch step of a job does not pay for it. The job server's forkserver calls
@@ -214,6 +248,7 @@ def warm_up() -> None:
         closeness, others = forward(m, 2)
         backward(m, closeness, others, 2)
         logit_backward(m, closeness, others, np.ones(3, np.float32), np.ones(2, np.float32), 2)
+        cross(m, m)  # the heatmap's (ganapp.inside)
     except Exception as error:  # pragma: no cover - a platform numba cannot compile for
         ENABLED = False
         print(f"ganapp: minibatch discrimination's compiled loops are unavailable ({error}); "
