@@ -66,7 +66,7 @@ def _transposed_m(features: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
     """M transposed, (B, C, n) = T^T f^T: one row over the batch for each kernel and
     dimension, contiguous with no copy (the product of transposed views is contiguous)."""
     n, (in_features, kernels, kernel_dim) = features.shape[0], tensor.shape
-    return torch.mm(tensor.view(in_features, kernels * kernel_dim).t(), features.t()).view(kernels, kernel_dim, n)
+    return torch.mm(tensor.reshape(in_features, kernels * kernel_dim).t(), features.t()).view(kernels, kernel_dim, n)
 
 
 def _pairwise(m: torch.Tensor, mean: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -85,7 +85,7 @@ def _input_gradients(ctx, grad_m: torch.Tensor, features: torch.Tensor, tensor: 
     """d loss / d f (added to `grad_features` when given) and d loss / d T from d loss / d M as (B, C, n)."""
     in_features, kernels, kernel_dim = tensor.shape
     grad_m = grad_m.view(kernels * kernel_dim, features.shape[0])  # d loss / d M^T
-    flat_tensor = tensor.view(in_features, kernels * kernel_dim)
+    flat_tensor = tensor.reshape(in_features, kernels * kernel_dim)
     grad_tensor = None
     if ctx.needs_input_grad[feature_index]:
         own = torch.mm(grad_m.t(), flat_tensor.t())
