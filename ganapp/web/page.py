@@ -149,13 +149,13 @@ def layout(app: GanApp, limits) -> tuple[SimpleNamespace, ConfigForm]:
                                     elem_id="run-files"), "label", "files")
         with gr.Accordion(tr(LANG, "section_compare"), open=True, elem_id="compare-section") as compare_section:
             said(compare_section, "label", "section_compare")
-            with gr.Row():
+            with gr.Row():  # the run pickers wider than the curve's: a pair's names differ at their ends
                 ui.compare_a = said(gr.Dropdown([], value=None, label=tr(LANG, "left"), allow_custom_value=True,
-                                                elem_id="compare-a"), "label", "left")
+                                                elem_id="compare-a", scale=2, min_width=280), "label", "left")
                 ui.compare_b = said(gr.Dropdown([], value=None, label=tr(LANG, "right"), allow_custom_value=True,
-                                                elem_id="compare-b"), "label", "right")
+                                                elem_id="compare-b", scale=2, min_width=280), "label", "right")
                 ui.overlay = gr.Dropdown(overlay_choices(LANG), value="g_loss", label=tr(LANG, "overlay"),
-                                         allow_custom_value=True, elem_id="compare-curve")
+                                         allow_custom_value=True, elem_id="compare-curve", scale=1)
                 ui.compare_button = said(gr.Button(tr(LANG, "compare_button"), elem_id="compare-button", scale=0,
                                                    min_width=180), "value", "compare_button")
             # The slider right above the pictures it replays: dragging it, the teacher sees them change.

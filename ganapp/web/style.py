@@ -58,6 +58,8 @@ footer, footer a, footer button { color: #374151 !important; }
   display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
 .technique-note { font-size: 16px; color: #374151; }
 .form-heading h3 { font-size: 20px; margin: 4px 0; }
+/* a menu's chosen value too long for its box ends in an ellipsis before the arrow, not under it */
+.secondary-wrap input[role="combobox"] { text-overflow: ellipsis; padding-right: 28px; }
 /* the stage: two panes, each a caption and a picture */
 #stage { gap: 8px; }
 #panes { gap: 12px; flex-wrap: nowrap; }
