@@ -42,8 +42,15 @@ def _shot(page, selector: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(page.locator(selector).first.screenshot())).convert("RGB"))
 
 
-def _box(page, selector: str) -> dict:
-    return page.locator(selector).first.bounding_box()
+def _boxes_together(page, *selectors: str) -> list[dict]:
+    """The boxes of several elements, read in one go once all are laid out: read one by one,
+    a poll that replaced the pictures in between left one of them without a box."""
+    script = """(selectors) => selectors.map(s => {
+        const element = document.querySelector(s);
+        const r = element ? element.getBoundingClientRect() : null;
+        return r && r.width ? {x: r.x, y: r.y, width: r.width, height: r.height} : null; })"""
+    return wait_until(lambda: (lambda boxes: boxes if all(boxes) else None)(page.evaluate(script, list(selectors))),
+                      10, f"boxes of {selectors}")
 
 
 def test_layers_stack_on_the_picture_switch_in_the_browser_and_the_lenses_show(server, browser, artifacts_dir):
@@ -67,8 +74,8 @@ def test_layers_stack_on_the_picture_switch_in_the_browser_and_the_lenses_show(s
         wait_until(lambda: inside_step() == run.inside[0], 30, "the final views")
 
         # The layers have exactly the sample picture's box, so the heatmap lies under the dots.
-        picture, heat, arrows = (_box(page, s) for s in ("#samples img", "#inside-layers img.inside-heatmap",
-                                                         "#inside-layers img.inside-arrows"))
+        picture, heat, arrows = _boxes_together(page, "#samples img", "#inside-layers img.inside-heatmap",
+                                                "#inside-layers img.inside-arrows")
         for layer in (heat, arrows):
             for key in ("x", "y", "width", "height"):
                 assert abs(layer[key] - picture[key]) <= 1.0, (key, layer, picture)
