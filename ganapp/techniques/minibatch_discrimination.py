@@ -62,7 +62,7 @@ def minibatch_head(features: torch.Tensor, output_weight: torch.Tensor, output_b
     return _MinibatchHead.apply(features, output_weight, output_bias, tensor, weight, _is_mean(reduction))
 
 
-def _transposed_m(features: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
+def transposed_m(features: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
     """M transposed, (B, C, n) = T^T f^T: one row over the batch for each kernel and
     dimension, contiguous with no copy (the product of transposed views is contiguous)."""
     n, (in_features, kernels, kernel_dim) = features.shape[0], tensor.shape
@@ -114,7 +114,7 @@ class _MinibatchFeatures(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, features, tensor, mean):
-        m = _transposed_m(features, tensor)
+        m = transposed_m(features, tensor)
         closeness, others, ctx.divisor = _pairwise(m, mean)
         ctx.save_for_backward(features, tensor, m, closeness)
         return others
@@ -143,7 +143,7 @@ class _MinibatchHead(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, features, output_weight, output_bias, tensor, weight, mean):
-        m = _transposed_m(features, tensor)
+        m = transposed_m(features, tensor)
         closeness, others, ctx.divisor = _pairwise(m, mean)
         logit = torch.addmm(output_bias, features, output_weight.t())  # nn.Linear(A, 1) on f
         logit += torch.mm(others, weight.t())  # o W^T
