@@ -144,24 +144,34 @@ class _MinibatchHead(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features, output_weight, output_bias, tensor, weight, mean):
         m = transposed_m(features, tensor)
-        closeness, others, ctx.divisor = _pairwise(m, mean)
+        n = m.shape[2]
+        ctx.divisor = divisor = n - 1 if mean and n > 1 else 1
+        loops = _loops()
+        ctx.loops = loops.usable(m)
+        if ctx.loops:  # compiled loops (minibatch_kernel.py); their arrays stay numpy arrays until the backward
+            m = m.numpy()
+            closeness, others_array = loops.forward(m, divisor)
+            others = torch.from_numpy(others_array)
+            ctx.arrays = m, closeness, others_array
+        else:
+            closeness, others = _closeness_and_others(m, divisor)
+            ctx.arrays = m, closeness, others
         logit = torch.addmm(output_bias, features, output_weight.t())  # nn.Linear(A, 1) on f
         logit += torch.mm(others, weight.t())  # o W^T
-        ctx.save_for_backward(features, output_weight, tensor, weight, m, closeness, others)
+        ctx.save_for_backward(features, output_weight, tensor, weight)
         return logit.squeeze(1)
 
     @staticmethod
     def backward(ctx, grad_logit):
-        features, output_weight, tensor, weight, m, closeness, others = ctx.saved_tensors
+        features, output_weight, tensor, weight = ctx.saved_tensors
+        m, closeness, others = ctx.arrays
         needs = ctx.needs_input_grad
         grad = grad_logit.unsqueeze(1)  # (n, 1)
         grad_output_weight = grad.t().mm(features) if needs[1] else None
         grad_output_bias = grad.sum(0) if needs[2] else None
-        loops = _loops()
-        if loops.usable(m):
-            grad_m, grad_weight = loops.logit_backward(m.numpy(), closeness.numpy(), others.numpy(),
-                                                       grad_logit.contiguous().numpy(),
-                                                       weight.detach().view(-1).numpy(), ctx.divisor)
+        if ctx.loops:
+            grad_m, grad_weight = _loops().logit_backward(m, closeness, others, grad_logit.contiguous().numpy(),
+                                                          weight.detach().view(-1).numpy(), ctx.divisor)
             grad_m, grad_weight = torch.from_numpy(grad_m), torch.from_numpy(grad_weight).view_as(weight)
         else:
             grad_others = grad * weight

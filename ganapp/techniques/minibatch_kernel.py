@@ -1,18 +1,26 @@
 """Minibatch discrimination's pairwise term on the CPU, as compiled loops (numba).
 
 The term is c_b(i, j) = exp(-sum_c |M_i,b,c - M_j,b,c|) for every kernel b and every
-ordered pair (i, j) of a batch, then o_b(i) = sum_j c_b(i, j) - 1, and its backward.
-Written with eager PyTorch it is about 15 tensor operations each way over (B, n, n)
-temporaries, and on the 2-D MLP it cost more than the rest of D (README, "Speed"). Here
-each (b, i) row of distances is made, exponentiated and summed while it is in cache.
+pair (i, j) of a batch, then o_b(i) = sum_{j != i} c_b(i, j), and its backward. Written
+with eager PyTorch it is about 15 tensor operations each way over (B, n, n) temporaries,
+and on the 2-D MLP it cost more than the rest of D (README, "Speed").
 
-How the numbers come out the same on every machine: every loop is elementwise over j
+Each unordered pair is computed once (c_b(i, j) = c_b(j, i)), by diagonals: for d = 1 ..
+n // 2 the pairs (i, i + d mod n), i = 0 .. n - 1, are one row of n, which covers every
+pair once (for even n the last diagonal holds each of its pairs twice, once from each
+end, and counts each once). On a copy of M's rows written twice over, i + d needs no
+wrapping, so every loop runs over a whole contiguous row and vectorises. A pair's term
+goes to i in place and to i + d shifted by d, two running sums folded at the end. The
+self term (exactly 1) is never computed. Until 2 December 2026 the loops made the whole
+n x n matrix and summed its rows in order: twice the distances and exps (the backward's
+work is about the same either way: each pair's term now goes to both its members).
+
+How the numbers come out the same on every machine: every loop is elementwise over i
 (no fastmath, so the compiler may vectorise but never reorders a sum or fuses a
-multiply-add), and the sums over j use the symmetry c_b(i, j) = c_b(j, i): o_b is the
-sum of the rows i, added one row after the other into a vector over j. In float32 exp
-is Cephes' expf (a polynomial after reducing by powers of two, within about 1 ulp; the
-`_neg_exp` below), written out so that it vectorises; in float64 it is the C library's
-exp, so the float64 tests check the same loops against the formula to 1e-12.
+multiply-add), and the sums over the pairs run in a fixed order (d = 1, 2, ...). In
+float32 exp is Cephes' expf (a polynomial after reducing by powers of two, within about 1
+ulp; the `_neg_exp` below), written out so that it vectorises; in float64 it is the C
+library's exp, so the float64 tests check the same loops against the formula to 1e-12.
 
 `forward` and `backward` take numpy arrays (views of CPU tensors, no copies). The
 autograd node in minibatch_discrimination.py calls them when `usable` says so (numba
@@ -100,62 +108,92 @@ if numba is not None:
         return neg_exp32
 
     @_jit
-    def _forward(m, closeness, others, one, divisor):
-        """closeness[b] = c_b(i, j) as (n, n); others[j, b] = (sum_i c_b(i, j) - 1) / divisor. m is (B, C, n)."""
+    def _forward(m, closeness, others, divisor):
+        """closeness[b, d - 1, i] = c_b(i, i + d mod n) for d = 1..n // 2, and others[j, b] =
+        o_b(j) / divisor. m is (B, C, n)."""
         kernels, kernel_dim, n = m.shape
-        powers = np.empty(n * n, np.int32)
-        total = np.empty(n, m.dtype)
+        h = n // 2
+        ext = np.empty((kernel_dim, 2 * n), m.dtype)  # each row of M twice: i + d needs no wrapping
+        own = np.empty(n, m.dtype)  # o_b(i)'s share from the pairs (i, i + d)
+        shifted = np.empty(2 * n, m.dtype)  # o_b(j)'s share from the pairs (j - d, j), at j and n + j
+        powers = np.empty(h * n, np.int32)
         for b in range(kernels):
-            flat = closeness[b].reshape(n * n)
-            for i in range(n):
-                row = i * n
-                mi = m[b, 0, i]
-                for j in range(n):
-                    flat[row + j] = abs(mi - m[b, 0, j])
-                c = 1
-                while c + 1 < kernel_dim:  # L1 over C, in the order of C, two at a pass
-                    mi, mk = m[b, c, i], m[b, c + 1, i]
-                    for j in range(n):
-                        flat[row + j] = (flat[row + j] + abs(mi - m[b, c, j])) + abs(mk - m[b, c + 1, j])
-                    c += 2
-                if c < kernel_dim:
-                    mi = m[b, c, i]
-                    for j in range(n):
-                        flat[row + j] += abs(mi - m[b, c, j])
+            _doubled(m[b], ext)
+            flat = closeness[b].reshape(h * n)
+            for d in range(1, h + 1):
+                row = flat[(d - 1) * n:d * n]
+                a, s = ext[0, :n], ext[0, d:d + n]
+                for i in range(n):
+                    row[i] = abs(a[i] - s[i])
+                for c in range(1, kernel_dim):  # L1 over C, in the order of C
+                    a, s = ext[c, :n], ext[c, d:d + n]
+                    for i in range(n):
+                        row[i] += abs(a[i] - s[i])
             _neg_exp(flat, powers)
-            total[:] = 0
-            for i in range(n):  # c_b(i, j) = c_b(j, i): row i holds the i-th term of every o_b(j)
-                row = i * n
-                for j in range(n):
-                    total[j] += flat[row + j]
+            own[:] = 0
+            shifted[:] = 0
+            for d in range(1, h + 1):
+                row = flat[(d - 1) * n:d * n]
+                if 2 * d == n:  # i + n/2 and i - n/2 are one member: row i holds the pair once for each
+                    for i in range(n):
+                        own[i] += row[i]
+                else:
+                    sh = shifted[d:d + n]
+                    for i in range(n):
+                        own[i] += row[i]
+                        sh[i] += row[i]
             for j in range(n):
-                others[j, b] = (total[j] - one) / divisor  # the self term is exactly exp(0) = 1
+                others[j, b] = (own[j] + (shifted[j] + shifted[n + j])) / divisor
 
     @_jit
     def _backward(m, closeness, grad_others, divisor, grad_m):
         """grad_m[b, c, j] = d loss / d M_j,b,c, for grad_others (n, B) = d loss / d o. m is (B, C, n).
 
         With g = grad_others / divisor: d loss / d c_b(i, j) = g_i + g_j, and d c_b(i, j) /
-        d M_j,b,c = c_b(i, j) sign(M_i,b,c - M_j,b,c), summed over i row after row as
-        vectors over j (the self term has sign 0).
+        d M_i,b,c = -c_b(i, j) sign(M_i,b,c - M_j,b,c), the opposite for M_j: each pair
+        (i, i + d) of `_forward`'s rows gives its term to i and, with the other sign, to i + d.
         """
         kernels, kernel_dim, n = m.shape
-        g = np.empty(n, m.dtype)
+        h = n // 2
+        ext = np.empty((kernel_dim, 2 * n), m.dtype)
+        g = np.empty(2 * n, m.dtype)
         weight = np.empty(n, m.dtype)
+        own = np.empty((kernel_dim, n), m.dtype)
+        shifted = np.empty((kernel_dim, 2 * n), m.dtype)
         for b in range(kernels):
-            for j in range(n):
-                g[j] = grad_others[j, b] / divisor
+            for i in range(n):
+                g[i] = grad_others[i, b] / divisor
+                g[n + i] = g[i]
+            _doubled(m[b], ext)
+            own[:] = 0
+            shifted[:] = 0
+            for d in range(1, h + 1):
+                row, gs = closeness[b, d - 1], g[d:d + n]
+                for i in range(n):
+                    weight[i] = (g[i] + gs[i]) * row[i]
+                for c in range(kernel_dim):
+                    a, s, mine = ext[c, :n], ext[c, d:d + n], own[c]
+                    if 2 * d == n:
+                        for i in range(n):
+                            mine[i] -= np.sign(a[i] - s[i]) * weight[i]
+                    else:
+                        sh = shifted[c, d:d + n]
+                        for i in range(n):
+                            term = np.sign(a[i] - s[i]) * weight[i]
+                            mine[i] -= term
+                            sh[i] += term
             for c in range(kernel_dim):
                 for j in range(n):
-                    grad_m[b, c, j] = 0
+                    grad_m[b, c, j] = own[c, j] + (shifted[c, j] + shifted[c, n + j])
+
+    @_jit
+    def _doubled(rows, ext):
+        """ext[c] = rows[c] twice over, for rows (C, n) and ext (C, 2n)."""
+        kernel_dim, n = rows.shape
+        for c in range(kernel_dim):
             for i in range(n):
-                gi = g[i]
-                for j in range(n):
-                    weight[j] = (gi + g[j]) * closeness[b, i, j]
-                for c in range(kernel_dim):
-                    mi = m[b, c, i]
-                    for j in range(n):
-                        grad_m[b, c, j] += np.sign(mi - m[b, c, j]) * weight[j]
+                ext[c, i] = rows[c, i]
+                ext[c, n + i] = rows[c, i]
 
     @_jit
     def _logit_backward(grad_logit, weight, others, grad_others, grad_weight):
@@ -201,16 +239,18 @@ _TORCH_DTYPES = (torch.float32, torch.float64)
 
 
 def forward(m: np.ndarray, divisor: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """(closeness (B, n, n), o / divisor as (n, B)) for m = M as (B, C, n), C-contiguous."""
+    """(closeness (B, n // 2, n), o / divisor as (n, B)) for m = M as (B, C, n), C-contiguous:
+    closeness[b, d - 1, i] = c_b(i, i + d mod n), each unordered pair once (for even n the
+    last row holds the pairs (i, i + n/2) twice, once from each end)."""
     kernels, _, n = m.shape
-    closeness = np.empty((kernels, n, n), m.dtype)
+    closeness = np.empty((kernels, n // 2, n), m.dtype)
     others = np.empty((n, kernels), m.dtype)
-    _forward(m, closeness, others, m.dtype.type(1), m.dtype.type(divisor))
+    _forward(m, closeness, others, m.dtype.type(divisor))
     return closeness, others
 
 
 def backward(m: np.ndarray, closeness: np.ndarray, grad_others: np.ndarray, divisor: int = 1) -> np.ndarray:
-    """d loss / d M as (B, C, n) for grad_others = d loss / d o as (n, B)."""
+    """d loss / d M as (B, C, n) for grad_others = d loss / d o as (n, B), and `forward`'s closeness."""
     grad_m = np.empty_like(m)
     _backward(m, closeness, np.ascontiguousarray(grad_others), m.dtype.type(divisor), grad_m)
     return grad_m
