@@ -7,7 +7,7 @@ process, round after round, so a busy shared machine slows both alike; each side
 throughput is its best round. Then the cost of each technique relative to vanilla: the
 median over interleaved rounds of the within-round ratio, and on its own line
 minibatch discrimination's cost on the 2-D MLP, the slower run of the lesson's pair,
-measured apart over 2 x repeats + 1 rounds (the median, and the middle half of the ratios
+measured apart over 4 x repeats + 1 short rounds (the median, and the middle half of the ratios
 to show the noise), with its compiled loops and, in the same rounds, its tensor formula.
 The last line printed is `ratio X`: the lowest ganapp/bare throughput ratio measured.
 """
@@ -186,8 +186,9 @@ def main(*, repeats: int = 15, seconds: float = 0.3, threads: int = 1) -> int:
     loops = {"vanilla": ganapp_loop(GANConfig(data="ring8")),
              "mbd": ganapp_loop(GANConfig(data="ring8", minibatch_discrimination=True)),
              "formula": without_compiled_loops(ganapp_loop(GANConfig(data="ring8", minibatch_discrimination=True)))}
-    rounds = 2 * repeats + 1
-    times = round_times(loops, steps=steps_for(loops["vanilla"], seconds / 3), repeats=rounds)
+    # Many short rounds: their neighbours in time are closer, and the median of more ratios is steadier.
+    rounds = 4 * repeats + 1
+    times = round_times(loops, steps=steps_for(loops["vanilla"], seconds / 6), repeats=rounds)
     for name, how in (("mbd", "compiled loops"), ("formula", "tensor formula")):
         if name == "mbd" and not minibatch_kernel.ENABLED:
             how = "tensor formula: numba is not installed"
