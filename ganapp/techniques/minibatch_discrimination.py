@@ -69,10 +69,14 @@ def transposed_m(features: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
     return torch.mm(tensor.reshape(in_features, kernels * kernel_dim).t(), features.t()).view(kernels, kernel_dim, n)
 
 
+def _divisor(n: int, mean: bool) -> int:
+    """What o is divided by: n - 1 others for the mean (1 for a batch of one), 1 for the sum."""
+    return n - 1 if mean and n > 1 else 1
+
+
 def _pairwise(m: torch.Tensor, mean: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """(closeness c_b(i, j) as (B, n, n), o / divisor as (n, B), divisor) for M as (B, C, n)."""
-    n = m.shape[2]
-    divisor = n - 1 if mean and n > 1 else 1
+    """(closeness as the loops or the formula give it, o / divisor as (n, B), divisor) for M as (B, C, n)."""
+    divisor = _divisor(m.shape[2], mean)
     loops = _loops()
     if loops.usable(m):  # compiled loops on the CPU (minibatch_kernel.py)
         closeness, others = loops.forward(m.numpy(), divisor)
@@ -144,8 +148,7 @@ class _MinibatchHead(torch.autograd.Function):
     @staticmethod
     def forward(ctx, features, output_weight, output_bias, tensor, weight, mean):
         m = transposed_m(features, tensor)
-        n = m.shape[2]
-        ctx.divisor = divisor = n - 1 if mean and n > 1 else 1
+        ctx.divisor = divisor = _divisor(m.shape[2], mean)
         loops = _loops()
         ctx.loops = loops.usable(m)
         if ctx.loops:  # compiled loops (minibatch_kernel.py); their arrays stay numpy arrays until the backward
