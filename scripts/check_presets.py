@@ -40,8 +40,8 @@ def run_tasks(function, tasks: list, args) -> list:
     started = time.perf_counter()
     with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
         results = pool.map(function, tasks, chunksize=1)
-    print(f"{len(tasks)} runs, {workers} workers, wall time {time.perf_counter() - started:.0f} s, seeds "
-          f"{args.first_seed}..{args.first_seed + args.seeds - 1}")
+    seeds = (f", seeds {args.first_seed}..{args.first_seed + args.seeds - 1}" if hasattr(args, "seeds") else "")
+    print(f"{len(tasks)} runs, {workers} workers, wall time {time.perf_counter() - started:.0f} s{seeds}")
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
     return results

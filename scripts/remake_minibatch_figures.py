@@ -22,9 +22,6 @@ std over seeds, ddof=1, and every seed's value, with D(fake) at the last step):
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
-import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ganapp.config import GANConfig  # noqa: E402
 from ganapp.presets import preset_config  # noqa: E402
-from ganapp.sweep import VARIANTS, _init_worker  # noqa: E402
+from ganapp.sweep import VARIANTS  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_presets import run_tasks  # noqa: E402
 
 COLLAPSE = "ring8, G without batch norm: minibatch discrimination"
 METRICS = ("modes_covered", "high_quality", "mode_kl", "classifier_score", "frechet_distance", "classes_covered")
@@ -132,14 +132,7 @@ def main() -> int:
     tasks = [t for t in all_tasks() if not args.only or any(part in t[0] for part in args.only)]
     if not tasks:
         parser.error(f"no group's name contains {args.only!r}")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(args.workers or cores, len(tasks))
-    started = time.perf_counter()
-    with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
-        results = pool.map(train_one, tasks, chunksize=1)
-    print(f"{len(tasks)} runs, {workers} workers, wall time {time.perf_counter() - started:.0f} s")
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1))
+    results = run_tasks(train_one, tasks, args)  # worker pool, wall time, --out: as check_presets.py
     report(results)
     return 0
 
