@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,18 @@ class StepResult:
     fake_logits: torch.Tensor
 
 
+@contextmanager
+def _frozen(parameters: list[torch.nn.Parameter]):
+    """The parameters' requires_grad off inside the block, on again after it (also on an error)."""
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in parameters:
+            parameter.requires_grad_(True)
+
+
 @dataclass
 class _HalfStep:
     """A step whose D half is done: its batch (x_fake keeps G's graph for G's half) and D's numbers."""
@@ -80,6 +93,7 @@ class Trainer:
                                                     foreach=True)
         self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_discriminator,
                                                         betas=betas, foreach=True)
+        self._discriminator_parameters = [p for p in self.discriminator.parameters() if p.requires_grad]
         self.generator_average = self.discriminator_average = None
         if config.historical_averaging != "off":
             kwargs = dict(mode=config.historical_averaging, weight=config.historical_averaging_weight,
@@ -161,8 +175,11 @@ class Trainer:
             half = _HalfStep(x_real, x_fake, d_loss, real_logits, fake_logits)
         x_real, x_fake = half.x_real, half.x_fake
 
-        # (2) update G, against the D just updated.
-        fake_logits_for_g, fake_features = self.discriminator(x_fake)
+        # (2) update G, against the D just updated. D is held fixed for this pass: its weights
+        # need no gradient here (D's step starts its own from None), so autograd skips every
+        # product that leads to them alone; G's gradient is the same, number for number.
+        with _frozen(self._discriminator_parameters):
+            fake_logits_for_g, fake_features = self.discriminator(x_fake)
         if config.feature_matching:
             # The same real batch through the updated D; the official code draws a second
             # batch, but reusing this one keeps the data order the same with FM on or off.

@@ -56,6 +56,38 @@ def test_all_five_techniques_train_a_few_steps_in_the_fast_tier(data):
     assert trainer.fixed_samples().shape == (64 if data == "digits" else 1000, *trainer.dataset.sample_shape)
 
 
+@pytest.mark.parametrize("technique", ["vanilla", "minibatch_discrimination", "feature_matching", "all_five"])
+def test_g_step_holds_d_fixed_and_gives_g_the_gradients_of_a_full_backward(technique):
+    config = GANConfig(data="ring8", seed=5, **TECHNIQUES[technique])
+    held, full = Trainer(config), Trainer(config)
+    full._discriminator_parameters = []  # the G step as it was: one backward into every weight
+    for trainer in (held, full):
+        for _ in range(3):
+            trainer.train_step()
+        trainer.d_step()
+        trainer.discriminator_optimizer.zero_grad(set_to_none=True)
+        trainer.g_step()
+    for (name, mine), theirs in zip(held.generator.named_parameters(), full.generator.parameters()):
+        assert torch.equal(mine.grad, theirs.grad), name
+        assert torch.equal(mine, theirs), name
+    assert all(p.grad is None for p in held.discriminator.parameters())  # D got nothing from G's step
+    assert any(p.grad is not None for p in full.discriminator.parameters())  # (which a full backward gives)
+    assert all(p.requires_grad for p in held.discriminator.parameters())
+    held.train_step()  # and D trains again in the next step
+    assert all(p.grad is not None for p in held.discriminator.parameters())
+
+
+def test_d_trains_again_after_a_g_step_that_failed_inside_d():
+    trainer = Trainer(GANConfig(data="ring8", minibatch_discrimination=True))
+    trainer.d_step()
+    forward = trainer.discriminator.forward
+    trainer.discriminator.forward = lambda x: (_ for _ in ()).throw(RuntimeError("inside D"))
+    with pytest.raises(RuntimeError, match="inside D"):
+        trainer.g_step()
+    trainer.discriminator.forward = forward
+    assert all(p.requires_grad for p in trainer.discriminator.parameters())
+
+
 def test_same_config_and_seed_give_the_same_numbers():
     config = GANConfig(data="ring8", steps=120, seed=3, **ALL_FIVE)
     first, second = Trainer(config), Trainer(config)
