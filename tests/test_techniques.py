@@ -177,8 +177,11 @@ def test_fm_d_generator_step_leaves_discriminator_bit_identical():
     assert check_generator_step_leaves_discriminator_bit_identical(trainer)
 
     # The mistake it catches: one optimizer for the generator's step that also holds D's
-    # weights, which the feature matching loss reaches through the fake features.
+    # weights, which the feature matching loss reaches through the fake features. (The
+    # trainer holds D fixed during G's pass, so D gets no gradient there and even this
+    # optimizer would leave it alone; with D left open, as a trainer without that would be:)
     wrong = Trainer(ring8_config(feature_matching=True))
+    wrong._discriminator_parameters = []
     wrong.generator_optimizer = torch.optim.Adam(
         [*wrong.generator.parameters(), *wrong.discriminator.parameters()], lr=1e-3, betas=(0.5, 0.999))
     assert not check_generator_step_leaves_discriminator_bit_identical(wrong)

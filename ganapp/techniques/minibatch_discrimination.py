@@ -28,11 +28,18 @@ from torch import nn
 REDUCTIONS = ("sum", "mean")
 
 
+_kernel = None
+
+
 def _loops():
     """The compiled loops' module (minibatch_kernel.py), imported at the first use (numba
-    takes about 0.3 s to import, and the web server never needs it)."""
-    from . import minibatch_kernel
-    return minibatch_kernel
+    takes about 0.3 s to import, and the web server never needs it); kept, since an import
+    statement costs microseconds at every call and a D call makes two."""
+    global _kernel
+    if _kernel is None:
+        from . import minibatch_kernel
+        _kernel = minibatch_kernel
+    return _kernel
 
 
 def _is_mean(reduction: str) -> bool:

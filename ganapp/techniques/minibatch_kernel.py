@@ -55,7 +55,7 @@ _EXPF_LOW = -87.0  # exp(-87) is 1.6e-38, near float32's smallest normal; below 
 
 def usable(tensor: torch.Tensor) -> bool:
     """Whether the compiled loops take this tensor (on the CPU, float32 or float64)."""
-    return ENABLED and tensor.device.type == "cpu" and tensor.dtype in _TORCH_DTYPES
+    return ENABLED and tensor.is_cpu and tensor.dtype in _TORCH_DTYPES
 
 
 def _neg_exp(row, powers):
