@@ -21,8 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL = "ganapp/techniques/minibatch_kernel.py"
 NODE = "ganapp/techniques/minibatch_discrimination.py"
+TRAINING = "ganapp/training.py"
 TESTS = ["tests/test_minibatch_fused.py", "tests/test_techniques.py"]
 INSIDE_TESTS = ["tests/test_inside.py"]
+TRAINING_TESTS = ["tests/test_training.py::test_g_step_holds_d_fixed_and_gives_g_the_gradients_of_a_full_backward",
+                  "tests/test_training.py::test_d_trains_again_after_a_g_step_that_failed_inside_d"]
 
 MUTANTS = [  # (file, the text, what replaces it: the first occurrence only[, the tests if not TESTS])
     (KERNEL, "row[i] = abs(a[i] - s[i])", "row[i] = (a[i] - s[i])"),
@@ -93,6 +96,10 @@ MUTANTS = [  # (file, the text, what replaces it: the first occurrence only[, th
      "torch.sub(m[:, c, :, None], m[:, c, None, :], out=scratch).mul_(weight)"),
     (NODE, "weight = (grad[:, :, None] + grad[:, None, :]).mul_(closeness)",
      "weight = (grad[:, :, None] + grad[:, :, None]).mul_(closeness)"),
+    # D held fixed during G's step (ganapp.training)
+    (TRAINING, "        with _frozen(self._discriminator_parameters):", "        with _frozen([]):", TRAINING_TESTS),
+    (TRAINING, "            parameter.requires_grad_(True)", "            parameter.requires_grad_(False)", TRAINING_TESTS),
+    (TRAINING, "    try:\n        yield\n    finally:\n", "    yield\n    if True:\n", TRAINING_TESTS),
 ]
 
 
@@ -104,7 +111,7 @@ def main() -> int:
             target = copy / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes((ROOT / name).read_bytes())
-        originals = {name: (copy / name).read_text() for name in (KERNEL, NODE)}
+        originals = {name: (copy / name).read_text() for name in (KERNEL, NODE, TRAINING)}
         for name, old, *_ in MUTANTS:
             if old not in originals[name]:
                 print(f"the text of a mutant is no longer in {name}: {old!r}")

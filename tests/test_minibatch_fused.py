@@ -183,6 +183,16 @@ def test_minibatch_head_gradients_reach_only_the_inputs_that_ask_for_them():
     minibatch_head(features, output_weight, output_bias, tensor, weight, "mean").sum().backward()
     assert all(x.grad is not None for x in (output_weight, tensor, weight))
     assert features.grad is None and output_bias.grad is None
+    # G's step: D held fixed, only the features ask; their gradient is the same as when all ask
+    upstream = randn(5, seed=37)
+    grads = []
+    for weights_ask in (True, False):
+        inputs = [x.detach().clone().requires_grad_(weights_ask) for x in (output_weight, output_bias, tensor, weight)]
+        f = features.clone().requires_grad_()
+        (minibatch_head(f, *inputs, "mean") * upstream).sum().backward()
+        grads.append(f.grad)
+        assert all((x.grad is not None) == weights_ask for x in inputs)
+    assert torch.equal(grads[0], grads[1])
 
 
 @pytest.mark.parametrize("settings", [dict(data="ring8"), dict(data="ring8", minibatch_reduction="sum",

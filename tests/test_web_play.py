@@ -113,6 +113,34 @@ def test_the_play_row_in_chinese(server, browser, artifacts_dir):
         page.context.close()
 
 
+_FITS = """(texts) => {
+    const input = document.querySelector('#play-speed input');
+    const style = getComputedStyle(input);
+    const context = document.createElement('canvas').getContext('2d');
+    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return texts.map(text => [text, Math.ceil(context.measureText(text).width), Math.floor(room)]);
+}"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-TW"])
+def test_each_speed_choice_shows_whole_in_its_box_at_1280(server, browser, lang):
+    from ganapp.web.play import speed_choices
+
+    page = new_page(browser, locale=lang if lang != "en" else "en-US")
+    try:
+        page.goto(server.url + f"?lang={lang}")
+        expect(page.locator("#play-step-d")).to_be_visible(timeout=30_000)
+        page.wait_for_function("() => document.fonts.ready.then(() => true)")
+        texts = [label for label, _ in speed_choices(lang)]
+        widths = page.evaluate(_FITS, texts)
+        assert len(widths) == len(texts) == 4
+        cut = [(text, width, room) for text, width, room in widths if width > room]
+        assert not cut, f"speed choices wider than their box (text, px, room): {cut}"
+    finally:
+        page.context.close()
+
+
 def test_the_play_endpoints_over_http(server):
     """/pause_run, /step_run, /set_speed, /resume_run as a script calls them; another token
     cannot pause your run; a step while training is refused with the reason."""

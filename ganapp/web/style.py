@@ -53,7 +53,10 @@ footer, footer a, footer button { color: #374151 !important; }
 #play-row button { font-size: 18px; min-height: 40px; padding: 2px 6px; flex: 1 1 auto; white-space: nowrap; }
 #play-status { flex: 1 1 0 !important; min-width: 0 !important; }
 #play-speed { flex: 0 0 120px !important; min-width: 0 !important; }
-#play-speed input { font-size: 16px; }
+#play-speed input { font-size: 16px; margin-left: 0; margin-right: 0; padding-right: 20px; }
+/* the dropdown's own padding (12px a side, 8px of input margin) cut "full speed" and "每秒 20 步" in a 120px box
+   (tests/test_web_play.py measures each choice against the room it gets) */
+#play-speed .wrap-inner { padding-left: 8px; padding-right: 2px; }
 #play-status .play-status { font-size: 16px; height: 40px; line-height: 20px; overflow: hidden; color: #1f2937;
   display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
 .technique-note { font-size: 16px; color: #374151; }
