@@ -317,3 +317,31 @@ def test_the_app_refuses_to_start_on_a_bad_variable_with_one_sentence():
                                 env={**os.environ, variable: value, "GRADIO_SERVER_PORT": "1"})
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
         assert result.stderr.startswith(f"ganapp: {variable}") and value in result.stderr
+
+
+def test_a_run_that_has_ended_has_its_last_version_already(scripted, monkeypatch):
+    # A page redraws a view when the run's version moves; one that saw the run end must not
+    # see it move again (a finished run's comparison was drawn twice when the message's own
+    # bump came after the state's).
+    manager, backend = scripted()
+    owner = manager.issue_token("10.0.0.9")
+    run = manager.submit(owner, tiny())
+    handle = started(manager, backend, run)
+    seen = []
+    set_state = manager._set_state
+
+    def watched(r, state, reason=None):
+        changed = set_state(r, state, reason)
+        if r is run and state == "finished":
+            seen.append(r.version)
+        return changed
+
+    monkeypatch.setattr(manager, "_set_state", watched)
+    handle.finish(step=10)
+    manager.wait(owner, run.id)
+    wait_until(lambda: run.handle is None, 5, "the pump to let the job go")
+    assert run.state == "finished" and seen == [run.version]
+    # A Done that changes no state (the run had ended already) still moves the version once.
+    before = run.version
+    manager._apply(run, Done(state="finished", reason=None, files={}, seconds=0.2))
+    assert run.state == "finished" and run.version == before + 1

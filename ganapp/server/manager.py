@@ -698,10 +698,13 @@ class JobManager:
         self._save(run)
         return True
 
-    def _end(self, run: Run, state: str, reason: str | None) -> None:
-        if self._set_state(run, state, reason) and run.folder.is_dir():
+    def _end(self, run: Run, state: str, reason: str | None) -> bool:
+        """The run ends in `state`; whether it changed (an ended run stays as it ended)."""
+        changed = self._set_state(run, state, reason)
+        if changed and run.folder.is_dir():
             run.budget_bytes = records.folder_bytes(run.folder)
             self._save(run)
+        return changed
 
     def _request_stop(self, run: Run, why: str | None) -> None:
         with self._lock:
@@ -925,7 +928,12 @@ class JobManager:
         elif isinstance(message, Started):
             self._apply_started(run, message)
         elif isinstance(message, Done):
-            self._apply_done(run, message)
+            # The state's change (_set_state) bumps the version after everything Done sets: a
+            # page, or anyone waiting for the end, that sees the run ended sees its last version
+            # (a bump after it made a finished run's views draw twice).
+            if not self._apply_done(run, message):
+                run.version += 1
+            return
         else:
             raise TypeError(f"unknown message {type(message).__name__}")
         run.version += 1
@@ -948,7 +956,8 @@ class JobManager:
                 run.name = f"{self._default_name(config)}, step {run.step} ({upload_name})"[:80]
         self._set_state(run, "running")
 
-    def _apply_done(self, run: Run, message: Done) -> None:
+    def _apply_done(self, run: Run, message: Done) -> bool:
+        """The job's end: its files, time and state; whether the state changed."""
         run.files = {str(k): str(v) for k, v in message.files.items()}
         run.seconds = float(message.seconds)
         run.warning = _short(message.warning)
@@ -966,7 +975,7 @@ class JobManager:
                                                         else ""))
         elif state in ("stopped", "finished") and run.stop_why == "shutdown" and run.step < run.total_steps:
             state, reason = "interrupted", self._interrupted_reason(run)
-        self._end(run, state, reason)
+        return self._end(run, state, reason)
 
     # ------------------------------------------------------------------ records on disk
     def _restore_runs(self) -> None:
