@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .config import GANConfig
-from .techniques import MinibatchDiscrimination, VirtualBatchNorm, minibatch_head
+from .techniques import MinibatchDiscrimination, VirtualBatchNorm, minibatch_head, minibatch_head_pair
 
 
 class Generator(nn.Module):
@@ -99,6 +99,16 @@ class Discriminator(nn.Module):
         # features, in one autograd node (the same numbers as the two layers and their sum)
         return minibatch_head(features, self.output.weight, self.output.bias, self.minibatch.tensor,
                               self.minibatch_output.weight, self.minibatch.reduction), features
+
+    def logits(self, x_real: torch.Tensor, x_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(D's logits on the real batch, on the generated batch), computed separately, as
+        two calls give them, to the bit (so minibatch features compare real with real and
+        fake with fake); with minibatch discrimination the two output layers are one
+        autograd node (minibatch_head_pair), which saves D's step the cost of a node."""
+        if self.minibatch is None:
+            return self(x_real)[0], self(x_fake)[0]
+        shared = (self.output.weight, self.output.bias, self.minibatch.tensor, self.minibatch_output.weight)
+        return minibatch_head_pair(self.body(x_real), self.body(x_fake), *shared, self.minibatch.reduction)
 
 
 def build_models(config: GANConfig, sample_shape: tuple[int, ...]) -> tuple[Generator, Discriminator]:

@@ -138,11 +138,10 @@ class Trainer:
         z = torch.randn(config.batch_size, config.noise_dim, generator=self.noise_rng).to(device, non_blocking=True)
 
         # (1) update D: real toward alpha (1 without label smoothing), fake toward exactly 0.
-        # D sees the real and the generated batch in separate calls, so minibatch
+        # D sees the real and the generated batch separately (Discriminator.logits), so minibatch
         # features compare real with real and fake with fake (techniques.md, section 2).
         x_fake = self.generator(z)
-        real_logits, _ = self.discriminator(x_real)
-        fake_logits, _ = self.discriminator(x_fake.detach())
+        real_logits, fake_logits = self.discriminator.logits(x_real, x_fake.detach())
         d_loss = discriminator_loss(real_logits, fake_logits, self.real_target)
         if self.discriminator_average is not None:
             self.discriminator_average.update()

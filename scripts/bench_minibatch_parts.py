@@ -5,9 +5,9 @@ script takes the MBD step apart: it times, inside real training steps on ring8, 
 minibatch node's forward and backward, the compiled loops in each, the product f T, the two
 products of T's gradients, and each optimizer's step, with a vanilla run interleaved round by
 round (so a busy machine slows both alike), and prints microseconds per training step (three
-D calls a step: the real and the generated batch in D's step, the generated one in G's). It
-also times an empty custom autograd Function with the node's inputs: the floor of any node
-whose backward is written in Python.
+D calls a step: the real and the generated batch in D's step, in one node, the generated one
+in G's). It also times an empty custom autograd Function with the node's inputs: the floor of
+any node whose backward is written in Python.
 
     python scripts/bench_minibatch_parts.py [--rounds 60] [--steps 8]
 
@@ -116,12 +116,13 @@ def main() -> int:
         timers[name].wrap(trainer.discriminator_optimizer, "step", "Adam, D")
         timers[name].wrap(trainer.generator_optimizer, "step", "Adam, G")
     parts = timers["mbd"]
-    parts.wrap(node._MinibatchHead, "forward", "node forward", static=True)
-    parts.wrap(node._MinibatchHead, "backward", "node backward", static=True)
+    for function in (node._MinibatchHead, node._MinibatchHeadPair):  # G's step's node, D's step's
+        parts.wrap(function, "forward", "node forward", static=True)
+        parts.wrap(function, "backward", "node backward", static=True)
     parts.wrap(kernel, "forward", "  loops, forward")
     parts.wrap(kernel, "logit_backward", "  loops, backward")
     parts.wrap(node, "transposed_m", "  product f T")
-    parts.wrap(node, "_input_gradients", "  products of the gradients")
+    parts.wrap(node, "_products", "  products of the gradients")
 
     for trainer in (vanilla, mbd):
         for _ in range(30):

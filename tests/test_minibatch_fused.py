@@ -10,7 +10,8 @@ reductions, batch sizes 1 to 64, kernels of 1 to 7 dimensions, float64 to ~1e-12
 float32 at the default sizes; gradcheck on small sizes; the sample itself masked out;
 `minibatch_head` (D's output layer and the minibatch features in one node) against
 nn.Linear on concat[f(x), o(x)], and a training run with it against one with the separate
-layers, to the bit; the float32 exp of the loops against float64's.
+layers, to the bit; `minibatch_head_pair` (D's step's two heads in one node) against two
+`minibatch_head`s, to the bit; the float32 exp of the loops against float64's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganapp.techniques import minibatch_features, minibatch_head, minibatch_kernel
+from ganapp.techniques import minibatch_features, minibatch_head, minibatch_head_pair, minibatch_kernel
 
 WAYS = ["compiled loops", "tensor formula"]
 
@@ -197,6 +198,7 @@ def test_minibatch_head_gradients_reach_only_the_inputs_that_ask_for_them():
 
 @pytest.mark.parametrize("settings", [dict(data="ring8"), dict(data="ring8", minibatch_reduction="sum",
                                                                 feature_matching=True),
+                                      dict(data="ring8", historical_averaging="uniform", label_smoothing=0.9),
                                       dict(data="digits", batch_size=16)])
 def test_a_run_gives_the_same_numbers_to_the_bit_as_with_the_separate_output_layers(settings, monkeypatch):
     # minibatch_head is an optimisation only: every figure measured with the separate layers
@@ -210,17 +212,55 @@ def test_a_run_gives_the_same_numbers_to_the_bit_as_with_the_separate_output_lay
         others = minibatch_features(features, self.minibatch.tensor, self.minibatch.reduction)
         return (self.output(features) + self.minibatch_output(others)).squeeze(1), features
 
+    def two_calls(self, x_real, x_fake):  # D's step before minibatch_head_pair: one call per batch
+        return self(x_real)[0], self(x_fake)[0]
+
     config = GANConfig(minibatch_discrimination=True, steps=40, **settings)
     states = []
     for forward in (None, separate_layers):
         if forward is not None:
             monkeypatch.setattr(models.Discriminator, "forward", forward)
+            monkeypatch.setattr(models.Discriminator, "logits", two_calls)
         trainer = Trainer(config)
         for _ in range(config.steps):
             trainer.train_step()
         states.append(trainer.state_tensors())
     assert states[0].keys() == states[1].keys()
     assert [name for name in states[0] if not torch.equal(states[0][name], states[1][name])] == []
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_the_pair_node_gives_two_heads_numbers_to_the_bit_with_a_third_gradient_on_the_weights(reduction):
+    # D's step: the real and the generated batch's heads in one node, and historical
+    # averaging's penalty adding a third gradient to each shared weight, which autograd sums
+    # in an order (float addition of three is not associative): every number the same as
+    # with two minibatch_head nodes, including the weights' accumulated gradients.
+    dtype = torch.float32
+    real, fake = randn(64, 32, seed=40, dtype=dtype).clamp(min=0), randn(64, 32, seed=41, dtype=dtype).clamp(min=0)
+    weights = (randn(1, 32, seed=42, scale=0.2, dtype=dtype), randn(1, seed=43, dtype=dtype),
+               randn(32, 8, 5, seed=44, scale=0.05, dtype=dtype), randn(1, 8, seed=45, dtype=dtype))
+    averages = [randn(*w.shape, seed=46 + k, scale=0.1, dtype=dtype) for k, w in enumerate(weights)]
+    upstream = randn(64, seed=50, dtype=dtype), randn(64, seed=51, dtype=dtype)
+    results = []
+    for pair in (True, False):
+        shared = [w.detach().clone().requires_grad_() for w in weights]
+        f_real, f_fake = real.detach().clone().requires_grad_(), fake.detach().clone()  # the fake batch detached
+        if pair:
+            logit_real, logit_fake = minibatch_head_pair(f_real, f_fake, *shared, reduction)
+        else:
+            logit_real, logit_fake = (minibatch_head(f, *shared, reduction) for f in (f_real, f_fake))
+        penalty = sum(((w - a) ** 2).sum() for w, a in zip(shared, averages))
+        ((logit_real * upstream[0]).sum() + (logit_fake * upstream[1]).sum() + penalty).backward()
+        assert f_fake.grad is None
+        results.append((logit_real.detach(), logit_fake.detach(), f_real.grad, *(w.grad for w in shared)))
+    for got, want, what in zip(*results, ("real logit", "fake logit", "d/d real f", "d/d W_f", "d/d b", "d/d T",
+                                          "d/d W")):
+        assert torch.equal(got, want), what
+    # G's step never takes the pair, but a held-fixed D must still work: no weight asks
+    f_real = real.clone().requires_grad_()
+    logit_real, _ = minibatch_head_pair(f_real, fake, *weights, reduction)
+    logit_real.sum().backward()
+    assert f_real.grad is not None and all(w.grad is None for w in weights)
 
 
 def test_a_sample_that_is_not_a_number_spoils_its_whole_batch_as_in_the_formula():
@@ -277,7 +317,10 @@ def test_on_the_cpu_both_directions_take_the_compiled_loops(way, dtype, monkeypa
     minibatch_features(features, randn(6, 4, 3, seed=28, dtype=dtype)).sum().backward()
     minibatch_head(features, randn(1, 6, seed=35, dtype=dtype), randn(1, seed=36, dtype=dtype),
                    randn(6, 4, 3, seed=28, dtype=dtype), randn(1, 4, seed=29, dtype=dtype)).sum().backward()
-    assert taken == ([] if way == "compiled loops" else ["_closeness_and_others", "_grad_m"] * 2)
+    sum(minibatch_head_pair(features, features * 2, randn(1, 6, seed=35, dtype=dtype), randn(1, seed=36, dtype=dtype),
+                            randn(6, 4, 3, seed=28, dtype=dtype), randn(1, 4, seed=29, dtype=dtype))).sum().backward()
+    assert taken == ([] if way == "compiled loops" else ["_closeness_and_others", "_grad_m"] * 2
+                     + ["_closeness_and_others"] * 2 + ["_grad_m"] * 2)
 
 
 def test_warm_up_compiles_the_float32_loops(way):

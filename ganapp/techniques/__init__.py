@@ -7,7 +7,7 @@ decides where they enter. See ../shared/techniques.md for the decisions.
 from .feature_matching import feature_matching_loss
 from .historical_averaging import HistoricalAverage
 from .label_smoothing import discriminator_loss, generator_loss
-from .minibatch_discrimination import MinibatchDiscrimination, minibatch_features, minibatch_head
+from .minibatch_discrimination import MinibatchDiscrimination, minibatch_features, minibatch_head, minibatch_head_pair
 from .virtual_batch_norm import VirtualBatchNorm, reference_statistics, virtual_batch_norm
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "MinibatchDiscrimination",
     "minibatch_features",
     "minibatch_head",
+    "minibatch_head_pair",
     "VirtualBatchNorm",
     "reference_statistics",
     "virtual_batch_norm",

@@ -69,6 +69,16 @@ def minibatch_head(features: torch.Tensor, output_weight: torch.Tensor, output_b
     return _MinibatchHead.apply(features, output_weight, output_bias, tensor, weight, _is_mean(reduction))
 
 
+def minibatch_head_pair(real_features: torch.Tensor, fake_features: torch.Tensor, output_weight: torch.Tensor,
+                        output_bias: torch.Tensor, tensor: torch.Tensor, weight: torch.Tensor,
+                        reduction: str = "sum") -> tuple[torch.Tensor, torch.Tensor]:
+    """(D's logit on the real batch, on the generated batch), each (n,): `minibatch_head` on
+    each batch (computed separately, real with real and fake with fake), with the same
+    numbers to the bit, in one autograd node instead of two (D's step calls D on both)."""
+    shared = (output_weight, output_bias, tensor, weight)
+    return _MinibatchHeadPair.apply(real_features, fake_features, *shared, *shared, _is_mean(reduction))
+
+
 def transposed_m(features: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
     """M transposed, (B, C, n) = T^T f^T: one row over the batch for each kernel and
     dimension, contiguous with no copy (the product of transposed views is contiguous)."""
@@ -91,17 +101,18 @@ def _pairwise(m: torch.Tensor, mean: bool) -> tuple[torch.Tensor, torch.Tensor, 
     return (*_closeness_and_others(m, divisor), divisor)
 
 
-def _input_gradients(ctx, grad_m: torch.Tensor, features: torch.Tensor, tensor: torch.Tensor, *, feature_index: int,
-                     tensor_index: int, grad_features: torch.Tensor | None = None):
-    """d loss / d f (added to `grad_features` when given) and d loss / d T from d loss / d M as (B, C, n)."""
+def _products(grad_m: torch.Tensor, features: torch.Tensor, tensor: torch.Tensor, need_features: bool,
+              need_tensor: bool, grad_features: torch.Tensor | None = None):
+    """d loss / d f (added to `grad_features` when given) and d loss / d T from d loss / d M as
+    (B, C, n); None for one not needed."""
     in_features, kernels, kernel_dim = tensor.shape
     grad_m = grad_m.view(kernels * kernel_dim, features.shape[0])  # d loss / d M^T
     flat_tensor = tensor.reshape(in_features, kernels * kernel_dim)
     grad_tensor = None
-    if ctx.needs_input_grad[feature_index]:
+    if need_features:
         own = torch.mm(grad_m.t(), flat_tensor.t())
         grad_features = own if grad_features is None else grad_features.add_(own)
-    if ctx.needs_input_grad[tensor_index]:
+    if need_tensor:
         grad_tensor = torch.mm(features.t(), grad_m.t()).view(in_features, kernels, kernel_dim)
     return grad_features, grad_tensor
 
@@ -138,7 +149,48 @@ class _MinibatchFeatures(torch.autograd.Function):
             grad_m = torch.from_numpy(loops.backward(m.numpy(), closeness.numpy(), grad_others.numpy(), ctx.divisor))
         else:
             grad_m = _grad_m(m, closeness, grad_others / ctx.divisor)
-        return (*_input_gradients(ctx, grad_m, features, tensor, feature_index=0, tensor_index=1), None)
+        needs = ctx.needs_input_grad
+        return (*_products(grad_m, features, tensor, needs[0], needs[1]), None)
+
+
+def _head_forward(features, output_weight_t, output_bias, tensor, weight_t, mean, loops):
+    """One batch's logit, (n,), and what its backward needs (`_head_backward`): the output
+    layer as nn.Linear(A, 1) computes it (addmm), plus o W^T."""
+    m = transposed_m(features, tensor)
+    divisor = _divisor(m.shape[2], mean)
+    if loops.usable(m):  # compiled loops (minibatch_kernel.py); their arrays stay numpy arrays until the backward
+        m = m.numpy()
+        closeness, others_array = loops.forward(m, divisor)
+        others = torch.from_numpy(others_array)
+        arrays = m, closeness, others_array, divisor, True
+    else:
+        closeness, others = _closeness_and_others(m, divisor)
+        arrays = m, closeness, others, divisor, False
+    logit = torch.addmm(output_bias, features, output_weight_t)  # nn.Linear(A, 1) on f
+    logit += torch.mm(others, weight_t)  # o W^T
+    return logit.squeeze(1), arrays
+
+
+def _head_backward(grad_logit, features, output_weight, tensor, weight, weight_array, arrays, needs):
+    """The gradients (f, output weight, output bias, T, W) of one batch's logit; `needs` says
+    which of the five are wanted (None for the others); `weight_array` is W as a numpy
+    array (B,) for the loops."""
+    need_features, need_output_weight, need_output_bias, need_tensor, need_weight = needs
+    m, closeness, others, divisor, compiled = arrays
+    grad = grad_logit.unsqueeze(1)  # (n, 1)
+    grad_output_weight = grad.t().mm(features) if need_output_weight else None
+    grad_output_bias = grad.sum(0) if need_output_bias else None
+    if compiled:
+        grad_m, grad_weight = _loops().logit_backward(m, closeness, others, grad_logit.contiguous().numpy(),
+                                                      weight_array, divisor)
+        grad_m, grad_weight = torch.from_numpy(grad_m), torch.from_numpy(grad_weight).view_as(weight)
+    else:
+        grad_others = grad * weight
+        grad_weight = torch.mm(grad.t(), others)
+        grad_m = _grad_m(m, closeness, grad_others / divisor)
+    grad_features = grad.mm(output_weight) if need_features else None  # the output layer's share
+    grad_features, grad_tensor = _products(grad_m, features, tensor, need_features, need_tensor, grad_features)
+    return grad_features, grad_output_weight, grad_output_bias, grad_tensor, grad_weight if need_weight else None
 
 
 class _MinibatchHead(torch.autograd.Function):
@@ -154,44 +206,54 @@ class _MinibatchHead(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, features, output_weight, output_bias, tensor, weight, mean):
-        m = transposed_m(features, tensor)
-        ctx.divisor = divisor = _divisor(m.shape[2], mean)
-        loops = _loops()
-        ctx.loops = loops.usable(m)
-        if ctx.loops:  # compiled loops (minibatch_kernel.py); their arrays stay numpy arrays until the backward
-            m = m.numpy()
-            closeness, others_array = loops.forward(m, divisor)
-            others = torch.from_numpy(others_array)
-            ctx.arrays = m, closeness, others_array
-        else:
-            closeness, others = _closeness_and_others(m, divisor)
-            ctx.arrays = m, closeness, others
-        logit = torch.addmm(output_bias, features, output_weight.t())  # nn.Linear(A, 1) on f
-        logit += torch.mm(others, weight.t())  # o W^T
+        logit, ctx.arrays = _head_forward(features, output_weight.t(), output_bias, tensor, weight.t(), mean, _loops())
         ctx.save_for_backward(features, output_weight, tensor, weight)
-        return logit.squeeze(1)
+        return logit
 
     @staticmethod
     def backward(ctx, grad_logit):
         features, output_weight, tensor, weight = ctx.saved_tensors
-        m, closeness, others = ctx.arrays
-        needs = ctx.needs_input_grad
-        grad = grad_logit.unsqueeze(1)  # (n, 1)
-        grad_output_weight = grad.t().mm(features) if needs[1] else None
-        grad_output_bias = grad.sum(0) if needs[2] else None
-        if ctx.loops:
-            grad_m, grad_weight = _loops().logit_backward(m, closeness, others, grad_logit.contiguous().numpy(),
-                                                          weight.detach().view(-1).numpy(), ctx.divisor)
-            grad_m, grad_weight = torch.from_numpy(grad_m), torch.from_numpy(grad_weight).view_as(weight)
-        else:
-            grad_others = grad * weight
-            grad_weight = torch.mm(grad.t(), others)
-            grad_m = _grad_m(m, closeness, grad_others / ctx.divisor)
-        grad_features = grad.mm(output_weight) if needs[0] else None  # the output layer's share
-        grad_features, grad_tensor = _input_gradients(ctx, grad_m, features, tensor, feature_index=0, tensor_index=3,
-                                                      grad_features=grad_features)
-        return (grad_features, grad_output_weight, grad_output_bias, grad_tensor,
-                grad_weight if needs[4] else None, None)
+        weight_array = weight.detach().view(-1).numpy() if ctx.arrays[-1] else None
+        return (*_head_backward(grad_logit, features, output_weight, tensor, weight, weight_array, ctx.arrays,
+                                ctx.needs_input_grad[:5]), None)
+
+
+class _MinibatchHeadPair(torch.autograd.Function):
+    """D's logits on the real and on the generated batch (`minibatch_head_pair`): two
+    `_MinibatchHead`s in one node, the cost of one node less in every D step (a Python-
+    written node costs about 70 us a call here, forward and backward, with no work in it).
+
+    Each batch's numbers are computed exactly as `_MinibatchHead` computes them, and the
+    shared weights come in twice, once for each batch, the generated batch's first: autograd
+    then adds each batch's gradient to a weight's on its own, in the order two nodes gave
+    them (the generated batch's node, made later, ran first). The order matters with
+    historical averaging, whose penalty adds a third gradient: a sum of three floats depends
+    on its order (tests/test_minibatch_fused.py checks the bits).
+    """
+
+    @staticmethod
+    def forward(ctx, real_features, fake_features, output_weight, output_bias, tensor, weight, *again_and_mean):
+        mean, loops = again_and_mean[-1], _loops()
+        output_weight_t, weight_t = output_weight.t(), weight.t()
+        real_logit, real_arrays = _head_forward(real_features, output_weight_t, output_bias, tensor, weight_t, mean,
+                                                loops)
+        fake_logit, fake_arrays = _head_forward(fake_features, output_weight_t, output_bias, tensor, weight_t, mean,
+                                                loops)
+        ctx.arrays = real_arrays, fake_arrays
+        ctx.save_for_backward(real_features, fake_features, output_weight, tensor, weight)
+        return real_logit, fake_logit
+
+    @staticmethod
+    def backward(ctx, grad_real, grad_fake):
+        real_features, fake_features, output_weight, tensor, weight = ctx.saved_tensors
+        (real_arrays, fake_arrays), needs = ctx.arrays, ctx.needs_input_grad
+        weight_array = weight.detach().view(-1).numpy() if real_arrays[-1] or fake_arrays[-1] else None
+        shared = needs[2:6]  # the generated batch's copy of the weights (the real batch's: needs[6:10], the same)
+        real_features_grad, *real = _head_backward(grad_real, real_features, output_weight, tensor, weight,
+                                                   weight_array, real_arrays, (needs[0], *shared))
+        fake_features_grad, *fake = _head_backward(grad_fake, fake_features, output_weight, tensor, weight,
+                                                   weight_array, fake_arrays, (needs[1], *shared))
+        return (real_features_grad, fake_features_grad, *fake, *real, None)
 
 
 def _closeness_and_others(m: torch.Tensor, divisor: int) -> tuple[torch.Tensor, torch.Tensor]:
