@@ -153,44 +153,56 @@ class _MinibatchFeatures(torch.autograd.Function):
         return (*_products(grad_m, features, tensor, needs[0], needs[1]), None)
 
 
-def _head_forward(features, output_weight_t, output_bias, tensor, weight_t, mean, loops):
+def _flat_t(tensor: torch.Tensor) -> torch.Tensor:
+    """T as (B C, A), a transposed view: M^T = T^T f^T is its product by f^T, and f's
+    gradient is d loss / d M times it. Made once per node and shared by both directions."""
+    return tensor.view(tensor.shape[0], -1).t()
+
+
+def _head_forward(features, output_weight_t, output_bias, flat_t, tensor, weight_t, mean, loops):
     """One batch's logit, (n,), and what its backward needs (`_head_backward`): the output
-    layer as nn.Linear(A, 1) computes it (addmm), plus o W^T."""
-    m = transposed_m(features, tensor)
-    divisor = _divisor(m.shape[2], mean)
+    layer as nn.Linear(A, 1) computes it (addmm), plus o W^T. M^T as `transposed_m` makes it."""
+    features_t = features.t()
+    n, (_, kernels, kernel_dim) = features.shape[0], tensor.shape
+    m = torch.mm(flat_t, features_t).view(kernels, kernel_dim, n)
+    divisor = _divisor(n, mean)
     if loops.usable(m):  # compiled loops (minibatch_kernel.py); their arrays stay numpy arrays until the backward
         m = m.numpy()
         closeness, others_array = loops.forward(m, divisor)
         others = torch.from_numpy(others_array)
-        arrays = m, closeness, others_array, divisor, True
+        arrays = m, closeness, others_array, divisor, features_t, True
     else:
         closeness, others = _closeness_and_others(m, divisor)
-        arrays = m, closeness, others, divisor, False
+        arrays = m, closeness, others, divisor, features_t, False
     logit = torch.addmm(output_bias, features, output_weight_t)  # nn.Linear(A, 1) on f
     logit += torch.mm(others, weight_t)  # o W^T
     return logit.squeeze(1), arrays
 
 
-def _head_backward(grad_logit, features, output_weight, tensor, weight, weight_array, arrays, needs):
+def _head_backward(grad_logit, features, output_weight, flat_t, tensor, weight, weight_array, arrays, needs):
     """The gradients (f, output weight, output bias, T, W) of one batch's logit; `needs` says
     which of the five are wanted (None for the others); `weight_array` is W as a numpy
-    array (B,) for the loops."""
+    array (B,) for the loops. The products as `_products` forms them."""
     need_features, need_output_weight, need_output_bias, need_tensor, need_weight = needs
-    m, closeness, others, divisor, compiled = arrays
+    m, closeness, others, divisor, features_t, compiled = arrays
     grad = grad_logit.unsqueeze(1)  # (n, 1)
     grad_output_weight = grad.t().mm(features) if need_output_weight else None
     grad_output_bias = grad.sum(0) if need_output_bias else None
     if compiled:
         grad_m, grad_weight = _loops().logit_backward(m, closeness, others, grad_logit.contiguous().numpy(),
                                                       weight_array, divisor)
-        grad_m, grad_weight = torch.from_numpy(grad_m), torch.from_numpy(grad_weight).view_as(weight)
+        grad_m_t = torch.from_numpy(grad_m.reshape(-1, m.shape[2])).t()  # (n, B C): d loss / d M
+        grad_weight = torch.from_numpy(grad_weight).view_as(weight) if need_weight else None
     else:
-        grad_others = grad * weight
-        grad_weight = torch.mm(grad.t(), others)
-        grad_m = _grad_m(m, closeness, grad_others / divisor)
-    grad_features = grad.mm(output_weight) if need_features else None  # the output layer's share
-    grad_features, grad_tensor = _products(grad_m, features, tensor, need_features, need_tensor, grad_features)
-    return grad_features, grad_output_weight, grad_output_bias, grad_tensor, grad_weight if need_weight else None
+        grad_weight = torch.mm(grad.t(), others) if need_weight else None
+        grad_m_t = _grad_m(m, closeness, grad * weight / divisor).view(-1, m.shape[2]).t()
+    grad_features = grad_tensor = None
+    if need_features:
+        grad_features = grad.mm(output_weight)  # the output layer's share
+        grad_features.add_(torch.mm(grad_m_t, flat_t))
+    if need_tensor:
+        grad_tensor = torch.mm(features_t, grad_m_t).view_as(tensor)
+    return grad_features, grad_output_weight, grad_output_bias, grad_tensor, grad_weight
 
 
 class _MinibatchHead(torch.autograd.Function):
@@ -206,7 +218,9 @@ class _MinibatchHead(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, features, output_weight, output_bias, tensor, weight, mean):
-        logit, ctx.arrays = _head_forward(features, output_weight.t(), output_bias, tensor, weight.t(), mean, _loops())
+        ctx.flat_t = _flat_t(tensor)
+        logit, ctx.arrays = _head_forward(features, output_weight.t(), output_bias, ctx.flat_t, tensor, weight.t(),
+                                          mean, _loops())
         ctx.save_for_backward(features, output_weight, tensor, weight)
         return logit
 
@@ -214,8 +228,8 @@ class _MinibatchHead(torch.autograd.Function):
     def backward(ctx, grad_logit):
         features, output_weight, tensor, weight = ctx.saved_tensors
         weight_array = weight.detach().view(-1).numpy() if ctx.arrays[-1] else None
-        return (*_head_backward(grad_logit, features, output_weight, tensor, weight, weight_array, ctx.arrays,
-                                ctx.needs_input_grad[:5]), None)
+        return (*_head_backward(grad_logit, features, output_weight, ctx.flat_t, tensor, weight, weight_array,
+                                ctx.arrays, ctx.needs_input_grad[:5]), None)
 
 
 class _MinibatchHeadPair(torch.autograd.Function):
@@ -234,11 +248,10 @@ class _MinibatchHeadPair(torch.autograd.Function):
     @staticmethod
     def forward(ctx, real_features, fake_features, output_weight, output_bias, tensor, weight, *again_and_mean):
         mean, loops = again_and_mean[-1], _loops()
-        output_weight_t, weight_t = output_weight.t(), weight.t()
-        real_logit, real_arrays = _head_forward(real_features, output_weight_t, output_bias, tensor, weight_t, mean,
-                                                loops)
-        fake_logit, fake_arrays = _head_forward(fake_features, output_weight_t, output_bias, tensor, weight_t, mean,
-                                                loops)
+        shared = output_weight.t(), output_bias, _flat_t(tensor), tensor, weight.t()
+        real_logit, real_arrays = _head_forward(real_features, *shared, mean, loops)
+        fake_logit, fake_arrays = _head_forward(fake_features, *shared, mean, loops)
+        ctx.flat_t = shared[2]
         ctx.arrays = real_arrays, fake_arrays
         ctx.save_for_backward(real_features, fake_features, output_weight, tensor, weight)
         return real_logit, fake_logit
@@ -249,10 +262,9 @@ class _MinibatchHeadPair(torch.autograd.Function):
         (real_arrays, fake_arrays), needs = ctx.arrays, ctx.needs_input_grad
         weight_array = weight.detach().view(-1).numpy() if real_arrays[-1] or fake_arrays[-1] else None
         shared = needs[2:6]  # the generated batch's copy of the weights (the real batch's: needs[6:10], the same)
-        real_features_grad, *real = _head_backward(grad_real, real_features, output_weight, tensor, weight,
-                                                   weight_array, real_arrays, (needs[0], *shared))
-        fake_features_grad, *fake = _head_backward(grad_fake, fake_features, output_weight, tensor, weight,
-                                                   weight_array, fake_arrays, (needs[1], *shared))
+        weights = output_weight, ctx.flat_t, tensor, weight, weight_array
+        real_features_grad, *real = _head_backward(grad_real, real_features, *weights, real_arrays, (needs[0], *shared))
+        fake_features_grad, *fake = _head_backward(grad_fake, fake_features, *weights, fake_arrays, (needs[1], *shared))
         return (real_features_grad, fake_features_grad, *fake, *real, None)
 
 
