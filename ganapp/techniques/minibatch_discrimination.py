@@ -156,7 +156,7 @@ class _MinibatchFeatures(torch.autograd.Function):
 def _flat_t(tensor: torch.Tensor) -> torch.Tensor:
     """T as (B C, A), a transposed view: M^T = T^T f^T is its product by f^T, and f's
     gradient is d loss / d M times it. Made once per node and shared by both directions."""
-    return tensor.view(tensor.shape[0], -1).t()
+    return tensor.reshape(tensor.shape[0], -1).t()
 
 
 def _head_forward(features, output_weight_t, output_bias, flat_t, tensor, weight_t, mean, loops):
@@ -246,11 +246,11 @@ class _MinibatchHeadPair(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, real_features, fake_features, output_weight, output_bias, tensor, weight, *again_and_mean):
-        mean, loops = again_and_mean[-1], _loops()
+    def forward(ctx, real_features, fake_features, output_weight, output_bias, tensor, weight,
+                _output_weight_again, _output_bias_again, _tensor_again, _weight_again, mean):
         shared = output_weight.t(), output_bias, _flat_t(tensor), tensor, weight.t()
-        real_logit, real_arrays = _head_forward(real_features, *shared, mean, loops)
-        fake_logit, fake_arrays = _head_forward(fake_features, *shared, mean, loops)
+        real_logit, real_arrays = _head_forward(real_features, *shared, mean, _loops())
+        fake_logit, fake_arrays = _head_forward(fake_features, *shared, mean, _loops())
         ctx.flat_t = shared[2]
         ctx.arrays = real_arrays, fake_arrays
         ctx.save_for_backward(real_features, fake_features, output_weight, tensor, weight)
