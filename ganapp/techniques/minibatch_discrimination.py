@@ -102,16 +102,14 @@ def _pairwise(m: torch.Tensor, mean: bool) -> tuple[torch.Tensor, torch.Tensor, 
 
 
 def _products(grad_m: torch.Tensor, features: torch.Tensor, tensor: torch.Tensor, need_features: bool,
-              need_tensor: bool, grad_features: torch.Tensor | None = None):
-    """d loss / d f (added to `grad_features` when given) and d loss / d T from d loss / d M as
-    (B, C, n); None for one not needed."""
+              need_tensor: bool):
+    """d loss / d f and d loss / d T from d loss / d M as (B, C, n); None for one not needed."""
     in_features, kernels, kernel_dim = tensor.shape
     grad_m = grad_m.view(kernels * kernel_dim, features.shape[0])  # d loss / d M^T
     flat_tensor = tensor.reshape(in_features, kernels * kernel_dim)
-    grad_tensor = None
+    grad_features = grad_tensor = None
     if need_features:
-        own = torch.mm(grad_m.t(), flat_tensor.t())
-        grad_features = own if grad_features is None else grad_features.add_(own)
+        grad_features = torch.mm(grad_m.t(), flat_tensor.t())
     if need_tensor:
         grad_tensor = torch.mm(features.t(), grad_m.t()).view(in_features, kernels, kernel_dim)
     return grad_features, grad_tensor
