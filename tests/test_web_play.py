@@ -173,9 +173,12 @@ def test_the_play_endpoints_over_http(server):
     wait_until(lambda: poll()["half_step"], 20, "D's half step")
     client.predict(token, run_id, "step_g", api_name="/step_run")
     client.predict(token, run_id, api_name="/step_run")  # kind "step" by default
+    # The job sends a hand step's log row, then its picture: a poll between the two sees the
+    # row already and the picture of the step before, so both are waited for.
     after = wait_until(lambda: (p := poll())["step"] == base + 2 and p["history"]
-                       and p["history"][-1]["step"] == base + 2 and p, 20, "two whole steps by hand")
-    assert after["half_step"] is False and after["samples_step"] == base + 2
+                       and p["history"][-1]["step"] == base + 2 and p["samples_step"] == base + 2 and p, 20,
+                       "two whole steps by hand, with the picture of the second")
+    assert after["half_step"] is False
     with pytest.raises(Exception, match="you have no run"):
         client.predict(stranger, run_id, api_name="/pause_run")
     slow = client.predict(token, run_id, 5, api_name="/set_speed")
