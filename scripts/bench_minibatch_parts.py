@@ -121,8 +121,8 @@ def main() -> int:
         parts.wrap(function, "backward", "node backward", static=True)
     parts.wrap(kernel, "forward", "  loops, forward")
     parts.wrap(kernel, "logit_backward", "  loops, backward")
-    parts.wrap(node, "transposed_m", "  product f T")
-    parts.wrap(node, "_products", "  products of the gradients")
+    parts.wrap(node, "_m_product", "  product f T")
+    parts.wrap(node, "_head_products", "  products of the gradients")
 
     for trainer in (vanilla, mbd):
         for _ in range(30):

@@ -251,16 +251,52 @@ def test_the_pair_node_gives_two_heads_numbers_to_the_bit_with_a_third_gradient_
             logit_real, logit_fake = (minibatch_head(f, *shared, reduction) for f in (f_real, f_fake))
         penalty = sum(((w - a) ** 2).sum() for w, a in zip(shared, averages))
         ((logit_real * upstream[0]).sum() + (logit_fake * upstream[1]).sum() + penalty).backward()
-        assert f_fake.grad is None
         results.append((logit_real.detach(), logit_fake.detach(), f_real.grad, *(w.grad for w in shared)))
     for got, want, what in zip(*results, ("real logit", "fake logit", "d/d real f", "d/d W_f", "d/d b", "d/d T",
                                           "d/d W")):
         assert torch.equal(got, want), what
-    # G's step never takes the pair, but a held-fixed D must still work: no weight asks
-    f_real = real.clone().requires_grad_()
-    logit_real, _ = minibatch_head_pair(f_real, fake, *weights, reduction)
-    logit_real.sum().backward()
-    assert f_real.grad is not None and all(w.grad is None for w in weights)
+
+
+def test_the_pair_node_computes_only_the_gradients_asked_for(monkeypatch):
+    # The generated batch comes detached (D's step): its features' product is skipped; a D
+    # held fixed: no weight's product either (a gradient returned for an input that does not
+    # ask is dropped without a word, so only the node's own bookkeeping tells).
+    from ganapp.techniques import minibatch_discrimination as mbd
+
+    asked = []
+    head_backward = mbd._head_backward
+    monkeypatch.setattr(mbd, "_head_backward", lambda *args: asked.append(args[-1]) or head_backward(*args))
+    real, fake = randn(8, 6, seed=60).requires_grad_(), randn(8, 6, seed=61)
+    weights = [randn(1, 6, seed=62), randn(1, seed=63), randn(6, 4, 3, seed=64), randn(1, 4, seed=65)]
+    sum(minibatch_head_pair(real, fake, *(w.clone().requires_grad_() for w in weights))).sum().backward()
+    assert asked == [(True, True, True, True, True), (False, True, True, True, True)]
+    asked.clear()
+    sum(minibatch_head_pair(real, fake, *weights)).sum().backward()
+    assert asked == [(True, False, False, False, False), (False, False, False, False, False)]
+
+
+@pytest.mark.parametrize("used", ["real", "fake"])
+def test_a_logit_of_the_pair_not_used_gives_what_one_head_gives(used):
+    # Only one logit in the loss: the other batch gets no gradient and adds none to the
+    # weights, as a node the backward never reaches, even if its numbers are not numbers.
+    real, fake = randn(6, 5, seed=70), randn(6, 5, seed=71)
+    fake[0, 0] = float("nan")
+    weights = (randn(1, 5, seed=72), randn(1, seed=73), randn(5, 4, 3, seed=74, scale=0.3), randn(1, 4, seed=75))
+    results = []
+    for pair in (True, False):
+        f_real, f_fake = real.clone().requires_grad_(), fake.clone().requires_grad_()
+        shared = [w.clone().requires_grad_() for w in weights]
+        if pair:
+            logits = dict(zip(("real", "fake"), minibatch_head_pair(f_real, f_fake, *shared)))
+        else:
+            logits = {used: minibatch_head(f_real if used == "real" else f_fake, *shared)}
+        logits[used].sum().backward()
+        results.append([f_real.grad, f_fake.grad, *(w.grad for w in shared)])
+    for got, want in zip(*results):
+        assert (got is None and want is None) or torch.equal(got, want) or (
+            torch.isnan(got).equal(torch.isnan(want)) and torch.equal(got.nan_to_num(), want.nan_to_num()))
+    if used == "real":
+        assert results[0][1] is None and not any(torch.isnan(g).any() for g in results[0][2:])
 
 
 def test_a_sample_that_is_not_a_number_spoils_its_whole_batch_as_in_the_formula():

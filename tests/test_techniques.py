@@ -420,18 +420,22 @@ def test_mbd_g_discriminator_on_real_and_fake_separately_differs_from_one_joint_
     assert not check_separate_calls_differ_from_one_joint_call(plain)
 
 
-def test_mbd_g_training_step_calls_discriminator_on_real_and_fake_separately():
+def test_mbd_g_training_step_calls_discriminator_on_real_and_fake_separately(monkeypatch):
+    # Where the minibatch features are computed (each head of D's step's pair node, and G's
+    # step's head): one batch at a time, never the real and the generated batch together.
+    from ganapp.techniques import minibatch_discrimination as mbd
+
     trainer = Trainer(ring8_config(minibatch_discrimination=True))
     batch_sizes = []
-    forward = trainer.discriminator.forward
+    head_forward = mbd._head_forward
 
-    def recording_forward(x):
-        batch_sizes.append(x.shape[0])
-        return forward(x)
+    def recording(features, *args):
+        batch_sizes.append(features.shape[0])
+        return head_forward(features, *args)
 
-    trainer.discriminator.forward = recording_forward
+    monkeypatch.setattr(mbd, "_head_forward", recording)
     trainer.train_step()
-    assert batch_sizes and all(size == trainer.config.batch_size for size in batch_sizes), batch_sizes
+    assert batch_sizes == [trainer.config.batch_size] * 3  # D's step: real, generated; G's step: generated
 
 
 # =========================================================================================

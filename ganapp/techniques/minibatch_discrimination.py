@@ -7,8 +7,8 @@ batch, so a generator that collapses to one mode is easy to spot:
     o(x_i)_b = sum_{j != i} c_b(i, j)
 and concat[f(x_i), o(x_i)] goes on to D's output layer. Decisions (techniques.md,
 section 2): the paper's layer with the self term excluded (the formula's j = i only adds
-exactly 1), no bias, and computed separately for the real and the generated batch (the
-training step calls D once per batch).
+exactly 1), no bias, and computed separately for the real and the generated batch (each
+batch's head on its own batch, also where D's step computes both heads in one node).
 
 Sum or mean over the others (`reduction`): techniques.md's decision is the paper's sum,
 and "sum" computes exactly that. "mean" divides by n - 1, the masked mean of the
@@ -23,6 +23,7 @@ mean keeps all 8 (docs/results.md, section 4). The two forms span the same funct
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
 REDUCTIONS = ("sum", "mean")
@@ -140,6 +141,7 @@ class _MinibatchFeatures(torch.autograd.Function):
         return others
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_others):
         features, tensor, m, closeness = ctx.saved_tensors
         loops = _loops()
@@ -157,13 +159,26 @@ def _flat_t(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.reshape(tensor.shape[0], -1).t()
 
 
+def _m_product(flat_t: torch.Tensor, features_t: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
+    """M transposed, (B, C, n) = T^T f^T, from T's and f's transposed views (as `transposed_m`)."""
+    return torch.mm(flat_t, features_t).view(tensor.shape[1], tensor.shape[2], features_t.shape[1])
+
+
+def _head_products(grad_m_t: torch.Tensor, flat_t: torch.Tensor, features_t: torch.Tensor, tensor: torch.Tensor,
+                   grad_features: torch.Tensor | None, need_tensor: bool):
+    """(d loss / d f: `grad_features`, the output layer's share, plus d loss / d M times T, or
+    None without it; d loss / d T, or None) from d loss / d M as (n, B C)."""
+    if grad_features is not None:
+        grad_features.add_(torch.mm(grad_m_t, flat_t))
+    return grad_features, torch.mm(features_t, grad_m_t).view_as(tensor) if need_tensor else None
+
+
 def _head_forward(features, output_weight_t, output_bias, flat_t, tensor, weight_t, mean, loops):
     """One batch's logit, (n,), and what its backward needs (`_head_backward`): the output
-    layer as nn.Linear(A, 1) computes it (addmm), plus o W^T. M^T as `transposed_m` makes it."""
+    layer as nn.Linear(A, 1) computes it (addmm), plus o W^T."""
     features_t = features.t()
-    n, (_, kernels, kernel_dim) = features.shape[0], tensor.shape
-    m = torch.mm(flat_t, features_t).view(kernels, kernel_dim, n)
-    divisor = _divisor(n, mean)
+    m = _m_product(flat_t, features_t, tensor)
+    divisor = _divisor(m.shape[2], mean)
     if loops.usable(m):  # compiled loops (minibatch_kernel.py); their arrays stay numpy arrays until the backward
         m = m.numpy()
         closeness, others_array = loops.forward(m, divisor)
@@ -194,12 +209,8 @@ def _head_backward(grad_logit, features, output_weight, flat_t, tensor, weight, 
     else:
         grad_weight = torch.mm(grad.t(), others) if need_weight else None
         grad_m_t = _grad_m(m, closeness, grad * weight / divisor).view(-1, m.shape[2]).t()
-    grad_features = grad_tensor = None
-    if need_features:
-        grad_features = grad.mm(output_weight)  # the output layer's share
-        grad_features.add_(torch.mm(grad_m_t, flat_t))
-    if need_tensor:
-        grad_tensor = torch.mm(features_t, grad_m_t).view_as(tensor)
+    grad_features = grad.mm(output_weight) if need_features else None  # the output layer's share
+    grad_features, grad_tensor = _head_products(grad_m_t, flat_t, features_t, tensor, grad_features, need_tensor)
     return grad_features, grad_output_weight, grad_output_bias, grad_tensor, grad_weight
 
 
@@ -223,6 +234,7 @@ class _MinibatchHead(torch.autograd.Function):
         return logit
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_logit):
         features, output_weight, tensor, weight = ctx.saved_tensors
         weight_array = weight.detach().view(-1).numpy() if ctx.arrays[-1] else None
@@ -251,19 +263,24 @@ class _MinibatchHeadPair(torch.autograd.Function):
         fake_logit, fake_arrays = _head_forward(fake_features, *shared, mean, _loops())
         ctx.flat_t = shared[2]
         ctx.arrays = real_arrays, fake_arrays
+        ctx.set_materialize_grads(False)  # a logit not used gets None, and its batch no backward
         ctx.save_for_backward(real_features, fake_features, output_weight, tensor, weight)
         return real_logit, fake_logit
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_real, grad_fake):
         real_features, fake_features, output_weight, tensor, weight = ctx.saved_tensors
         (real_arrays, fake_arrays), needs = ctx.arrays, ctx.needs_input_grad
         weight_array = weight.detach().view(-1).numpy() if real_arrays[-1] or fake_arrays[-1] else None
         shared = needs[2:6]  # the generated batch's copy of the weights (the real batch's: needs[6:10], the same)
         weights = output_weight, ctx.flat_t, tensor, weight, weight_array
-        real_features_grad, *real = _head_backward(grad_real, real_features, *weights, real_arrays, (needs[0], *shared))
-        fake_features_grad, *fake = _head_backward(grad_fake, fake_features, *weights, fake_arrays, (needs[1], *shared))
-        return (real_features_grad, fake_features_grad, *fake, *real, None)
+        real = fake = (None,) * 5  # a batch whose logit was not used: no gradient, as from a node not reached
+        if grad_real is not None:
+            real = _head_backward(grad_real, real_features, *weights, real_arrays, (needs[0], *shared))
+        if grad_fake is not None:
+            fake = _head_backward(grad_fake, fake_features, *weights, fake_arrays, (needs[1], *shared))
+        return (real[0], fake[0], *fake[1:], *real[1:], None)
 
 
 def _closeness_and_others(m: torch.Tensor, divisor: int) -> tuple[torch.Tensor, torch.Tensor]:
