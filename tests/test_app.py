@@ -342,6 +342,28 @@ def test_the_comparison_replays_both_runs_at_a_chosen_step(server, manager):
     assert curves["en"] == curves["zh-TW"] and len(curves["en"]) == 2
 
 
+def test_a_metric_plot_widens_its_x_axis_with_each_new_measurement(server, manager):
+    """A page that drew the metric plots early gets, with every new measurement, the steps
+    measured so far as the x range: with the frame alone the plot kept its first range, and
+    a finished run's curve stopped halfway (modes 0 at step 1,250 while the text said 1)."""
+    owner = manager.issue_token("test")
+    run = manager.submit(owner, GANConfig(**{**TINY, "steps": 300, "metrics_every": 50}))
+    manager.wait(owner, run.id, timeout_s=60)
+    handlers, ui = server.app.handlers, server.app.ui
+    first: dict = {}
+    handlers.metrics_view(run, {}, first, "en")  # the page's first drawing
+    seen = first[ui.metrics_seen]
+    frames = server.app.frames(run)["metrics"]
+    assert frames and seen["rows"] == run.metric_rows
+    later: dict = {}
+    handlers.metrics_view(run, {**seen, "rows": 2}, later, "en")  # as drawn when two rows had come
+    for plot, frame in zip(ui.metric_plots, frames.values()):
+        steps = list(frame["step"])
+        assert steps[0] == 50 and steps[-1] == 300
+        assert isinstance(later[plot], gr.LinePlot) and later[plot].x_lim == [50, 300]
+        assert later[plot].value["data"], "the new points come with their range"
+
+
 def test_a_zh_tw_page_names_preset_runs_by_their_chinese_titles(server, manager):
     """Menus, the comparison's title and the pictures' alt texts name a preset's run as the
     page's language does (they said "ring8: vanilla" on a Chinese page)."""

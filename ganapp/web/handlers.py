@@ -223,12 +223,14 @@ class Handlers:
                     frame = frames[names[index]]
                     # The x axis spans the steps measured so far (not the planned total), so a
                     # stopped run's curve fills its plot; one point gets a little room around it.
+                    # The span goes with every new frame: a frame alone keeps the old x_lim, and
+                    # the curve's later points would fall outside the plot.
                     steps = list(frame["step"])
                     span = [min(steps), max(steps)] if len(steps) > 1 else [0, max(steps[0] * 2, 1)] if steps \
                         else [0, 1]
                     out[plot] = (gr.LinePlot(frame, visible=True, label=metric_name(names[index], lang), x_lim=span,
                                              x_title=tr(lang, "col_steps"))
-                                 if relabel or len(steps) <= 2 else frame)
+                                 if relabel else gr.LinePlot(frame, x_lim=span))
                 elif relabel and (index < len(last.get("names", ())) or switched):
                     out[plot] = gr.LinePlot(None, visible=False)
             now["names"], now["rows"] = names, run.metric_rows if run else 0
