@@ -246,3 +246,46 @@ def test_the_presentation_view_shows_the_pictures_only(server, browser, artifact
         page.screenshot(path=str(artifacts_dir / "classroom-present.png"))
     finally:
         page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-TW"])
+def test_a_collapse_warning_stays_in_sight_beside_the_pairs_held_note(manager, browser, artifacts_dir, lang):
+    """A caption with two notes (the pair's "shown at step N to match the other side" and a
+    collapse warning): at 1280x720 the notes are one line, the warning first and whole, the
+    held note cut with an ellipsis if it must be; on a phone both wrap, whole. (The notes
+    were stacked lines in a one-line box: the warning's tops peeked out below the held note
+    in Chinese, and on a phone the held note stopped mid-sentence.)"""
+    from ganapp.config import GANConfig
+    from ganapp.web import style, views
+
+    owner = manager.issue_token("test")
+    run = manager.submit(owner, GANConfig(data="ring8", batch_size=32, hidden_dim=32, steps=220, sample_every=100,
+                                          metrics_every=0))
+    manager.wait(owner, run.id, timeout_s=60)
+    run.metrics_warning = "Mode collapse: only 1 of 8 modes covered"
+    caption = views.caption_html(run, lang, shown_step=100)
+    warning = views.collapse_warning(run.metrics_warning, lang)
+    held = views.tr(lang, "held", shown="100", step=f"{run.step:,}")
+    for width, height, name in ((1280, 720, "projector"), (390, 844, "phone")):
+        page = new_page(browser, width, height, locale=lang)
+        try:
+            pane = 420 if width == 1280 else width - 16  # a pane's width on each screen
+            page.set_content(f'<html><head><style>{style.CSS}</style></head><body style="margin:8px">'
+                             f'<div style="width:{pane}px">{caption}</div></body></html>')
+            found = page.evaluate("""() => {
+                const box = document.querySelector('.ganapp-caption .notes'), r = box.getBoundingClientRect();
+                const spans = [...box.children].map(s => ({text: s.textContent, cls: s.className,
+                    right: s.getBoundingClientRect().right, bottom: s.getBoundingClientRect().bottom}));
+                return {spans, right: r.right, bottom: r.bottom, scrollH: box.scrollHeight, clientH: box.clientHeight,
+                        scrollW: box.scrollWidth, clientW: box.clientWidth,
+                        caption: document.querySelector('.ganapp-caption').getBoundingClientRect().bottom};
+            }""")
+            page.screenshot(path=str(artifacts_dir / f"caption-notes-{name}-{lang}.png"))
+        finally:
+            page.context.close()
+        assert [(s["text"], s["cls"]) for s in found["spans"]] == [(warning, "reason"), (held, "held")], found
+        assert found["scrollH"] <= found["clientH"] + 1, found  # no second line hidden below the first
+        first = found["spans"][0]
+        assert first["right"] <= found["right"] + 0.5 and first["bottom"] <= found["caption"] + 0.5, found
+        if name == "phone":  # room for all of it: both notes whole
+            assert found["scrollW"] <= found["clientW"] + 1 and found["spans"][1]["bottom"] <= found["caption"] + 0.5

@@ -78,7 +78,9 @@ footer, footer a, footer button { color: #374151 !important; }
 .ganapp-caption .headline { font-size: 20px; font-weight: 600; height: 27px; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; font-variant-numeric: tabular-nums; }
 .ganapp-caption .speed { font-size: 16px; font-weight: 400; color: #374151; }
-.ganapp-caption .notes { font-size: 16px; height: 22px; overflow-y: auto; }
+.ganapp-caption .notes { font-size: 16px; height: 22px; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.ganapp-caption .notes > span + span::before { content: " · "; color: #374151; }
 .ganapp-caption .reason { color: #b91c1c; }
 .ganapp-caption .warning, .ganapp-caption .held { color: #7c4a03; }
 .state-running .state, .state-starting .state { color: #1d4ed8; }
@@ -218,7 +220,8 @@ html.hide-link #link-button, html.hide-games #games-section { display: none !imp
   #samples, #samples-b { height: auto; min-height: 0; }
   #samples img, #samples-b img { width: 100%; height: auto; }
   #title h1 { font-size: 24px; }
-  .ganapp-caption, .ganapp-caption .what, .ganapp-caption .headline { height: auto; white-space: normal; }
+  .ganapp-caption, .ganapp-caption .what, .ganapp-caption .headline, .ganapp-caption .notes { height: auto;
+    white-space: normal; }
   .ganapp-caption .cap-top { height: auto; white-space: normal; flex-wrap: wrap; }
 }
 """

@@ -213,12 +213,14 @@ def caption_html(run: Run | None, lang: str, *, position: int | None = None, own
                   else tr(lang, "speed_none", seconds=f"{run.seconds:.1f}"))
     data = run.config.data if run.config else tr(lang, "from_checkpoint")
     seed = f" · {tr(lang, 'seed', seed=run.config.seed)}" if run.config else ""
-    held = ""
+    held = None
     if shown_step is not None and shown_step < run.picture_step:
-        held = f'<div class="held">{html_text(tr(lang, "held", shown=f"{shown_step:,}", step=f"{run.step:,}"))}</div>'
+        held = tr(lang, "held", shown=f"{shown_step:,}", step=f"{run.step:,}")
+    # One line, the server's notes first and the pair's "shown at step N" last: on a projector
+    # the line is cut at its end, so what matters most (a failure, a collapse) stays in sight.
     notes = [(run.note, "run-note", "reason"), (run.reason, None, "reason"), (run.warning, "run-warning", "warning"),
-             (collapse_warning(run.metrics_warning, lang), None, "reason")]
-    notes_html = "".join(f'<div class="{cls}"{f" id={nid}" if nid and ids else ""}>{html_text(text)}</div>'
+             (collapse_warning(run.metrics_warning, lang), None, "reason"), (held, None, "held")]
+    notes_html = "".join(f'<span class="{cls}"{f" id={nid}" if nid and ids else ""}>{html_text(text)}</span>'
                          for text, nid, cls in notes if text)
     # data-run and data-lang: which run this pane shows, for the page's live script (ganapp.web.live).
     return (f'<div class="ganapp-caption state-{html_text(run.state, 20)}" data-run="{html_text(run.id, 64)}" '
@@ -228,7 +230,7 @@ def caption_html(run: Run | None, lang: str, *, position: int | None = None, own
             f'<div class="what">{html_text(display_name(run, lang), safety.NAME_CHARS)} · {html_text(data)} · '
             f'{html_text(techniques_text(run, lang))}{seed}<span class="speed"> · {html_text(speed_text)}</span></div>'
             f'<div class="headline">{html_text(headline(run, lang))}</div>'
-            f'<div class="notes">{held}{notes_html}</div></div>')
+            f'<div class="notes">{notes_html}</div></div>')
 
 
 def curves_caption_html(run: Run, lang: str) -> str:
