@@ -424,6 +424,43 @@ def test_a_compared_run_without_views_still_says_its_step():
     assert step == 300 and 'data-step="300"' in html and "第 300 步" in html and 'class="ganapp-picture"' in html
 
 
+def test_a_paused_pair_shows_each_sides_steps_by_hand(server, tmp_path):
+    """While a pair trains, both panes show one step (the slower side's, or a step both kept a
+    picture of); paused, each pane shows its own run as it is, so that a D or G step taken by
+    hand shows at once on both sides (a user test stepped a pair at 526 and 398 and both
+    panes stayed at step 300, until the slower side reached 400)."""
+    from ganapp.server.manager import Run
+
+    def run(run_id: str, steps: list[int]) -> Run:
+        made = Run(id=run_id, owner="pair-owner", name=run_id, kind="train",
+                   config=GANConfig(**{**TINY, "sample_every": 100}), folder=tmp_path, state="running")
+        for step in steps:
+            png = f"{run_id}-{step}".encode()
+            made.sample = (step, png)
+            made.picture, made.picture_step = png, step
+            made.picture_count += 1
+            made.step = step
+            server.app.keep_picture(made, made.sample)
+        return made
+
+    fast, slow = run("fast", [100, 200, 300, 400, 500, 527]), run("slow", [100, 200, 300, 399])
+    ui = server.app.ui
+
+    def shown() -> tuple[str, str]:
+        out: dict = {}
+        server.app.handlers.live_view(fast, slow, [fast, slow], {}, out, "en")
+        return out[ui.samples], out[ui.samples_b]
+
+    a, b = shown()
+    assert "at step 300" in a and "at step 300" in b, (a, b)
+    fast.pause_wanted = True  # one side paused (the other's pause not yet asked): still one step
+    a, b = shown()
+    assert "at step 300" in a and "at step 300" in b, (a, b)
+    slow.pause_wanted = True
+    a, b = shown()
+    assert "at step 527" in a and "at step 399" in b, (a, b)
+
+
 def test_a_pair_is_shown_at_one_step_when_a_picture_arrives_during_the_poll(server, tmp_path):
     """The job's pump thread may store a run's next picture while a poll is composing the
     page: both panes must still show the step the poll read at its start (this raced on a

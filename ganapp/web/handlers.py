@@ -136,7 +136,8 @@ class Handlers:
                   lang: str) -> None:
         """Both panes: captions and pictures, sent only when new. With a pair, both pictures
         are of the same step: the side that is ahead shows its kept picture of the other
-        side's step (GanApp.keep_picture), and its caption says so. Without one, the right
+        side's step (GanApp.keep_picture), and its caption says so; a paused pair shows each
+        side as it is (its steps by hand). Without one, the right
         pane shows the left run's loss curves. And the timer: polling goes on while any of
         the visitor's runs is active; its decision is taken before the captions are read,
         so the poll that switches it off always shows the final state."""
@@ -157,7 +158,9 @@ class Handlers:
             app.watch(run, partner)
         sample_a = run.sample_now() if run is not None else None
         sample_b = partner.sample_now() if partner is not None else None
-        if sample_a is not None and sample_b is not None:
+        if sample_a is not None and sample_b is not None and not (play.paused(run) and play.paused(partner)):
+            # (A paused pair shows each side's latest picture instead: a step taken by hand,
+            # D's or G's, shows at once on both sides, whose steps differ by what they trained.)
             # The slower side's step, or a step of which both sides kept a picture when one is
             # close to it: jobs draw at multiples of sample_every but skip some when busy, so
             # the two sides' steps need not match; the faster side then shows its picture

@@ -58,7 +58,7 @@ def outputs(ui: SimpleNamespace) -> list:
     return [ui.play_pause, ui.play_status, ui.play_speed]
 
 
-def _paused(run: Run) -> bool:
+def paused(run: Run) -> bool:
     """Paused as the visitor asked (the job confirms within a step)."""
     return run.pause_wanted and run.state in ("queued", "starting", "running")
 
@@ -69,7 +69,7 @@ def status_html(runs: list[Run], lang: str) -> str:
     for run in runs:
         if not run.active:
             continue
-        if _paused(run):
+        if paused(run):
             text = tr(lang, "play_paused_at", step=f"{run.step:,}")
             if run.half_step:
                 text += " · " + tr(lang, "play_g_turn")
@@ -84,12 +84,12 @@ def live(ui: SimpleNamespace, run: Run | None, partner: Run | None, switched: bo
          out: dict, lang: str) -> None:
     """The pause button's label, the status line and the speed shown, sent only when they change."""
     runs = [r for r in (run, partner) if r is not None]
-    paused = any(_paused(r) for r in runs)
+    any_paused = any(paused(r) for r in runs)
     status = status_html(runs, lang)
-    key = (paused, status, lang)
+    key = (any_paused, status, lang)
     if switched or key != last.get("play"):
         now["play"] = key
-        out[ui.play_pause] = gr.update(value=tr(lang, "play_resume" if paused else "play_pause"))
+        out[ui.play_pause] = gr.update(value=tr(lang, "play_resume" if any_paused else "play_pause"))
         out[ui.play_status] = status
     if switched:
         out[ui.play_speed] = gr.update(choices=speed_choices(lang), value=(run.speed or 0.0) if run else 0.0)
@@ -127,17 +127,17 @@ class PlayHandlers:
             except JobError as error:
                 safety.warning(refusal_text(error, lang))
                 break
-        return {ui.play_pause: gr.update(value=tr(lang, "play_resume" if any(_paused(r) for r in runs)
+        return {ui.play_pause: gr.update(value=tr(lang, "play_resume" if any(paused(r) for r in runs)
                                                   else "play_pause")),
                 ui.play_status: status_html(runs, lang)}
 
     def toggle(self, owner, shown_id, partner_id, lang="en"):
         """Pause the runs, or resume them when they are paused."""
         runs = self._targets(owner, shown_id, partner_id) if self.app.valid_owner(owner) else []
-        resume = any(_paused(r) for r in runs)
+        resume = any(paused(r) for r in runs)
         jobs = self.app.jobs
         return self._act(owner, shown_id, partner_id, lang,
-                         (lambda o, r: jobs.resume(o, r.id) if _paused(r) else None) if resume
+                         (lambda o, r: jobs.resume(o, r.id) if paused(r) else None) if resume
                          else (lambda o, r: jobs.pause(o, r.id)))
 
     def stepper(self, kind: str):
