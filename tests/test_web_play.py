@@ -47,8 +47,9 @@ def test_pause_step_and_resume_from_the_page(server, browser, artifacts_dir):
             box = page.locator(selector).first.bounding_box()
             assert box and box["y"] + box["height"] <= 720, (selector, box)  # in the first screen
 
-        page.locator("#play-step").click()  # nothing runs yet: the page says so
-        expect(page.get_by_text("Nothing to pause or step")).to_be_visible(timeout=10_000)
+        page.locator("#play-step").click()  # nothing runs yet: the page says so (no run has ended either)
+        expect(page.get_by_text("Nothing to pause or step: start a run first.", exact=True)).to_be_visible(
+            timeout=10_000)
 
         page.locator("#start-button").click()
         expect(page.locator("#samples img")).to_have_attribute("alt", re.compile(r"at step \d+"),

@@ -118,8 +118,8 @@ class PlayHandlers:
         if not app.valid_owner(owner):
             return gr.skip()
         runs = self._targets(owner, shown_id, partner_id)
-        if not runs:
-            safety.info(tr(lang, "play_nothing"))
+        if not runs:  # none ever, or the one shown has ended
+            safety.info(tr(lang, "play_nothing" if app.jobs.runs(owner) else "play_nothing_yet"))
             return gr.skip()
         for run in runs:
             try:

@@ -478,6 +478,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "play_paused_at": ("paused at step {step}", "暫停在第 {step} 步"),
     "play_g_turn": ("D moved; G's turn", "判別器已動，輪到生成器"),
     "play_slow": ("slow motion: {n} steps/s", "慢動作：每秒 {n} 步"),
+    "play_nothing_yet": ("Nothing to pause or step: start a run first.", "沒有可以暫停或單步執行的訓練：請先開始一個訓練。"),
     "play_nothing": ("Nothing to pause or step: start a run first (the run shown has ended).",
                      "沒有可以暫停或單步執行的訓練：請先開始一個訓練（上方的訓練已經結束）。"),
     "refusal_play_not_paused": ("Pause “{name}” first: single steps are taken while a run is paused.",
