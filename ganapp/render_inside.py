@@ -107,7 +107,8 @@ def arrow_pixels(points: np.ndarray, vectors: np.ndarray, limits, *, size: int =
 
 
 def arrows_layer(points: np.ndarray, vectors: np.ndarray, limits, *, size: int = 320) -> np.ndarray:
-    """RGBA (size, size, 4): an arrow from each generated point along its push, on transparency."""
+    """RGBA (size, size, 4): an arrow from each generated point along its push, on
+    transparency, inside the plot box (not over its legend or margins)."""
     starts, d = arrow_pixels(points, vectors, limits, size=size)
     image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
@@ -124,7 +125,12 @@ def arrows_layer(points: np.ndarray, vectors: np.ndarray, limits, *, size: int =
             wing = [(tip[0] - head * ux + 0.6 * head * uy, tip[1] - head * uy - 0.6 * head * ux),
                     (tip[0] - head * ux - 0.6 * head * uy, tip[1] - head * uy + 0.6 * head * ux)]
             draw.polygon([tip, *wing], fill=colour)
-    return np.asarray(image)
+    layer = np.array(image)
+    top, left, side, _ = _pixel_axes(size)  # an arrow from a point near the edge stops at the plot's frame
+    outside = np.ones((size, size), bool)
+    outside[top:top + side, left:left + side] = False
+    layer[outside] = 0
+    return layer
 
 
 def rgba_png(array: np.ndarray, *, compress_level: int = 1) -> bytes:

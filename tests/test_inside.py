@@ -230,6 +230,13 @@ def test_arrows_point_along_the_push_and_are_scaled_for_display():
     x, y = starts[0]
     assert layer[int(round(y)), int(round(x + 10)), 3] > 0  # ink along the first arrow
     assert layer[5, 5, 3] == 0  # transparent elsewhere
+    # A point in a corner pushed outwards: its arrow stops at the plot box's frame (it drew
+    # over the legend above the box; seen in a user test's screenshot of a collapsed run).
+    corner = render_inside.arrows_layer(np.array([[-1.0, 1.0]] * 10), np.array([[-1.0, 1.0]] * 10), limits)
+    inked = np.argwhere(corner[:, :, 3] > 0)
+    assert len(inked) > 0
+    assert inked[:, 0].min() >= top and inked[:, 1].min() >= left
+    assert inked[:, 0].max() < top + side and inked[:, 1].max() < left + side
 
 
 # ---------------------------------------------------------------------------- lenses
