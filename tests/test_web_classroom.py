@@ -229,6 +229,27 @@ def test_a_phone_shows_the_pictures_full_width_and_stacked(server, browser, arti
         page.reload()  # the link's ready-made run is opened once, not again on a reload
         expect(page.locator("#samples img")).to_have_attribute("alt", re.compile("at step 2000"), timeout=30_000)
         assert len(server.app.jobs.runs(owner_token(page))) == 1
+        # Start the pair: the panes, stacked about 800 px under the button, come into view (a
+        # student pressed it and saw nothing happen on the screen).
+        # A refused start (no preset chosen) leaves the page where the reason is.
+        page.evaluate("window.scrollTo(0, 0)")
+        page.locator("#pair-button").click()
+        expect(page.get_by_text("Choose a technique's preset first")).to_be_visible(timeout=10_000)
+        page.wait_for_timeout(500)
+        assert page.evaluate("window.scrollY") == 0
+        page.locator("#preset input").click()
+        page.locator("#preset").get_by_role("option", name=COLLAPSE_PAIR, exact=True).click()
+        page.evaluate("window.scrollTo(0, 0)")
+        page.locator("#pair-button").click()
+        page.wait_for_function("window.scrollY > 300", timeout=30_000)
+        expect(page.locator("#status")).to_be_in_viewport(ratio=0.9)
+        expect(page.locator("#status")).to_contain_text("ring8, G without batch norm: vanilla")  # the pair's run
+        assert len(server.app.jobs.runs(owner_token(page))) == 3
+        page.screenshot(path=str(artifacts_dir / "classroom-phone-pair.png"))
+        owner = owner_token(page)
+        for run in server.app.jobs.runs(owner):
+            if run.active:
+                server.app.jobs.stop(owner, run.id)
     finally:
         page.context.close()
 

@@ -31,7 +31,7 @@ from .core import FAST_TICK_S, METRIC_PLOTS, GanApp
 from .form import ConfigForm
 from .handlers import NO_PRESET, NO_READY, Handlers, glossary_markdown, look_for, overlay_choices, preset_choices, \
     ready_choices
-from .style import COPY_JS, PAGE_URL_JS
+from .style import COPY_JS, PAGE_URL_JS, REMEMBER_RUN_JS, SHOW_PANES_JS
 from .text import LANGUAGES, tr
 
 AXES = dict(x_axis_format="d", y_axis_format=".3~r", x_title="step", y_title=" ")  # whole steps, short numbers
@@ -221,11 +221,15 @@ def wire(demo: gr.Blocks, ui: SimpleNamespace, form: ConfigForm, h: Handlers) ->
     ui.rare_stamp.change(h.on_rare_stamp, [ui.owner, ui.shown, ui.rare_seen, ui.lang], h.rare_outputs, **poll)
 
     start_inputs = [ui.owner, ui.run_name, ui.lang, *views_in, *form.components]
-    ui.start_button.click(h.start, start_inputs, h.shown_outputs, validator=h.validate_start,
-                          api_visibility="private", concurrency_limit=None, show_progress="hidden")
-    ui.pair_button.click(h.start_pair, [ui.owner, ui.preset, ui.overlay, ui.lang],
-                         [*h.shown_outputs, ui.compare_a, ui.compare_b], api_visibility="private",
-                         concurrency_limit=None, show_progress="hidden")
+    ui.start_button.click(None, None, None, js=REMEMBER_RUN_JS)  # first: Gradio runs a click's events in order
+    started = ui.start_button.click(h.start, start_inputs, h.shown_outputs, validator=h.validate_start,
+                                    api_visibility="private", concurrency_limit=None, show_progress="hidden")
+    started.success(None, None, None, js=SHOW_PANES_JS)
+    ui.pair_button.click(None, None, None, js=REMEMBER_RUN_JS)  # first: Gradio runs a click's events in order
+    paired = ui.pair_button.click(h.start_pair, [ui.owner, ui.preset, ui.overlay, ui.lang],
+                                  [*h.shown_outputs, ui.compare_a, ui.compare_b], api_visibility="private",
+                                  concurrency_limit=None, show_progress="hidden")
+    paired.success(None, None, None, js=SHOW_PANES_JS)
     ui.stop_button.click(h.stop, [ui.owner, ui.shown, ui.partner, ui.lang], None, **quick)
     play.wire(ui, h.app, [ui.owner, ui.shown, ui.partner, ui.lang])
     ui.shown.input(h.show, [ui.owner, ui.shown, *views_in, ui.lang], h.shown_outputs, **quick)

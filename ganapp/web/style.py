@@ -256,4 +256,14 @@ HEAD = f"<style>{CSS}</style>{HEAD_SCRIPT}"
 # The copy button's script: the page's own address goes to the server with the form (it
 # builds the link); the link then goes to the clipboard where the browser allows it.
 PAGE_URL_JS = "(url, ...rest) => [window.location.href, ...rest]"
+# After Start or Start the pair on a phone (the panes stack under the controls, about 800 px
+# down): bring the first caption into view when it shows a new run (not when the start was
+# refused: the reason is up there, at the controls). On a wider screen the panes are beside
+# the controls already, and nothing moves. REMEMBER_RUN_JS runs at the click.
+_SHOWN_RUN = "((document.querySelector('#status .ganapp-caption') || {}).dataset || {}).run"
+REMEMBER_RUN_JS = f"() => {{ window.ganappRunBefore = {_SHOWN_RUN}; }}"
+SHOW_PANES_JS = f"""() => {{ const run = {_SHOWN_RUN};
+  if (window.matchMedia('(max-width: 760px)').matches && run && run !== window.ganappRunBefore) {{
+    const caption = document.getElementById('status');
+    if (caption) caption.scrollIntoView({{block: 'start'}}); }} }}"""
 COPY_JS = """(link) => { try { if (link && navigator.clipboard) navigator.clipboard.writeText(link); } catch (e) {} }"""
