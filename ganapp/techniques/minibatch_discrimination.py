@@ -83,8 +83,7 @@ def minibatch_head_pair(real_features: torch.Tensor, fake_features: torch.Tensor
 def transposed_m(features: torch.Tensor, tensor: torch.Tensor) -> torch.Tensor:
     """M transposed, (B, C, n) = T^T f^T: one row over the batch for each kernel and
     dimension, contiguous with no copy (the product of transposed views is contiguous)."""
-    n, (in_features, kernels, kernel_dim) = features.shape[0], tensor.shape
-    return torch.mm(tensor.reshape(in_features, kernels * kernel_dim).t(), features.t()).view(kernels, kernel_dim, n)
+    return _m_product(_flat_t(tensor), features.t(), tensor)
 
 
 def _divisor(n: int, mean: bool) -> int:
@@ -100,20 +99,6 @@ def _pairwise(m: torch.Tensor, mean: bool) -> tuple[torch.Tensor, torch.Tensor, 
         closeness, others = loops.forward(m.numpy(), divisor)
         return torch.from_numpy(closeness), torch.from_numpy(others), divisor
     return (*_closeness_and_others(m, divisor), divisor)
-
-
-def _products(grad_m: torch.Tensor, features: torch.Tensor, tensor: torch.Tensor, need_features: bool,
-              need_tensor: bool):
-    """d loss / d f and d loss / d T from d loss / d M as (B, C, n); None for one not needed."""
-    in_features, kernels, kernel_dim = tensor.shape
-    grad_m = grad_m.view(kernels * kernel_dim, features.shape[0])  # d loss / d M^T
-    flat_tensor = tensor.reshape(in_features, kernels * kernel_dim)
-    grad_features = grad_tensor = None
-    if need_features:
-        grad_features = torch.mm(grad_m.t(), flat_tensor.t())
-    if need_tensor:
-        grad_tensor = torch.mm(features.t(), grad_m.t()).view(in_features, kernels, kernel_dim)
-    return grad_features, grad_tensor
 
 
 class _MinibatchFeatures(torch.autograd.Function):
@@ -150,7 +135,8 @@ class _MinibatchFeatures(torch.autograd.Function):
         else:
             grad_m = _grad_m(m, closeness, grad_others / ctx.divisor)
         needs = ctx.needs_input_grad
-        return (*_products(grad_m, features, tensor, needs[0], needs[1]), None)
+        grad_m_t = grad_m.view(-1, features.shape[0]).t()  # (n, B C): d loss / d M
+        return (*_head_products(grad_m_t, _flat_t(tensor), features.t(), tensor, None, needs[0], needs[1]), None)
 
 
 def _flat_t(tensor: torch.Tensor) -> torch.Tensor:
@@ -165,11 +151,12 @@ def _m_product(flat_t: torch.Tensor, features_t: torch.Tensor, tensor: torch.Ten
 
 
 def _head_products(grad_m_t: torch.Tensor, flat_t: torch.Tensor, features_t: torch.Tensor, tensor: torch.Tensor,
-                   grad_features: torch.Tensor | None, need_tensor: bool):
-    """(d loss / d f: `grad_features`, the output layer's share, plus d loss / d M times T, or
-    None without it; d loss / d T, or None) from d loss / d M as (n, B C)."""
-    if grad_features is not None:
-        grad_features.add_(torch.mm(grad_m_t, flat_t))
+                   grad_features: torch.Tensor | None, need_features: bool, need_tensor: bool):
+    """(d loss / d f: d loss / d M times T, added to `grad_features` (the output layer's
+    share) when given; d loss / d T), each None when not needed, from d loss / d M as (n, B C)."""
+    if need_features:
+        own = torch.mm(grad_m_t, flat_t)
+        grad_features = own if grad_features is None else grad_features.add_(own)
     return grad_features, torch.mm(features_t, grad_m_t).view_as(tensor) if need_tensor else None
 
 
@@ -195,7 +182,7 @@ def _head_forward(features, output_weight_t, output_bias, flat_t, tensor, weight
 def _head_backward(grad_logit, features, output_weight, flat_t, tensor, weight, weight_array, arrays, needs):
     """The gradients (f, output weight, output bias, T, W) of one batch's logit; `needs` says
     which of the five are wanted (None for the others); `weight_array` is W as a numpy
-    array (B,) for the loops. The products as `_products` forms them."""
+    array (B,) for the loops."""
     need_features, need_output_weight, need_output_bias, need_tensor, need_weight = needs
     m, closeness, others, divisor, features_t, compiled = arrays
     grad = grad_logit.unsqueeze(1)  # (n, 1)
@@ -210,7 +197,8 @@ def _head_backward(grad_logit, features, output_weight, flat_t, tensor, weight, 
         grad_weight = torch.mm(grad.t(), others) if need_weight else None
         grad_m_t = _grad_m(m, closeness, grad * weight / divisor).view(-1, m.shape[2]).t()
     grad_features = grad.mm(output_weight) if need_features else None  # the output layer's share
-    grad_features, grad_tensor = _head_products(grad_m_t, flat_t, features_t, tensor, grad_features, need_tensor)
+    grad_features, grad_tensor = _head_products(grad_m_t, flat_t, features_t, tensor, grad_features, need_features,
+                                                need_tensor)
     return grad_features, grad_output_weight, grad_output_bias, grad_tensor, grad_weight
 
 
